@@ -1,0 +1,422 @@
+"""Confidence bounds and certified radii computed from Monte Carlo class counts.
+
+Every function here is a pure float64 numpy/scipy function of counts and (alpha, sigma); no
+sampling happens here (see :mod:`randsmooth.sampling`). Inputs broadcast like numpy ufuncs.
+
+Conventions
+-----------
+* **alpha is one-sided by default.** ``cp_lower(k, n, alpha)`` is the exact one-sided
+  Clopper-Pearson lower bound: P[p < cp_lower] <= alpha, i.e. Beta.ppf(alpha; k, n-k+1). This is
+  what Cohen et al. (2019), Sun et al. (2025) and Xin et al. (2025) use. It equals the lower end of
+  statsmodels' two-sided ``proportion_confint(k, n, alpha=2*alpha, method="beta")`` interval.
+* ``two_sided=True`` returns the end point of the two-sided (1 - alpha) Clopper-Pearson interval,
+  i.e. the one-sided bound at alpha/2. This is the convention of Yang et al. (2020, ``rs4a``), which
+  report alpha = 0.001 two-sided (= one-sided 0.0005).
+* Units: sigma is the per-coordinate RMS of the Gaussian noise in [0, 1] pixel units; radii are L2
+  radii in the same units over all C*H*W coordinates. Radii returned here are *raw*: they may be
+  negative (or -inf), which means "not certified, not even at radius 0". Callers decide how to
+  report abstentions.
+* Invalid input (alpha outside (0, 1), counts that are negative, non-integer, NaN or exceed n,
+  n < 1, sigma <= 0, ...) raises ``ValueError`` naming the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import beta, binom, norm
+
+__all__ = [
+    "CostSensitiveRadius",
+    "cost_sensitive_radius",
+    "cp_lower",
+    "cp_upper",
+    "max_radius",
+    "predict_abstains",
+    "predict_pvalue",
+]
+
+CS_MODES: tuple[str, ...] = ("group", "pair")
+
+
+# ------------------------------------------------------------------------------- validation
+def _as_float(value: Any, name: str) -> np.ndarray:
+    """``value`` as a float64 array, rejecting booleans, non-numbers and NaN."""
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must be numeric, got {value!r}")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} must not contain NaN, got {value!r}")
+    return arr
+
+
+def _check_alpha(alpha: Any, name: str = "alpha") -> np.ndarray:
+    """``alpha`` as float64, every entry in the open interval (0, 1)."""
+    a = _as_float(alpha, name)
+    if ((a <= 0) | (a >= 1)).any():
+        raise ValueError(f"{name} must be in (0, 1), got {alpha!r}")
+    return a
+
+
+def _check_sigma(sigma: Any) -> np.ndarray:
+    """``sigma`` as float64, every entry positive and finite."""
+    s = _as_float(sigma, "sigma")
+    if ((s <= 0) | ~np.isfinite(s)).any():
+        raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
+    return s
+
+
+def _check_counts(value: Any, name: str) -> np.ndarray:
+    """``value`` as an int64 array of non-negative whole numbers (floats like 5.0 are accepted)."""
+    arr = _as_float(value, name)
+    if (~np.isfinite(arr)).any() or (arr != np.floor(arr)).any():
+        raise ValueError(f"{name} must contain whole numbers, got {value!r}")
+    if (arr < 0).any():
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    if (arr > 2.0**53).any():
+        raise ValueError(f"{name} must be <= 2**53, got {value!r}")
+    return arr.astype(np.int64)
+
+
+def _broadcast(*arrays: np.ndarray, names: str) -> list[np.ndarray]:
+    try:
+        return list(np.broadcast_arrays(*arrays))
+    except ValueError:
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{names} cannot be broadcast together: shapes {shapes}") from None
+
+
+def _check_k_n(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (k, n) count arrays with 0 <= k <= n and n >= 1 (not yet broadcast)."""
+    k_arr = _check_counts(k, "k")
+    n_arr = _check_counts(n, "n")
+    if (n_arr < 1).any():
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    k_b, n_b = _broadcast(k_arr, n_arr, names="k, n")
+    if (k_b > n_b).any():
+        raise ValueError(f"k must be <= n, got k={k!r}, n={n!r}")
+    return k_arr, n_arr
+
+
+def _scalar_if_0d(x: np.ndarray) -> Any:
+    """Return a numpy scalar for 0-d results (numpy ufunc convention), else the array."""
+    return x[()] if x.ndim == 0 else x
+
+
+def _level(alpha: np.ndarray, two_sided: bool) -> np.ndarray:
+    if not isinstance(two_sided, (bool, np.bool_)):
+        raise ValueError(f"two_sided must be a bool, got {two_sided!r}")
+    return alpha / 2.0 if two_sided else alpha
+
+
+# ------------------------------------------------------------------ Clopper-Pearson bounds
+def _lower(k: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """One-sided exact lower bound at level ``a`` on validated, broadcast float arrays."""
+    pos = k > 0
+    out = beta.ppf(a, np.where(pos, k, 1.0), n - k + 1.0)
+    return np.where(pos, out, 0.0)
+
+
+def _upper(k: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """One-sided exact upper bound at level ``a`` (isf keeps precision for tiny ``a``)."""
+    below = k < n
+    out = beta.isf(a, k + 1.0, np.where(below, n - k, 1.0))
+    return np.where(below, out, 1.0)
+
+
+def _probit_lower(k: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Phi^{-1}(lower bound), computed from the complement near 1 for full precision.
+
+    1 - Beta.ppf(a; k, n-k+1) = Beta.isf(a; n-k+1, k), so for bounds above 1/2 the probit is
+    norm.isf of that (small) complement. Returns -inf where k == 0.
+    """
+    pos = k > 0
+    k_safe = np.where(pos, k, 1.0)
+    low = beta.ppf(a, k_safe, n - k + 1.0)
+    comp = beta.isf(a, n - k + 1.0, k_safe)
+    z = np.where(low < 0.5, norm.ppf(low), norm.isf(comp))
+    return np.where(pos, z, -np.inf)
+
+
+def _probit_upper(k: np.ndarray, n: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Phi^{-1}(upper bound) with the same complement trick; +inf where k == n."""
+    below = k < n
+    m_safe = np.where(below, n - k, 1.0)
+    up = beta.isf(a, k + 1.0, m_safe)
+    comp = beta.ppf(a, m_safe, k + 1.0)  # 1 - upper bound
+    z = np.where(up < 0.5, norm.ppf(up), norm.isf(comp))
+    return np.where(below, z, np.inf)
+
+
+def cp_lower(k: Any, n: Any, alpha: Any, two_sided: bool = False) -> Any:
+    """Exact Clopper-Pearson lower confidence bound on a binomial proportion.
+
+    Args:
+        k: successes (e.g. the estimation count n_A of the selected class), whole numbers in [0, n].
+        n: trials (>= 1).
+        alpha: error level in (0, 1). **One-sided by default**: the result is Beta.ppf(alpha; k,
+            n-k+1), so P[p < bound] <= alpha (Cohen / Sun / Xin convention; statsmodels'
+            ``proportion_confint(k, n, alpha=2*alpha, method="beta")[0]``).
+        two_sided: if True, return the lower end of the two-sided (1 - alpha) interval, i.e. the
+            one-sided bound at alpha/2 (Yang et al. / rs4a convention).
+
+    Returns:
+        float64 bound(s), broadcast over the inputs; exactly 0 where k == 0.
+    """
+    k_arr, n_arr = _check_k_n(k, n)
+    a = _level(_check_alpha(alpha), two_sided)
+    k_b, n_b, a_b = _broadcast(k_arr.astype(np.float64), n_arr.astype(np.float64), a, names="k, n, alpha")
+    return _scalar_if_0d(_lower(k_b, n_b, a_b))
+
+
+def cp_upper(k: Any, n: Any, alpha: Any, two_sided: bool = False) -> Any:
+    """Exact Clopper-Pearson upper confidence bound on a binomial proportion.
+
+    One-sided by default: Beta.ppf(1 - alpha; k+1, n-k), so P[p > bound] <= alpha;
+    ``two_sided=True`` uses alpha/2 (upper end of the two-sided (1 - alpha) interval). Exactly 1
+    where k == n. Arguments and validation as in :func:`cp_lower`.
+    """
+    k_arr, n_arr = _check_k_n(k, n)
+    a = _level(_check_alpha(alpha), two_sided)
+    k_b, n_b, a_b = _broadcast(k_arr.astype(np.float64), n_arr.astype(np.float64), a, names="k, n, alpha")
+    return _scalar_if_0d(_upper(k_b, n_b, a_b))
+
+
+# ---------------------------------------------------------------------------------- PREDICT
+def predict_pvalue(n1: Any, n2: Any) -> Any:
+    """Two-sided exact binomial-test p-value of n1 successes in n1 + n2 trials with p = 1/2.
+
+    ``n1 >= n2`` are the counts of the two most frequent classes (Cohen et al.'s PREDICT). For
+    p = 1/2 the two-sided p-value (scipy.stats.binomtest's "two-sided") is
+    min(1, 2 P[X >= n1]), X ~ Binomial(n1 + n2, 1/2); it is 1 when n1 == n2 (including 0 == 0).
+    """
+    a1 = _check_counts(n1, "n1")
+    a2 = _check_counts(n2, "n2")
+    a1, a2 = _broadcast(a1, a2, names="n1, n2")
+    if (a1 < a2).any():
+        raise ValueError(f"n1 must be >= n2 (the top-two counts in order), got n1={n1!r}, n2={n2!r}")
+    total = (a1 + a2).astype(np.float64)
+    tail = binom.sf(a1 - 1.0, np.maximum(total, 1.0), 0.5)
+    p = np.where(a1 == a2, 1.0, np.minimum(1.0, 2.0 * tail))
+    return _scalar_if_0d(np.asarray(p, dtype=np.float64))
+
+
+def predict_abstains(n1: Any, n2: Any, alpha: Any) -> Any:
+    """Cohen et al.'s PREDICT abstention rule: True where predict_pvalue(n1, n2) > alpha.
+
+    Keeps the two-sided test (valid per Hung & Fithian, 2016). ``n1 == n2`` always abstains.
+    With probability >= 1 - alpha a non-abstaining PREDICT returns the smoothed class.
+    """
+    a = _check_alpha(alpha)
+    p = np.asarray(predict_pvalue(n1, n2))
+    p_b, a_b = _broadcast(p, a, names="n1/n2, alpha")
+    return _scalar_if_0d(p_b > a_b)
+
+
+# --------------------------------------------------------------------------- radius budget
+def max_radius(n: Any, alpha: Any, sigma: Any) -> Any:
+    """Largest radius CERTIFY can ever return: sigma * Phi^{-1}(alpha^(1/n)) (Sun et al. 2025).
+
+    alpha^(1/n) is the one-sided lower bound at n_A = n. It is computed as
+    norm.isf(1 - alpha^(1/n)) with 1 - alpha^(1/n) = -expm1(log(alpha)/n), exact even for n = 1e10.
+    ``alpha`` is one-sided; sigma in [0, 1] pixel units; L2 radius.
+    """
+    n_arr = _check_counts(n, "n")
+    if (n_arr < 1).any():
+        raise ValueError(f"n must be >= 1, got {n!r}")
+    a = _check_alpha(alpha)
+    s = _check_sigma(sigma)
+    n_b, a_b, s_b = _broadcast(n_arr.astype(np.float64), a, s, names="n, alpha, sigma")
+    return _scalar_if_0d(s_b * norm.isf(-np.expm1(np.log(a_b) / n_b)))
+
+
+# ------------------------------------------------------------------- cost-sensitive radius
+@dataclass(frozen=True, eq=False)
+class CostSensitiveRadius:
+    """Per-example result of :func:`cost_sensitive_radius` (shape () for one example, (N,) for N).
+
+    Attributes (radii are raw L2 radii in sigma's units; negative / -inf = not certified):
+        r: the certified cost-sensitive radius (see the error-budget note in the function).
+        r_std: Cohen's radius sigma*Phi^{-1}(LCB(n_A; alpha)) at the full level alpha (column r1).
+        r_shared: sigma*Phi^{-1}(LCB(n_A; alpha/2)), the standard radius from the lower bound
+            shared with r_cs (the one combined into r in the default, sound convention).
+        r_cs: group cost-sensitive radius (sigma/2)[Phi^{-1}(LCB(n_A; alpha/2)) -
+            Phi^{-1}(UCB(n_B; alpha_b))] (column r2).
+        r_pair: ``mode="pair"`` only: per-target radii (sigma/2)[Phi^{-1}(LCB(n_A; alpha/2)) -
+            Phi^{-1}(UCB(n_j; alpha_b))], shape (..., |Omega|) in target order; None otherwise.
+            r_cs equals its minimum over targets.
+        r_pair_certified: ``mode="pair"`` only: max(base, r_pair) with base = r_shared (default) or
+            r_std (legacy); certified radius against each single target; None otherwise.
+        c_b: worst sensitive target (largest estimation count; ties -> first in target order).
+        n_a, n_b, n: estimation counts of the selected class and of c_b, and the row total.
+        mass: n_b / (n - n_a), 0 where n_a == n.
+        abstain: Cohen's rule LCB(n_A; alpha) < 1/2 (the label is ABSTAIN; radii are still kept).
+        alpha: the level passed in; alpha_a / alpha_b: levels used for LCB(n_A) in r_cs and for
+            every target's UCB; legacy_alpha: which convention produced r.
+    """
+
+    r: np.ndarray
+    r_std: np.ndarray
+    r_shared: np.ndarray
+    r_cs: np.ndarray
+    r_pair: np.ndarray | None
+    r_pair_certified: np.ndarray | None
+    c_b: np.ndarray
+    n_a: np.ndarray
+    n_b: np.ndarray
+    n: np.ndarray
+    mass: np.ndarray
+    abstain: np.ndarray
+    targets: tuple[int, ...]
+    mode: str
+    alpha: float
+    alpha_a: float
+    alpha_b: float
+    legacy_alpha: bool
+
+
+def _check_scalar_alpha_sigma(alpha: Any, sigma: Any) -> tuple[float, float]:
+    if np.ndim(alpha) != 0:
+        raise ValueError(f"alpha must be a scalar, got shape {np.shape(alpha)}")
+    if np.ndim(sigma) != 0:
+        raise ValueError(f"sigma must be a scalar, got shape {np.shape(sigma)}")
+    return float(_check_alpha(alpha)), float(_check_sigma(sigma))
+
+
+def _check_targets(targets: Any, num_classes: int) -> tuple[int, ...]:
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, (Sequence, np.ndarray)):
+        raise ValueError(f"targets must be a sequence of class indices, got {targets!r}")
+    items = list(targets)
+    if not items:
+        raise ValueError("targets must be non-empty (the sensitive target list Omega)")
+    out: list[int] = []
+    for t in items:
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+            raise ValueError(f"targets must contain integer class indices, got {targets!r}")
+        if not 0 <= int(t) < num_classes:
+            raise ValueError(f"targets must be in [0, {num_classes}), got {targets!r}")
+        out.append(int(t))
+    if len(set(out)) != len(out):
+        raise ValueError(f"targets must not contain duplicates, got {targets!r}")
+    return tuple(out)
+
+
+def _check_top_class(top_class: Any, num_rows: int, num_classes: int) -> np.ndarray:
+    arr = _check_counts(top_class, "top_class")
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != num_rows):
+        raise ValueError(f"top_class must be an int or have shape ({num_rows},), got shape {arr.shape}")
+    if (arr >= num_classes).any():
+        raise ValueError(f"top_class must be in [0, {num_classes}), got {top_class!r}")
+    return np.broadcast_to(arr, (num_rows,))
+
+
+def cost_sensitive_radius(
+    counts: Any,
+    top_class: Any,
+    targets: Sequence[int],
+    alpha: float,
+    sigma: float,
+    mode: str = "group",
+    legacy_alpha: bool = False,
+) -> CostSensitiveRadius:
+    """Cost-sensitive certified radius of Xin et al. (2025, Algorithm 1) from class counts.
+
+    Args:
+        counts: estimation counts, shape (K,) for one example or (N, K); n = row sum (>= 1). These
+            must come from samples independent of the ones that chose ``top_class``.
+        top_class: class c_A chosen on the separate selection samples, int or shape (N,).
+        targets: the ordered sensitive target list Omega (class indices, non-empty, no duplicates),
+            the same for every row. Order matters only to break ties for c_B.
+        alpha: one-sided total error level in (0, 1) (scalar).
+        sigma: Gaussian per-coordinate RMS in [0, 1] pixel units (scalar); radii are L2 over all
+            C*H*W coordinates, linear in sigma.
+        mode: ``"group"`` (g never enters Omega) or ``"pair"`` (also per-target radii).
+        legacy_alpha: reproduce the reference code (see below).
+
+    Radii (guarantee of section 2.1: no class of Omega overtakes c_A within
+    (sigma/2)[Phi^{-1}(p_A) - Phi^{-1}(max_Omega p_j)]):
+        r_std = sigma*Phi^{-1}(LCB(n_A; alpha)) -- Cohen's radius, reported only;
+        r_cs = (sigma/2)[Phi^{-1}(LCB(n_A; alpha/2)) - Phi^{-1}(UCB(n_B; alpha_b))], c_B the target
+        with the largest count (ties -> first in list order), n_B its count.
+
+    Error budget. **Default (sound at 1 - alpha):** alpha_b = alpha/(2|Omega|) for every target
+    and r = max(r_shared, r_cs) with r_shared = sigma*Phi^{-1}(LCB(n_A; alpha/2)) reusing the same
+    lower bound as r_cs; by the union bound alpha/2 + |Omega|*alpha/(2|Omega|) = alpha, all bounds
+    (hence r and every pairwise radius) hold simultaneously with probability >= 1 - alpha.
+    **legacy_alpha=True** reproduces the reference code exactly: alpha_b = alpha*|Omega|/2 (its
+    operator-precedence slip, larger than intended for |Omega| > 1) and r = max(r_std, r_cs) with
+    r_std at the full alpha -- a max over two certificates that each spend alpha, hence only valid
+    with probability >= 1 - 2*alpha (worse when |Omega| > 1). Use it only to compare with released
+    logs. Legacy requires alpha*|Omega|/2 < 1.
+
+    Radii are raw: negative (or -inf) means not certified even at radius 0. If c_A is in Omega,
+    r_cs < 0 but r may still be positive through the standard radius (g stays c_A, which is itself
+    sensitive): metrics must also check that the prediction is not in Omega. ``abstain`` follows
+    Cohen's rule (LCB(n_A; alpha) < 1/2) and does not modify any radius.
+    """
+    if mode not in CS_MODES:
+        raise ValueError(f"mode must be one of {CS_MODES}, got {mode!r}")
+    if not isinstance(legacy_alpha, (bool, np.bool_)):
+        raise ValueError(f"legacy_alpha must be a bool, got {legacy_alpha!r}")
+    a, s = _check_scalar_alpha_sigma(alpha, sigma)
+    cnt = _check_counts(counts, "counts")
+    if cnt.ndim not in (1, 2) or cnt.shape[-1] < 1:
+        raise ValueError(f"counts must have shape (K,) or (N, K) with K >= 1, got shape {cnt.shape}")
+    single = cnt.ndim == 1
+    cnt2 = cnt.reshape(1, -1) if single else cnt
+    num_rows, num_classes = cnt2.shape
+    tgt = _check_targets(targets, num_classes)
+    top = _check_top_class(top_class, num_rows, num_classes)
+    if np.ndim(top_class) == 1 and single:
+        raise ValueError(f"top_class must be an int when counts has shape (K,), got shape {np.shape(top_class)}")
+
+    n = cnt2.sum(axis=1)
+    if (n < 1).any():
+        raise ValueError(f"counts rows must sum to n >= 1, got row sums {n.tolist()}")
+    rows = np.arange(num_rows)
+    n_a = cnt2[rows, top]
+    target_counts = cnt2[:, list(tgt)]  # (N, |Omega|)
+    j_b = np.argmax(target_counts, axis=1)  # first maximum -> first in target order on ties
+    c_b = np.asarray(tgt, dtype=np.int64)[j_b]
+    n_b = target_counts[rows, j_b]
+
+    size = len(tgt)
+    alpha_a = a / 2.0
+    alpha_b = a * size / 2.0 if legacy_alpha else a / (2.0 * size)
+    if not alpha_b < 1.0:
+        raise ValueError(f"legacy alpha_b = alpha*|Omega|/2 must be < 1, got {alpha_b} (alpha={a}, |Omega|={size})")
+
+    nf, naf = n.astype(np.float64), n_a.astype(np.float64)
+    a_full = np.full(num_rows, a)
+    a_half = np.full(num_rows, alpha_a)
+    z_std = _probit_lower(naf, nf, a_full)
+    z_a = _probit_lower(naf, nf, a_half)
+    tc = target_counts.astype(np.float64)
+    z_targets = _probit_upper(tc, np.broadcast_to(nf[:, None], tc.shape), np.full(tc.shape, alpha_b))
+    r_std = s * z_std
+    r_shared = s * z_a
+    r_pair_all = 0.5 * s * (z_a[:, None] - z_targets)
+    r_cs = r_pair_all[rows, j_b]
+    base = r_std if legacy_alpha else r_shared
+    r = np.maximum(base, r_cs)
+
+    rest = n - n_a
+    mass = np.where(rest > 0, n_b / np.maximum(rest, 1), 0.0).astype(np.float64)
+    abstain = _lower(naf, nf, a_full) < 0.5
+
+    r_pair = r_pair_all if mode == "pair" else None
+    r_pair_cert = np.maximum(base[:, None], r_pair_all) if mode == "pair" else None
+
+    def shape(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else (x[0] if single else x)
+
+    return CostSensitiveRadius(
+        r=shape(r), r_std=shape(r_std), r_shared=shape(r_shared), r_cs=shape(r_cs),
+        r_pair=shape(r_pair), r_pair_certified=shape(r_pair_cert), c_b=shape(c_b), n_a=shape(n_a),
+        n_b=shape(n_b), n=shape(n), mass=shape(mass), abstain=shape(abstain), targets=tgt, mode=mode,
+        alpha=a, alpha_a=alpha_a, alpha_b=float(alpha_b), legacy_alpha=bool(legacy_alpha),
+    )
