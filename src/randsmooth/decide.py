@@ -1,0 +1,505 @@
+"""Decisions from per-example class counts: CERTIFY, PREDICT and cost-sensitive CERTIFY.
+
+Pure functions of a merged per-example table (the engine's Parquet schema: ``idx``, ``label``,
+``num_classes``, ``counts_selection``, ``counts_estimation``, ``prefix_budgets``,
+``counts_prefix``, ``n0``, ``n``, ``noise``, ``noise_params``, ``sigma``, ``dim``, ...; list columns
+as numpy object arrays of arrays) plus the error level alpha. No model is touched here.
+
+Conventions
+-----------
+* **Selection vs estimation.** The predicted class c_A is the argmax of ``counts_selection`` (the
+  n0 separate selection samples; ties -> lowest class index). Its estimation count n_A comes from
+  ``counts_estimation`` (all n samples) or from the cumulative prefix counts after the first
+  ``budget`` samples. The two sample sets are independent.
+* **alpha** is one-sided (Cohen, Sun, Xin); ``two_sided=True`` gives Yang et al.'s two-sided
+  Clopper-Pearson interval (= one-sided alpha/2), see :mod:`randsmooth.bounds`.
+* **Abstention at exactly 1/2.** CERTIFY abstains (predict -1, radius 0, correct 0) when the lower
+  bound p_lower <= 1/2. Cohen's code abstains only when p_lower < 1/2 and returns radius 0 at
+  exactly 1/2; we abstain there too because p_A >= 1/2 does not even guarantee g(x) = c_A (a tie
+  is possible) and every radius formula gives 0 at 1/2. The two rules differ only on the exact
+  equality, which Beta quantiles essentially never hit. The same rule (LCB(n_A; alpha) <= 1/2)
+  sets the ABSTAIN label of the cost-sensitive decision.
+* **Yang et al. (2020):** pass ``two_sided=True``; the selection counts are then the 64 prediction
+  samples. rs4a has no abstain flag, but its analysis never counts rho_hat < 1/2 as certified,
+  which is exactly our abstention.
+* Radii are in [0, 1] pixel units over all ``dim`` coordinates for the norm asked for, obtained
+  from the noise family stored in the table (Gaussian -> sigma * Phi^{-1}(p_lower); every other
+  family of :mod:`randsmooth.sampling`, any norm).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from . import bounds
+from .costs import CostMatrix, overall
+from .sampling import Noise, get_noise
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CS_ABSTAIN",
+    "CS_MODES",
+    "certify",
+    "common_budgets",
+    "cost_sensitive",
+    "cs_correct",
+    "estimation_counts",
+    "noise_from_table",
+    "noise_groups",
+    "p_a_true",
+    "predict",
+    "selection_counts",
+    "synthetic_table",
+]
+
+CS_MODES: tuple[str, ...] = ("group", "pair", "overall")
+CS_ABSTAIN: tuple[str, ...] = ("code", "strict")
+
+
+# ----------------------------------------------------------------------------- table access
+def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame (a merged per-example table), got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"table is missing column(s) {missing} needed for {what}")
+    if len(table) == 0:
+        raise ValueError("table has no rows")
+
+
+def _stack(values: Any, column: str, num_classes: np.ndarray) -> np.ndarray:
+    """Stack a list column of length-K count vectors into an int64 (N, K) array."""
+    try:
+        rows = [np.asarray(v, dtype=np.float64) for v in values]
+        lengths = {r.shape for r in rows}
+        if len(lengths) != 1:
+            raise ValueError
+        arr = np.stack(rows)
+    except (TypeError, ValueError):
+        raise ValueError(f"column {column!r} must hold count vectors of one common length K") from None
+    if arr.ndim != 2:
+        raise ValueError(f"column {column!r} must hold 1-D count vectors, got shape {arr.shape[1:]}")
+    if (~np.isfinite(arr)).any() or (arr < 0).any() or (arr != np.floor(arr)).any():
+        raise ValueError(f"column {column!r} must hold non-negative whole-number counts")
+    if (num_classes != arr.shape[1]).any():
+        raise ValueError(f"column {column!r} has {arr.shape[1]} entries per row but num_classes is {np.unique(num_classes).tolist()}")
+    return arr.astype(np.int64)
+
+
+def _int_column(table: pd.DataFrame, column: str) -> np.ndarray:
+    arr = np.asarray(table[column])
+    if not np.issubdtype(arr.dtype, np.integer):
+        as_float = np.asarray(arr, dtype=np.float64)
+        if (~np.isfinite(as_float)).any() or (as_float != np.floor(as_float)).any():
+            raise ValueError(f"column {column!r} must contain integers")
+        arr = as_float
+    return arr.astype(np.int64)
+
+
+def selection_counts(table: pd.DataFrame) -> np.ndarray:
+    """(N, K) int64 selection counts; checks K == num_classes and row sums == n0 (>= 1)."""
+    _require(table, ["counts_selection", "num_classes", "n0"], "the selection counts")
+    k = _int_column(table, "num_classes")
+    counts = _stack(table["counts_selection"], "counts_selection", k)
+    n0 = _int_column(table, "n0")
+    if (counts.sum(axis=1) != n0).any():
+        bad = int(np.flatnonzero(counts.sum(axis=1) != n0)[0])
+        raise ValueError(f"counts_selection of row {bad} sums to {counts[bad].sum()} but n0 = {n0[bad]}")
+    if (n0 < 1).any():
+        raise ValueError("n0 must be >= 1 (CERTIFY needs selection samples to choose c_A)")
+    return counts
+
+
+def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(counts (N, K) int64, n' (N,) int64): estimation counts after ``budget`` samples.
+
+    ``budget=None`` uses ``counts_estimation`` (all n samples; checks the row sums equal ``n``).
+    Otherwise ``budget`` must be one of every row's ``prefix_budgets`` and the matching row of
+    ``counts_prefix`` (cumulative counts of the first ``budget`` estimation samples) is returned.
+    """
+    if budget is None:
+        _require(table, ["counts_estimation", "num_classes", "n"], "the estimation counts")
+        k = _int_column(table, "num_classes")
+        counts = _stack(table["counts_estimation"], "counts_estimation", k)
+        n = _int_column(table, "n")
+        if (counts.sum(axis=1) != n).any():
+            bad = int(np.flatnonzero(counts.sum(axis=1) != n)[0])
+            raise ValueError(f"counts_estimation of row {bad} sums to {counts[bad].sum()} but n = {n[bad]}")
+        if (n < 1).any():
+            raise ValueError("n must be >= 1")
+        return counts, n
+    b = _check_budget(budget)
+    _require(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")
+    k = _int_column(table, "num_classes")
+    rows = []
+    for i, (budgets, prefix) in enumerate(zip(table["prefix_budgets"], table["counts_prefix"])):
+        budgets = np.asarray(budgets, dtype=np.int64)
+        hits = np.flatnonzero(budgets == b)
+        if hits.size == 0:
+            raise ValueError(f"budget {b} is not a prefix budget of row {i}; available: {budgets.tolist()}")
+        rows.append(np.asarray(prefix[hits[0]]))
+    counts = _stack(rows, "counts_prefix", k)
+    if (counts.sum(axis=1) != b).any():
+        bad = int(np.flatnonzero(counts.sum(axis=1) != b)[0])
+        raise ValueError(f"counts_prefix of row {bad} at budget {b} sums to {counts[bad].sum()}, not {b}")
+    return counts, np.full(len(counts), b, dtype=np.int64)
+
+
+def _check_budget(budget: Any) -> int:
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise ValueError(f"budget must be a positive integer number of estimation samples, got {budget!r}")
+    return int(budget)
+
+
+def common_budgets(table: pd.DataFrame) -> list[int]:
+    """Prefix budgets present in every row, ascending."""
+    _require(table, ["prefix_budgets"], "the prefix budgets")
+    common: set[int] | None = None
+    for budgets in table["prefix_budgets"]:
+        s = {int(b) for b in np.asarray(budgets).ravel()}
+        common = s if common is None else common & s
+    return sorted(common or [])
+
+
+# ------------------------------------------------------------------------------- noise
+_NOISE_COLUMNS = ["noise", "noise_params", "sigma", "dim"]
+
+
+def _params(value: Any) -> dict[str, Any]:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        out = json.loads(value)
+    except (TypeError, json.JSONDecodeError):
+        raise ValueError(f"column 'noise_params' must hold JSON objects, got {value!r}") from None
+    if not isinstance(out, dict):
+        raise ValueError(f"column 'noise_params' must hold JSON objects, got {value!r}")
+    return out
+
+
+def noise_groups(table: pd.DataFrame) -> list[tuple[Noise, np.ndarray]]:
+    """[(noise, row positions)] for every distinct (noise, noise_params, sigma, dim) in the table."""
+    _require(table, _NOISE_COLUMNS, "rebuilding the noise")
+    keys = [
+        (str(name), json.dumps(_params(p), sort_keys=True), float(s), int(d))
+        for name, p, s, d in zip(table["noise"], table["noise_params"], table["sigma"], table["dim"])
+    ]
+    groups: dict[tuple[str, str, float, int], list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    out = []
+    for (name, params, sigma, dim), rows in groups.items():
+        out.append((get_noise(name, sigma, dim, **json.loads(params)), np.asarray(rows, dtype=np.int64)))
+    return out
+
+
+def noise_from_table(table: pd.DataFrame) -> Noise:
+    """The single noise configuration of ``table`` (ValueError if rows use several)."""
+    groups = noise_groups(table)
+    if len(groups) != 1:
+        raise ValueError(f"table mixes {len(groups)} noise configurations: {[repr(g[0]) for g in groups]}; split it first")
+    return groups[0][0]
+
+
+# ------------------------------------------------------------------------------- CERTIFY
+def certify(table: pd.DataFrame, alpha: float, *, norm: str = "l2", budget: int | None = None,
+            two_sided: bool = False, noise: Noise | None = None) -> pd.DataFrame:
+    """Cohen et al.'s CERTIFY from counts, for any noise family and norm.
+
+    Args:
+        table: merged per-example table (module docstring).
+        alpha: error level in (0, 1), one-sided unless ``two_sided``.
+        norm: "l1", "l2" or "linf" (radius of the noise's direct guarantee or its conversion).
+        budget: use the first ``budget`` estimation samples (a prefix budget) instead of all n.
+        two_sided: Yang et al.'s two-sided Clopper-Pearson bound (one-sided at alpha/2).
+        noise: override the noise rebuilt from the table's noise/noise_params/sigma/dim columns.
+
+    Returns:
+        DataFrame with columns idx, label, predict (c_A or -1), radius (float64 >= 0, 0 on
+        abstention), correct (int 0/1 = predict == label; abstention counts as incorrect),
+        p_lower (the lower confidence bound on p_A), n_a (estimation count of c_A); the row order
+        of ``table``. Abstains when p_lower <= 1/2 (see the module docstring).
+    """
+    _require(table, ["idx", "label"], "CERTIFY")
+    sel = selection_counts(table)
+    counts, n = estimation_counts(table, budget)
+    c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
+    rows = np.arange(len(counts))
+    n_a = counts[rows, c_a]
+    p_lower = np.asarray(bounds.cp_lower(n_a, n, alpha, two_sided=two_sided), dtype=np.float64)
+    abstain = p_lower <= 0.5
+    radius = np.zeros(len(counts), dtype=np.float64)
+    groups = [(noise, rows)] if noise is not None else noise_groups(table)
+    for nz, pos in groups:
+        radius[pos] = nz.radius(p_lower[pos], norm)
+    radius[abstain] = 0.0
+    labels = _int_column(table, "label")
+    pred = np.where(abstain, -1, c_a).astype(np.int64)
+    return pd.DataFrame({
+        "idx": _int_column(table, "idx"),
+        "label": labels,
+        "predict": pred,
+        "radius": radius,
+        "correct": (pred == labels).astype(np.int64),
+        "p_lower": p_lower,
+        "n_a": n_a.astype(np.int64),
+    })
+
+
+# ------------------------------------------------------------------------------- PREDICT
+def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> pd.DataFrame:
+    """Cohen et al.'s PREDICT on the estimation counts after ``budget`` samples (all n if None).
+
+    Top class = most frequent (ties -> lowest index); abstain (-1) when the two-sided binomial
+    test of the top two counts n1 >= n2 at p = 1/2 has p-value > alpha
+    (:func:`randsmooth.bounds.predict_abstains`). PREDICT uses no selection stage.
+
+    Returns a DataFrame idx, label, predict, correct (int; abstention = incorrect), pvalue.
+    """
+    _require(table, ["idx", "label"], "PREDICT")
+    counts, _ = estimation_counts(table, budget)
+    top = np.argmax(counts, axis=1)
+    ordered = np.sort(counts, axis=1)
+    n1 = ordered[:, -1]
+    n2 = ordered[:, -2] if counts.shape[1] > 1 else np.zeros_like(n1)
+    pvalue = np.asarray(bounds.predict_pvalue(n1, n2), dtype=np.float64)
+    abstain = np.asarray(bounds.predict_abstains(n1, n2, alpha), dtype=bool)
+    labels = _int_column(table, "label")
+    pred = np.where(abstain, -1, top).astype(np.int64)
+    return pd.DataFrame({
+        "idx": _int_column(table, "idx"),
+        "label": labels,
+        "predict": pred,
+        "correct": (pred == labels).astype(np.int64),
+        "pvalue": pvalue,
+    })
+
+
+def p_a_true(table: pd.DataFrame, budget: int | None = None) -> np.ndarray:
+    """Sun et al.'s empirical p_A: estimation count of the TRUE label / n' (float64, per row)."""
+    _require(table, ["label"], "p_A of the true label")
+    counts, n = estimation_counts(table, budget)
+    labels = _int_column(table, "label")
+    if ((labels < 0) | (labels >= counts.shape[1])).any():
+        raise ValueError(f"labels must be class indices in [0, {counts.shape[1]})")
+    return counts[np.arange(len(counts)), labels] / n
+
+
+# ------------------------------------------------------------------------- cost-sensitive
+def cs_correct(labels: Any, predict: Any, cost_matrix: CostMatrix, abstain: str = "code") -> np.ndarray:
+    """Cost-sensitive correctness: predict not in Omega_label (int 0/1 per row).
+
+    ``abstain="code"`` (Xin's reference): an abstention (-1) is never in Omega, so it counts as
+    correct. ``"strict"``: an abstention is a failure. Rows whose label has an empty Omega (normal
+    classes) get the *standard* correctness predict == label (abstention = incorrect) in both
+    conventions -- see :func:`cost_sensitive`.
+    """
+    if abstain not in CS_ABSTAIN:
+        raise ValueError(f"abstain must be one of {CS_ABSTAIN}, got {abstain!r}")
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(predict, dtype=np.int64)
+    if y.shape != p.shape:
+        raise ValueError(f"labels and predict must have the same shape, got {y.shape} and {p.shape}")
+    k = cost_matrix.num_classes
+    if ((y < 0) | (y >= k)).any():
+        raise ValueError(f"labels must be class indices in [0, {k}) for this cost matrix")
+    if ((p < -1) | (p >= k)).any():
+        raise ValueError(f"predict must be -1 (abstain) or a class index in [0, {k})")
+    abst = p == -1
+    costly = ~abst & (cost_matrix.matrix[y, np.clip(p, 0, k - 1)] > 0)
+    ok_cs = ~costly if abstain == "code" else ~costly & ~abst
+    has_targets = (cost_matrix.matrix[y] > 0).any(axis=1)
+    ok_std = p == y
+    return np.where(has_targets, ok_cs, ok_std).astype(np.int64)
+
+
+def cost_sensitive(table: pd.DataFrame, cost_matrix: CostMatrix | None, alpha: float, *, mode: str = "group",
+                   legacy_alpha: bool = False, abstain: str = "code", budget: int | None = None) -> pd.DataFrame:
+    """Xin et al.'s cost-sensitive CERTIFY (Algorithm 1, xin2025.md section 2) from counts.
+
+    Args:
+        table: merged per-example table; the noise must be Gaussian (the certificate is L2).
+        cost_matrix: the cost matrix; Omega_y = its sensitive targets of the row's label. In
+            ``mode="overall"`` it may be None: Omega_y = every class != y (Xin's ``--certify
+            overall``); a given matrix then only defines the ``seed_group`` column.
+        alpha: one-sided total error level.
+        mode: "group" (g never enters Omega_y), "pair" (also per-target radii, in the extra list
+            columns ``targets`` and ``r_pair`` = certified radius against each single target,
+            ascending target order), or "overall".
+        legacy_alpha: reproduce the reference code's error split (see
+            :func:`randsmooth.bounds.cost_sensitive_radius`; only valid at 1 - 2 alpha). The
+            default shares one alpha budget (alpha/2 for p_A, alpha/(2|Omega|) per target) so r
+            holds with probability >= 1 - alpha.
+        abstain: "code" (abstention counts as cost-sensitively correct, Xin's driver) or
+            "strict" (abstention = failure); affects only ``correct``.
+        budget: use the first ``budget`` estimation samples instead of all n.
+
+    Returns:
+        DataFrame idx, label, predict (c_A, or -1 when LCB(n_A; alpha) <= 1/2 -- radii are kept,
+        as in the reference), r, r_std, r_cs, c_b, n_a, n_b, mass, correct, seed_group.
+        Radii are raw L2 radii: negative (or -inf) = not certified even at radius 0.
+
+        Rows with a sensitive label (non-empty Omega_y): r = the cost-sensitive certified radius
+        = max(sigma Phi^{-1}(LCB(n_A; alpha/2)), r_cs) by default (one shared alpha budget; so r
+        can be below r_std when the standard certificate dominates), max(r_std, r_cs) with
+        ``legacy_alpha`` (the reference's columns), r_std = Cohen's radius at alpha (column r1), r_cs = the group radius (r2), c_b / n_b the worst
+        sensitive target and its count, mass = n_b / (n - n_a); correct = predict not in Omega_y
+        (abstention per ``abstain``). The metrics must combine ``correct`` and ``r``: with c_A in
+        Omega_y, r can be positive while correct = 0.
+
+        Rows whose label has an **empty Omega_y** (normal classes: no prediction is costly) need
+        no cost-sensitive certificate; for them r = r_std = Cohen's standard radius at alpha,
+        r_cs = NaN, c_b = -1, n_b = 0, mass = NaN and correct = (predict == label), so that
+        normal-group metrics are standard certified accuracy. ``seed_group`` marks sensitive
+        seeds (``cost_matrix.seed_classes``; all rows in overall mode without a matrix).
+    """
+    if mode not in CS_MODES:
+        raise ValueError(f"mode must be one of {CS_MODES}, got {mode!r}")
+    if abstain not in CS_ABSTAIN:
+        raise ValueError(f"abstain must be one of {CS_ABSTAIN}, got {abstain!r}")
+    _require(table, ["idx", "label"], "cost-sensitive CERTIFY")
+    sel = selection_counts(table)
+    counts, n = estimation_counts(table, budget)
+    num_rows, k = counts.shape
+    if cost_matrix is not None and not isinstance(cost_matrix, CostMatrix):
+        raise ValueError(f"cost_matrix must be a CostMatrix or None, got {type(cost_matrix).__name__}")
+    if cost_matrix is None and mode != "overall":
+        raise ValueError(f"cost_matrix is required in mode {mode!r} (only 'overall' derives Omega from the labels)")
+    if cost_matrix is not None and cost_matrix.num_classes != k:
+        raise ValueError(f"cost matrix has K = {cost_matrix.num_classes} classes but the table has num_classes = {k}")
+    omega_matrix = overall(k) if mode == "overall" else cost_matrix
+    labels = _int_column(table, "label")
+    if ((labels < 0) | (labels >= k)).any():
+        raise ValueError(f"labels must be class indices in [0, {k})")
+
+    c_a = np.argmax(sel, axis=1)
+    rows = np.arange(num_rows)
+    n_a = counts[rows, c_a]
+    abst = np.asarray(bounds.cp_lower(n_a, n, alpha), dtype=np.float64) <= 0.5
+    pred = np.where(abst, -1, c_a).astype(np.int64)
+
+    out_r = np.full(num_rows, np.nan)
+    out_std = np.full(num_rows, np.nan)
+    out_cs = np.full(num_rows, np.nan)
+    out_cb = np.full(num_rows, -1, dtype=np.int64)
+    out_nb = np.zeros(num_rows, dtype=np.int64)
+    out_mass = np.full(num_rows, np.nan)
+    out_targets: list[tuple[int, ...]] = [()] * num_rows
+    out_pair: list[np.ndarray] = [np.zeros(0)] * num_rows
+
+    for nz, pos in noise_groups(table):
+        if nz.name != "gaussian":
+            raise ValueError(f"cost-sensitive certification needs Gaussian noise (an L2 certificate), got {nz!r}")
+        sigma = nz.sigma
+        for y in np.unique(labels[pos]):
+            sub = pos[labels[pos] == y]
+            targets = omega_matrix.sensitive_targets(int(y))
+            if not targets:
+                # Normal class: the standard certificate (Cohen at alpha) is reported.
+                p_low = bounds.cp_lower(n_a[sub], n[sub], alpha)
+                with np.errstate(divide="ignore"):
+                    out_std[sub] = sigma * _probit(p_low)
+                out_r[sub] = out_std[sub]
+                continue
+            res = bounds.cost_sensitive_radius(counts[sub], c_a[sub], targets, alpha, sigma,
+                                               mode="pair" if mode == "pair" else "group",
+                                               legacy_alpha=legacy_alpha)
+            out_r[sub], out_std[sub], out_cs[sub] = res.r, res.r_std, res.r_cs
+            out_cb[sub], out_nb[sub], out_mass[sub] = res.c_b, res.n_b, res.mass
+            if mode == "pair":
+                for i, row in enumerate(sub):
+                    out_targets[row] = tuple(targets)
+                    out_pair[row] = np.asarray(res.r_pair_certified[i], dtype=np.float64)
+
+    correct = cs_correct(labels, pred, omega_matrix, abstain)
+    if cost_matrix is not None:
+        seed_group = cost_matrix.is_seed(labels)
+    else:
+        seed_group = np.ones(num_rows, dtype=bool)
+    df = pd.DataFrame({
+        "idx": _int_column(table, "idx"),
+        "label": labels,
+        "predict": pred,
+        "r": out_r,
+        "r_std": out_std,
+        "r_cs": out_cs,
+        "c_b": out_cb,
+        "n_a": n_a.astype(np.int64),
+        "n_b": out_nb,
+        "mass": out_mass,
+        "correct": correct,
+        "seed_group": seed_group,
+    })
+    if mode == "pair":
+        df["targets"] = out_targets
+        df["r_pair"] = out_pair
+    return df
+
+
+def _probit(p: Any) -> np.ndarray:
+    """Phi^{-1}(p) in float64 (-inf at 0)."""
+    return np.asarray(norm.ppf(np.asarray(p, dtype=np.float64)), dtype=np.float64)
+
+
+# ---------------------------------------------------------------------- synthetic tables
+def synthetic_table(labels: Sequence[int], selection: Any, estimation: Any, *, sigma: float = 0.5,
+                    noise: str = "gaussian", noise_params: dict[str, Any] | None = None, dim: int = 3072,
+                    budgets: Sequence[int] = (), seed: int = 0, idx: Sequence[int] | None = None) -> pd.DataFrame:
+    """A per-example table in the engine's schema built from given counts (tests, what-if studies).
+
+    ``selection`` and ``estimation`` are (N, K) count arrays (n0 and n per row are their sums).
+    ``budgets`` are extra prefix budgets < n (n itself is always appended). Prefix counts are drawn
+    as nested multivariate-hypergeometric subsamples of the estimation counts (the law of the first
+    n' samples given the totals), seeded by ``seed``.
+    """
+    sel = np.asarray(selection, dtype=np.int64)
+    est = np.asarray(estimation, dtype=np.int64)
+    if sel.ndim != 2 or est.shape != sel.shape:
+        raise ValueError(f"selection and estimation must be (N, K) arrays of one shape, got {sel.shape}, {est.shape}")
+    num_rows, k = est.shape
+    labels_arr = np.asarray(labels, dtype=np.int64)
+    if labels_arr.shape != (num_rows,):
+        raise ValueError(f"labels must have shape ({num_rows},), got {labels_arr.shape}")
+    rng = np.random.default_rng(seed)
+    n = est.sum(axis=1)
+    extra = sorted({int(b) for b in budgets})
+    rows_budgets, rows_prefix = [], []
+    for i in range(num_rows):
+        row_b = [b for b in extra if b < n[i]] + [int(n[i])]
+        prefix = [est[i]]
+        current = est[i]
+        for b in reversed(row_b[:-1]):
+            current = rng.multivariate_hypergeometric(current, b)
+            prefix.append(current)
+        rows_budgets.append(np.asarray(row_b, dtype=np.int64))
+        rows_prefix.append([np.asarray(p, dtype=np.int64) for p in reversed(prefix)])
+    return pd.DataFrame({
+        "idx": np.arange(num_rows, dtype=np.int64) if idx is None else np.asarray(idx, dtype=np.int64),
+        "label": labels_arr,
+        "num_classes": np.full(num_rows, k, dtype=np.int32),
+        "counts_selection": list(sel),
+        "counts_estimation": list(est),
+        "prefix_budgets": rows_budgets,
+        "counts_prefix": rows_prefix,
+        "n0": sel.sum(axis=1),
+        "n": n,
+        "noise": noise,
+        "noise_params": json.dumps(noise_params or {}),
+        "sigma": float(sigma),
+        "dim": np.full(num_rows, dim, dtype=np.int64),
+        "seed": np.full(num_rows, seed, dtype=np.int64),
+        "noise_block": np.zeros(num_rows, dtype=np.int64),
+        "model_id": "synthetic",
+        "time_s": np.zeros(num_rows),
+        "version": "synthetic",
+    })
