@@ -1,0 +1,564 @@
+"""Training loop for base classifiers of smoothed models (one loop; a method = a loss object).
+
+``train(config, out_dir)`` trains ``config["model"]["arch"]`` on ``config["dataset"]`` with the
+training method ``config["method"]`` (see :mod:`randsmooth.losses`) and the noise
+``config["noise"]`` (any family of :mod:`randsmooth.sampling`; sigma in [0, 1] pixel units,
+0 = clean training). Outputs in ``out_dir``:
+
+* ``checkpoint.pt`` (every epoch) and ``final.pt`` (end): see :mod:`randsmooth.models.checkpoint`;
+  ``epoch`` = number of completed epochs; ``extra.config`` = the resolved config.
+* ``log.csv``: one row per completed epoch (epoch 1-based, lr used in the epoch, train loss/acc
+  (accuracy of the loss's logits, i.e. on the noisy copies), method statistics ``train_<name>``,
+  clean test loss/acc, noisy test loss/acc under one seeded noise draw per test image, time_s).
+* ``config.yaml`` (resolved config with every default), ``versions.json``, ``train.log``.
+
+Reproducibility: every random stream is a generator seeded from (seed, stream, epoch): model
+initialisation, data order (the DataLoader's generator, which also seeds its workers), the data
+set's augmentation (``set_epoch``), the training noise and torch's global RNG (dropout); the
+evaluation noise uses a fixed seed per run. A run resumed from ``checkpoint.pt`` therefore ends
+with bit-identical weights to an uninterrupted one on the same hardware and software (CPU,
+workers = 0 is tested); the generator states are also stored in the checkpoint for provenance.
+The schedule is stepped once per epoch, after it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from . import __version__
+from .device import select_device
+from .losses import StepContext, TrainingLoss, get_loss
+from .models import create_model, load_checkpoint, save_checkpoint
+from .sampling import Noise, get_noise
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FINAL_NAME = "final.pt"
+LOG_NAME = "log.csv"
+# keys that may change between a run and its resumption (they do not affect the trained weights)
+RESUMABLE_CHANGES = ("device", "workers", "threads", "test_batch_size")
+
+# ---------------------------------------------------------------------------------------- config
+_REQUIRED = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Check:
+    """A config-value validator: ``accepts(value)`` and the phrase used in error messages."""
+
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+def _int(low: int) -> _Check:
+    return _Check(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
+
+
+def _number(low: float, strict: bool) -> _Check:
+    return _Check(lambda v: _is_number(v) and (v > low if strict else v >= low),
+                  f"a finite number {'>' if strict else '>='} {low}")
+
+
+def _optional(check: _Check) -> _Check:
+    return _Check(lambda v: v is None or check.accepts(v), f"{check.expected} or null")
+
+
+_STR = _Check(lambda v: isinstance(v, str), "a string")
+_BOOL = _Check(lambda v: isinstance(v, bool), "true or false")
+_DICT = _Check(lambda v: isinstance(v, dict), "a mapping")
+_MILESTONES = _Check(lambda v: isinstance(v, list) and len(v) > 0 and all(_is_int(m) and m >= 1 for m in v)
+                     and v == sorted(set(v)), "a non-empty increasing list of integers >= 1")
+
+# key -> (default, check) or a nested schema; _REQUIRED marks keys without default
+CONFIG_SCHEMA: dict[str, Any] = {
+    "dataset": {"name": (_REQUIRED, _STR), "root": (None, _optional(_STR)), "options": ({}, _DICT),
+                "seed": (None, _optional(_int(0))), "augment": (None, _optional(_BOOL)),
+                "download": (False, _BOOL)},
+    "model": {"arch": (_REQUIRED, _STR), "params": ({}, _DICT)},
+    "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=False)), "params": ({}, _DICT)},
+    "method": {"name": ("gaussian", _STR), "params": ({}, _DICT)},
+    "epochs": (_REQUIRED, _int(1)),
+    "batch_size": (_REQUIRED, _int(1)),
+    "test_batch_size": (None, _optional(_int(1))),
+    "num_noise": (1, _int(1)),
+    "optimizer": {"name": ("sgd", _STR), "lr": (_REQUIRED, _number(0.0, strict=True)),
+                  "momentum": (0.9, _number(0.0, strict=False)), "weight_decay": (1e-4, _number(0.0, strict=False)),
+                  "nesterov": (False, _BOOL)},
+    "schedule": {"name": (_REQUIRED, _STR)},  # the remaining keys depend on the name, see _SCHEDULES
+    "seed": (0, _int(0)),
+    "device": ("auto", _STR),
+    "workers": (2, _int(0)),
+    "threads": (None, _optional(_int(1))),
+    "amp": (False, _BOOL),
+    "eval_examples": (None, _optional(_int(1))),
+}
+_SCHEDULES: dict[str, dict[str, Any]] = {
+    "step": {"step_size": (_REQUIRED, _int(1)), "gamma": (0.1, _number(0.0, strict=True))},
+    "multistep": {"milestones": (_REQUIRED, _MILESTONES), "gamma": (0.1, _number(0.0, strict=True))},
+    "cosine": {"t_max": (None, _optional(_int(1))), "eta_min": (0.0, _number(0.0, strict=False))},
+    "constant": {},
+}
+_OPTIMIZERS = ("sgd",)
+
+
+def _resolve_section(raw: Any, schema: dict[str, Any], prefix: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ValueError(f"config key {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {raw!r}")
+    unknown = sorted(set(raw) - set(schema))
+    if unknown:
+        raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; expected one of {sorted(schema)}")
+    out: dict[str, Any] = {}
+    for key, rule in schema.items():
+        if isinstance(rule, dict):
+            if key not in raw:
+                raise ValueError(f"config is missing required key {prefix + key!r}")
+            out[key] = _resolve_section(raw[key], rule, f"{prefix}{key}.")
+            continue
+        default, check = rule
+        if key not in raw:
+            if default is _REQUIRED:
+                raise ValueError(f"config is missing required key {prefix + key!r}")
+            out[key] = copy.deepcopy(default)
+            continue
+        if not check.accepts(raw[key]):
+            raise ValueError(f"config key {prefix + key!r} must be {check.expected}, got {raw[key]!r}")
+        out[key] = copy.deepcopy(raw[key])
+    return out
+
+
+def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate a training config and fill in every default; returns a new plain dict.
+
+    Raises ``ValueError`` naming the first missing, unknown or invalid key (dotted path).
+    """
+    raw = copy.deepcopy(config)
+    schedule_raw = raw.get("schedule") if isinstance(raw, dict) else None
+    if isinstance(schedule_raw, dict):  # validate the name first, then its own keys
+        name = schedule_raw.get("name", _REQUIRED)
+        if name is _REQUIRED:
+            raise ValueError("config is missing required key 'schedule.name'")
+        if name not in _SCHEDULES:
+            raise ValueError(f"config key 'schedule.name' must be one of {sorted(_SCHEDULES)}, got {name!r}")
+        raw["schedule"] = {"name": name}
+    cfg = _resolve_section(raw, CONFIG_SCHEMA, "")
+    if isinstance(schedule_raw, dict):
+        rest = {k: v for k, v in schedule_raw.items() if k != "name"}
+        cfg["schedule"].update(_resolve_section(rest, _SCHEDULES[cfg["schedule"]["name"]], "schedule."))
+    if cfg["optimizer"]["name"] not in _OPTIMIZERS:
+        raise ValueError(f"config key 'optimizer.name' must be one of {list(_OPTIMIZERS)}, "
+                         f"got {cfg['optimizer']['name']!r}")
+    if cfg["optimizer"]["nesterov"] and cfg["optimizer"]["momentum"] <= 0:
+        raise ValueError("config key 'optimizer.nesterov' requires optimizer.momentum > 0")
+    if cfg["test_batch_size"] is None:
+        cfg["test_batch_size"] = cfg["batch_size"]
+    if cfg["schedule"]["name"] == "cosine" and cfg["schedule"]["t_max"] is None:
+        cfg["schedule"]["t_max"] = cfg["epochs"]
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML or JSON training config file into a plain dict (not yet validated)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot parse config ({' '.join(str(exc).split())[:200]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: config must be a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------------------- seeding
+_STREAMS = {"init": 0, "data": 1, "noise": 2, "global": 3, "eval": 4}
+
+
+def derive_seed(seed: int, stream: str, epoch: int = 0) -> int:
+    """A 63-bit seed for ``stream`` in epoch ``epoch`` of a run with seed ``seed`` (numpy SeedSequence)."""
+    hi, lo = np.random.SeedSequence([int(seed), _STREAMS[stream], int(epoch)]).generate_state(2, dtype=np.uint32)
+    return ((int(hi) << 32) | int(lo)) & ((1 << 63) - 1)
+
+
+# ------------------------------------------------------------------------------------ file output
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file in ``path``'s directory, then ``os.replace`` it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite the per-epoch CSV log atomically (columns: union of row keys, first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _format_value(value) for key, value in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_log(path: Path, max_epoch: int) -> list[dict[str, Any]]:
+    """Rows of an existing log with epoch <= ``max_epoch`` (as strings), or [] if there is none."""
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row for row in rows if row.get("epoch", "").isdigit() and int(row["epoch"]) <= max_epoch]
+
+
+def library_versions(device: torch.device) -> dict[str, Any]:
+    """Versions of the software the run used (written to versions.json)."""
+    import torchvision  # local: only needed here
+
+    versions = {"python": platform.python_version(), "torch": torch.__version__,
+                "torchvision": torchvision.__version__, "numpy": np.__version__, "randsmooth": __version__,
+                "cuda": torch.version.cuda, "platform": platform.platform(), "device": str(device)}
+    if device.type == "cuda":
+        versions["cudnn"] = torch.backends.cudnn.version()
+        versions["device_name"] = torch.cuda.get_device_name(device)
+    return versions
+
+
+# ------------------------------------------------------------------------------------------- data
+class IndexedDataset(Dataset):
+    """Wrap a data set to yield ``(x, y, index)``; forwards ``set_epoch`` for seeded augmentation."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        x, y = self.dataset[index]
+        return x, y, index
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+
+def _data_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    options = dict(cfg["dataset"]["options"])
+    if cfg["dataset"]["seed"] is not None:
+        options["seed"] = cfg["dataset"]["seed"]
+    return options
+
+
+def _load_data(cfg: dict[str, Any]) -> tuple[Any, Dataset, Dataset]:
+    from .data import dataset_spec, load_dataset  # imported here: only training needs the data sets
+
+    data_cfg = cfg["dataset"]
+    spec = dataset_spec(data_cfg["name"], **_data_options(cfg))
+    common = dict(root=data_cfg["root"], download=data_cfg["download"], seed=data_cfg["seed"], **data_cfg["options"])
+    train_set = load_dataset(data_cfg["name"], "train", augment=data_cfg["augment"], **common)
+    test_set = load_dataset(data_cfg["name"], "test", augment=False, **common)
+    if cfg["eval_examples"] is not None and cfg["eval_examples"] < len(test_set):
+        test_set = Subset(test_set, range(cfg["eval_examples"]))
+    return spec, train_set, test_set
+
+
+# --------------------------------------------------------------------------------- optimisation
+def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD over all parameters (BN included, as in the reference trainers)."""
+    opt = cfg["optimizer"]
+    return torch.optim.SGD(model.parameters(), lr=opt["lr"], momentum=opt["momentum"],
+                           weight_decay=opt["weight_decay"], nesterov=opt["nesterov"])
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any]) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch schedule: step (StepLR), multistep (MultiStepLR), cosine (CosineAnnealingLR) or constant."""
+    sched = cfg["schedule"]
+    name = sched["name"]
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=sched["step_size"], gamma=sched["gamma"])
+    if name == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=sched["milestones"], gamma=sched["gamma"])
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=sched["t_max"], eta_min=sched["eta_min"])
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _epoch: 1.0)
+
+
+def _build_noise(cfg: dict[str, Any], dim: int) -> Noise | None:
+    if cfg["noise"]["sigma"] == 0:
+        return None
+    return get_noise(cfg["noise"]["name"], cfg["noise"]["sigma"], dim, **cfg["noise"]["params"])
+
+
+# ---------------------------------------------------------------------------------------- epochs
+def _batches(loader: DataLoader, desc: str) -> Iterator[Any]:
+    return iter(tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0, disable=None))
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: TrainingLoss, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler, ctx: StepContext, amp: bool, desc: str) -> dict[str, float]:
+    """One pass over ``loader`` (yielding (x, y, index)); returns mean loss, accuracy and method stats."""
+    device = ctx.device
+    model.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    stat_sums: dict[str, torch.Tensor] = {}
+    seen = predictions = 0
+    for step, (x, y, index) in enumerate(_batches(loader, desc)):
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        step_ctx = dataclasses.replace(ctx, example_index=index, step=step)
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, enabled=amp):
+            result = loss_fn(model, x, y, step_ctx)
+        scaler.scale(result.loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        n = x.shape[0]
+        seen += n
+        loss_sum += result.loss.detach().double() * n
+        labels = y if result.labels is None else result.labels
+        correct += (result.logits.detach().argmax(dim=1) == labels).sum()
+        predictions += labels.numel()
+        for name, value in result.stats.items():
+            value = torch.as_tensor(value, device=device).detach().double()
+            stat_sums[name] = stat_sums.get(name, torch.zeros((), dtype=torch.float64, device=device)) + value * n
+    if seen == 0:
+        raise ValueError("the training set is empty")
+    metrics = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / predictions}
+    metrics.update({f"train_{name}": total.item() / seen for name, total in stat_sums.items()})
+    if not math.isfinite(metrics["train_loss"]):
+        raise FloatingPointError(f"{desc}: training loss is {metrics['train_loss']} (diverged); "
+                                 "lower optimizer.lr or check the data")
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, noise: Noise | None, device: torch.device, seed: int,
+             amp: bool = False) -> dict[str, float]:
+    """Clean and noisy (one draw per image, generator seeded by ``seed``) test loss and accuracy."""
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sums = {"test_loss": 0.0, "test_acc": 0.0, "noisy_test_loss": 0.0, "noisy_test_acc": 0.0}
+    seen = 0
+    for x, y in _batches(loader, "eval"):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        inputs = {"test": x} if noise is None else {"test": x, "noisy_test": noise.sample(x, generator)}
+        for prefix, batch in inputs.items():
+            with torch.autocast(device.type, enabled=amp):
+                logits = model(batch)
+            sums[f"{prefix}_loss"] += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
+            sums[f"{prefix}_acc"] += (logits.argmax(dim=1) == y).sum().item()
+        seen += x.shape[0]
+    if seen == 0:
+        raise ValueError("the test set is empty")
+    out = {key: value / seen for key, value in sums.items()}
+    if noise is None:
+        out["noisy_test_loss"] = out["noisy_test_acc"] = float("nan")
+    return out
+
+
+# ------------------------------------------------------------------------------------ the driver
+def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in cfg.items() if key not in RESUMABLE_CHANGES}
+
+
+def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(old) | set(new))
+    diffs = []
+    for key in keys:
+        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def _make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int,
+                 device: torch.device) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)  # data order and worker seeds
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
+                      pin_memory=device.type == "cuda", drop_last=False)
+
+
+class _Run:
+    """State of one training run (kept together so epochs, checkpoints and resume share it)."""
+
+    def __init__(self, cfg: dict[str, Any], out_dir: Path, device: torch.device) -> None:
+        self.cfg, self.out_dir, self.device = cfg, out_dir, device
+        self.amp = bool(cfg["amp"]) and device.type == "cuda"
+        if cfg["amp"] and not self.amp:
+            logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
+        self.spec, train_set, test_set = _load_data(cfg)
+        self.train_set = IndexedDataset(train_set)
+        self.test_loader = _make_loader(test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1),
+                                        cfg["workers"], device)
+        self.noise = _build_noise(cfg, self.spec.dim)
+        torch.manual_seed(derive_seed(cfg["seed"], "init"))
+        self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
+        self.loss_fn = get_loss(cfg["method"]["name"], **cfg["method"]["params"])
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.rng: dict[str, torch.Tensor] = {}
+        self.rows: list[dict[str, Any]] = []
+        self.start_epoch = 0
+
+    def resume(self, path: Path) -> None:
+        checkpoint = load_checkpoint(path, "cpu")
+        stored = (checkpoint.get("extra") or {}).get("config")
+        if stored is None:
+            raise ValueError(f"{path}: not a training checkpoint of this loop (no extra.config)")
+        diffs = _config_differences(_comparable(stored), _comparable(self.cfg))
+        if diffs:
+            raise ValueError(f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
+                             "use --no-resume or another output directory")
+        for key in ("state_dict", "optimizer", "scheduler", "epoch"):
+            if checkpoint.get(key) is None:
+                raise ValueError(f"{path}: checkpoint is missing key {key!r} needed to resume")
+        self.model.load_state_dict(checkpoint["state_dict"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.scheduler.load_state_dict(checkpoint["scheduler"])
+        if self.amp and checkpoint["extra"].get("scaler"):
+            self.scaler.load_state_dict(checkpoint["extra"]["scaler"])
+        self.start_epoch = int(checkpoint["epoch"])
+        self.rows = read_log(self.out_dir / LOG_NAME, self.start_epoch)
+        logger.info("resuming %s after epoch %d of %d", path, self.start_epoch, self.cfg["epochs"])
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg, seed = self.cfg, self.cfg["seed"]
+        started = time.perf_counter()
+        self.train_set.set_epoch(epoch)
+        loader_seed = derive_seed(seed, "data", epoch)
+        loader = _make_loader(self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device)
+        noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise", epoch))
+        torch.manual_seed(derive_seed(seed, "global", epoch))
+        ctx = StepContext(noise=self.noise, generator=noise_gen, device=self.device, epoch=epoch,
+                          num_epochs=cfg["epochs"], num_noise=cfg["num_noise"])
+        lr = self.optimizer.param_groups[0]["lr"]
+        desc = f"epoch {epoch + 1}/{cfg['epochs']}"
+        metrics = train_one_epoch(self.model, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
+        self.scheduler.step()
+        self.rng = {"torch_cpu": torch.get_rng_state(), "noise_generator": noise_gen.get_state(),
+                    "loader_generator": loader.generator.get_state()}
+        metrics.update(evaluate(self.model, self.test_loader, self.noise, self.device,
+                                derive_seed(seed, "eval"), self.amp))
+        row = {"epoch": epoch + 1, "lr": lr, **metrics, "time_s": time.perf_counter() - started}
+        logger.info("%s: lr %.4g, train loss %.4f acc %.4f, test acc %.4f, noisy test acc %.4f (%.1f s)", desc, lr,
+                    row["train_loss"], row["train_acc"], row["test_acc"], row["noisy_test_acc"], row["time_s"])
+        return row
+
+    def save(self, path: Path, epoch: int) -> Path:
+        extra = {"config": self.cfg, "noise": self.noise.describe() if self.noise is not None else None,
+                 "method": {"name": self.loss_fn.name, **self.loss_fn.params()},
+                 "metrics": self.rows[-1] if self.rows else None,
+                 "scaler": self.scaler.state_dict() if self.amp else None,
+                 "rng_scheme": "per-epoch generators seeded from (seed, stream, epoch); see randsmooth.train"}
+        return save_checkpoint(path, model=self.model, arch=self.cfg["model"]["arch"], dataset=self.spec.name,
+                               optimizer=self.optimizer, scheduler=self.scheduler, epoch=epoch, extra=extra,
+                               dataset_options=_data_options(self.cfg), rng=self.rng)
+
+
+def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool = True) -> Path:
+    """Train per ``config`` (see :func:`resolve_config`) into ``out_dir``; returns the path of final.pt."""
+    cfg = resolve_config(config)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = select_device(cfg["device"])
+    handler = logging.FileHandler(out_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    threads = torch.get_num_threads()
+    try:
+        if cfg["threads"] is not None:
+            torch.set_num_threads(cfg["threads"])
+        with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG state untouched
+            return _train(cfg, out_dir, device, resume)
+    finally:
+        torch.set_num_threads(threads)
+        logger.removeHandler(handler)
+        handler.close()
+
+
+def _train(cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: bool) -> Path:
+    atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(out_dir / "versions.json", json.dumps(library_versions(device), indent=2) + "\n")
+    run = _Run(cfg, out_dir, device)
+    checkpoint_path = out_dir / CHECKPOINT_NAME
+    if resume and checkpoint_path.is_file():
+        run.resume(checkpoint_path)
+    logger.info("training %s on %s (%s, sigma %s, method %r) for %d epochs on %s; output %s", cfg["model"]["arch"],
+                run.spec.name, cfg["noise"]["name"], cfg["noise"]["sigma"], run.loss_fn, cfg["epochs"], device, out_dir)
+    for epoch in range(run.start_epoch, cfg["epochs"]):
+        run.rows.append(run.run_epoch(epoch))
+        write_log(out_dir / LOG_NAME, run.rows)  # log first: a resume truncates rows beyond the checkpoint
+        run.save(checkpoint_path, epoch + 1)
+    final = run.save(out_dir / FINAL_NAME, cfg["epochs"])
+    logger.info("finished: %s", final)
+    return final
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    """``python -m randsmooth train --config CONFIG --out OUT_DIR [--no-resume] [--device D]``."""
+    parser = argparse.ArgumentParser(prog="python -m randsmooth train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="YAML or JSON training config")
+    parser.add_argument("--out", required=True, help="output directory (checkpoint.pt, final.pt, log.csv, ...)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
+    parser.add_argument("--device", default=None, help="override the config's device (auto, cpu, cuda, cuda:N)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.device is not None:
+            config["device"] = args.device
+        train(config, args.out, resume=not args.no_resume)
+    except (ValueError, FileNotFoundError) as exc:
+        logger.error("%s", exc)
+        return 2
+    return 0
