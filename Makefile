@@ -10,7 +10,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -c constraints.txt -e ".[test]"
+	$(PIP) install -c constraints.txt -e ".[test,workflow]"
 	touch $@
 
 # Default suite (excludes tests marked slow); about 10 minutes on 2 cores.
