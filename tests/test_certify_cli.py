@@ -1,0 +1,193 @@
+"""End-to-end tests of ``python -m randsmooth certify`` / ``merge`` on tiny models and checkpoints,
+including checkpoints in Cohen et al.'s published key layout (``1.*`` and ``1.module.*``)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+import randsmooth.data
+from randsmooth import certify_cli, results
+from randsmooth.__main__ import main as dispatch
+from randsmooth.data import load_dataset
+from randsmooth.engine import CountSampler, SamplerConfig
+from randsmooth.models import create_model, save_checkpoint
+from randsmooth.results import counts_matrix, read_settings, read_table
+from randsmooth.sampling import get_noise
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Single-threaded torch: tiny models run far faster without thread contention on shared CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def digits_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("digits_cnn", "digits")
+    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
+    save_checkpoint(path, model=model, arch="digits_cnn", dataset="digits", epoch=0)
+    return path
+
+
+def certify_args(checkpoint, out, *extra):
+    return ["--checkpoint", str(checkpoint), "--dataset", "digits", "--split", "test", "--sigma", "0.25",
+            "--n0", "8", "--n", "150", "--batch", "50", "--stop", "7", "--device", "cpu", "--seed", "3",
+            "--no-progress", "--out", str(out), *extra]
+
+
+def without_time(df):
+    return [[v.tolist() if isinstance(v, np.ndarray) else v for v in row]
+            for row in df.drop(columns=["time_s"]).itertuples(index=False)]
+
+
+def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
+    out = tmp_path / "single.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, out)) == 0
+    df = read_table(out)
+    data = load_dataset("digits", "test", augment=False)
+    assert df["idx"].tolist() == list(range(7))
+    assert df["label"].tolist() == [data[i][1] for i in range(7)]
+    est = counts_matrix(df, "counts_estimation")
+    assert est.shape == (7, 10) and (est.sum(1) == 150).all()
+    assert (counts_matrix(df, "counts_selection").sum(1) == 8).all()
+    assert counts_matrix(df, "prefix_budgets")[0].tolist() == [100, 150]
+    digest = hashlib.sha256(digits_checkpoint.read_bytes()).hexdigest()[:16]
+    assert set(df["model_id"]) == {f"digits.pt:{digest}"}
+    settings = read_settings(out)
+    assert (settings.dataset, settings.split, settings.device, settings.dim, settings.num_classes) == \
+        ("digits", "test", "cpu", 64, 10)
+    assert settings.checkpoint == str(digits_checkpoint) and settings.torch_version == torch.__version__
+    # two shards with other batch sizes, merged through the dispatcher, give identical counts
+    shards = []
+    for k, batch in enumerate(("7", "1000")):
+        shards.append(tmp_path / f"shard_{k}.parquet")
+        args = certify_args(digits_checkpoint, shards[-1], "--shard", str(k), "--num-shards", "2")
+        args[args.index("--batch") + 1] = batch
+        assert dispatch(["certify", *args]) == 0
+    merged = tmp_path / "merged.parquet"
+    assert dispatch(["merge", "--out", str(merged), "--expect-count", "7", *map(str, shards)]) == 0
+    assert without_time(read_table(merged)) == without_time(df)
+
+
+def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_path):
+    out = tmp_path / "expinf.parquet"
+    args = certify_args(digits_checkpoint, out, "--noise", "expinf", "--noise-param", "k=1", "--noise-param", "j=0",
+                        "--dataset-option", "seed=2", "--skip", "3")
+    assert certify_cli.main(args) == 0
+    df = read_table(out)
+    assert df["idx"].tolist() == [0, 3, 6]
+    assert set(df["noise"]) == {"expinf"} and set(df["noise_params"]) == {'{"j": 0, "k": 1}'}
+    assert read_settings(out).dataset_options == {"seed": 2}
+    data = load_dataset("digits", "test", augment=False, seed=2)
+    assert df["label"].tolist() == [data[i][1] for i in (0, 3, 6)]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--noise-param", "k"], "--noise-param expects key=value"),
+    (["--noise", "bogus"], "unknown noise name 'bogus'"),
+    (["--noise", "expinf"], "missing parameter"),
+    (["--shard", "2", "--num-shards", "2"], "--shard must be < --num-shards"),
+    (["--n", "0"], "--n must be >= 1"),
+    (["--sigma", "-1"], "--sigma must be a positive"),
+    (["--stop", "100000"], "--stop 100000 exceeds the size of digits/test"),
+    (["--dataset-option", "colour=1"], "unknown option(s) ['colour'] for dataset 'digits'"),
+])
+def test_certify_argument_errors(digits_checkpoint, tmp_path, capsys, extra, message):
+    out = tmp_path / "out.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, out, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_certify_refuses_existing_output_and_bad_checkpoint(digits_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"x")
+    assert certify_cli.main(certify_args(digits_checkpoint, out)) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert certify_cli.main(certify_args(tmp_path / "missing.pt", tmp_path / "o.parquet")) == 2
+    assert "missing.pt is not a file" in capsys.readouterr().err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert certify_cli.main(certify_args(bad, tmp_path / "o.parquet")) == 2
+    assert "bad.pt: not a readable torch checkpoint" in capsys.readouterr().err
+    assert certify_cli.main(certify_args(digits_checkpoint, out, "--overwrite")) == 0
+    assert len(read_table(out)) == 7
+
+
+def test_parse_key_values():
+    assert certify_cli.parse_key_values(["k=1", "j=0.5", "name=abc", "flag=true"], "--x") == \
+        {"k": 1, "j": 0.5, "name": "abc", "flag": True}
+    with pytest.raises(ValueError, match="--x k given twice"):
+        certify_cli.parse_key_values(["k=1", "k=2"], "--x")
+
+
+# ------------------------------------------------------------- Cohen et al.'s checkpoint layout
+class FakeImages:
+    """A few random [0, 1] images with labels, standing in for a data set we cannot download."""
+
+    def __init__(self, shape, count, num_classes):
+        gen = torch.Generator().manual_seed(0)
+        self.items = [(torch.rand(shape, generator=gen), i % num_classes) for i in range(count)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def save_cohen_checkpoint(model, arch, path, data_parallel):
+    """Cohen's layout: {'epoch', 'arch', 'state_dict', 'optimizer'}, keys 1.* or 1.module.*, no 0.mean/0.std."""
+    prefix = "1.module." if data_parallel else "1."
+    state = {prefix + key: value for key, value in model[1].state_dict().items()}
+    torch.save({"epoch": 90, "arch": arch, "state_dict": state,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 0.001}]}}, path)
+
+
+@pytest.mark.parametrize("arch, dataset, shape, n0, n, batch, stop", [
+    ("cifar_resnet110", "cifar10", (3, 32, 32), 3, 9, 4, 2),
+    ("resnet50", "imagenet", (3, 224, 224), 2, 4, 3, 1),
+])
+def test_certify_cohen_layout_checkpoint(tmp_path, monkeypatch, arch, dataset, shape, n0, n, batch, stop):
+    torch.manual_seed(0)
+    model = create_model(arch, dataset).eval()
+    for module in model.modules():  # non-trivial BatchNorm statistics, so loading them matters
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 1.5)
+    ckpt = tmp_path / "checkpoint.pth.tar"
+    save_cohen_checkpoint(model, arch, ckpt, data_parallel=(arch == "resnet50"))
+    spec = randsmooth.data.dataset_spec(dataset)
+    fake = FakeImages(shape, 2, spec.num_classes)
+    monkeypatch.setattr(randsmooth.data, "load_dataset", lambda *a, **k: fake)
+    out = tmp_path / "cohen.parquet"
+    args = ["--checkpoint", str(ckpt), "--dataset", dataset, "--sigma", "0.5", "--n0", str(n0), "--n", str(n),
+            "--batch", str(batch), "--stop", str(stop), "--device", "cpu", "--no-progress", "--out", str(out)]
+    assert certify_cli.main(args) == 0
+    df = read_table(out)
+    assert df["idx"].tolist() == list(range(stop)) and set(df["num_classes"]) == {spec.num_classes}
+    # the counts are those of the original model: the weights were really loaded
+    config = SamplerConfig(n0=n0, n=n, batch=batch)
+    sampler = CountSampler(model, get_noise("gaussian", 0.5, spec.dim), spec.num_classes, "cpu", config)
+    for row in df.itertuples():
+        expected = sampler.sample_example(fake[row.idx][0], fake[row.idx][1], row.idx)
+        assert row.counts_estimation.tolist() == expected.counts_estimation.tolist()
+        assert row.counts_selection.tolist() == expected.counts_selection.tolist()
+    assert set(df["model_id"]) == {f"checkpoint.pth.tar:{hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]}"}
+
+
+def test_merge_cli_reports_errors(digits_checkpoint, tmp_path, capsys):
+    shard = tmp_path / "shard_0.parquet"
+    args = certify_args(digits_checkpoint, shard, "--shard", "0", "--num-shards", "2")
+    assert certify_cli.main(args) == 0
+    assert results.main(["--out", str(tmp_path / "m.parquet"), str(shard)]) == 1
+    assert "missing indices [1, 3, 5]" in capsys.readouterr().err
+    assert not (tmp_path / "m.parquet").exists()

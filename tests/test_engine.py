@@ -1,0 +1,263 @@
+"""Tests of the count-sampling engine: statistics on a linear model with a known smoothed
+probability, soundness of CERTIFY-style radii from the counts, determinism and batch invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from randsmooth.bounds import cp_lower, predict_abstains
+from randsmooth.engine import (CountSampler, SamplerConfig, block_seed, check_settings)
+from randsmooth.results import RunSettings, default_prefix_budgets
+from randsmooth.sampling import get_noise
+
+SHAPE = (1, 4, 4)
+DIM = 16
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Single-threaded torch: tiny models run far faster without thread contention on shared CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+class LinearTwoClass(torch.nn.Module):
+    """f(x) = argmax(w.x + b, 0): class 0 iff w.x + b > 0."""
+
+    def __init__(self, w: torch.Tensor, b: float) -> None:
+        super().__init__()
+        self.register_buffer("w", w.double())
+        self.b = b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.flatten(1).double() @ self.w + self.b
+        return torch.stack([z, torch.zeros_like(z)], dim=1)
+
+
+def linear_setup(z_values: np.ndarray, sigma: float, seed: int = 0):
+    """Model and examples whose margin is exactly z * sigma * ||w|| (true p_0 = Phi(z))."""
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(DIM, generator=gen, dtype=torch.float64)
+    b = 0.3
+    model = LinearTwoClass(w, b)
+    norm = float(w.norm())
+    xs = []
+    for z in z_values:
+        r = torch.rand(DIM, generator=gen, dtype=torch.float64)
+        shift = (z * sigma * norm - (float(r @ w) + b)) / norm**2
+        xs.append((r + shift * w).float().reshape(SHAPE))
+    margins = np.array([float(x.double().flatten() @ w) + b for x in xs])
+    return model, xs, margins, norm
+
+
+def sample_all(model, xs, sigma, config, noise_name="gaussian", **params):
+    noise = get_noise(noise_name, sigma, DIM, **params)
+    sampler = CountSampler(model, noise, 2, "cpu", config)
+    return [sampler.sample_example(x, 0, i) for i, x in enumerate(xs)]
+
+
+def test_counts_are_binomial_with_the_true_probability():
+    sigma, n0, n = 0.5, 60, 400
+    z = np.linspace(-2.0, 2.0, 150)
+    model, xs, margins, norm = linear_setup(z, sigma)
+    p = stats.norm.cdf(margins / (sigma * norm))
+    recs = sample_all(model, xs, sigma, SamplerConfig(n0=n0, n=n, batch=97, seed=3))
+    for column, size in (("counts_selection", n0), ("counts_estimation", n)):
+        k = np.array([getattr(r, column)[0] for r in recs])
+        assert all(getattr(r, column).sum() == size for r in recs)
+        var = size * p * (1 - p)
+        z_total = (k - size * p).sum() / np.sqrt(var.sum())
+        assert abs(z_total) < 4.0, column
+        chi2 = ((k - size * p) ** 2 / var).sum()  # ~ chi2 with len(z) dof
+        assert stats.chi2.sf(chi2, len(z)) > 1e-4 and stats.chi2.cdf(chi2, len(z)) > 1e-4, column
+    # selection and estimation samples are independent draws
+    res_sel = np.array([r.counts_selection[0] for r in recs]) - n0 * p
+    res_est = np.array([r.counts_estimation[0] for r in recs]) - n * p
+    assert abs(np.corrcoef(res_sel, res_est)[0, 1]) < 4 / np.sqrt(len(z))
+
+
+def test_certify_radius_from_counts_is_sound_and_not_vacuous():
+    sigma, alpha, n0, n = 0.25, 0.1, 50, 1000
+    z = np.random.default_rng(1).uniform(0.0, 2.5, 300) * np.random.default_rng(2).choice([-1, 1], 300)
+    model, xs, margins, norm = linear_setup(z, sigma, seed=1)
+    recs = sample_all(model, xs, sigma, SamplerConfig(n0=n0, n=n, batch=256, seed=11))
+    true_class = np.where(margins > 0, 0, 1)
+    true_radius = np.abs(margins) / norm
+    failures, certified_strong, strong = 0, 0, 0
+    for rec, c_true, r_true, zz in zip(recs, true_class, true_radius, z):
+        top = int(np.argmax(rec.counts_selection))
+        p_low = cp_lower(int(rec.counts_estimation[top]), n, alpha)
+        if p_low >= 0.5:
+            radius = sigma * stats.norm.ppf(p_low)
+            failures += int(top != c_true or radius > r_true + 1e-12)
+            certified_strong += int(abs(zz) > 1.0 and top == c_true)
+        strong += int(abs(zz) > 1.0)
+    # each example fails with probability <= alpha
+    assert failures <= stats.binom.ppf(1 - 1e-6, len(z), alpha)
+    assert failures >= 1  # CP coverage is close to 1 - alpha here; zero failures would mean a biased engine
+    assert certified_strong >= 0.95 * strong
+
+
+def test_abstention_level_at_p_one_half():
+    sigma, alpha, n0, n = 0.5, 0.05, 40, 400
+    model, xs, margins, norm = linear_setup(np.zeros(200), sigma, seed=5)
+    assert np.abs(margins).max() < 1e-6
+    recs = sample_all(model, xs, sigma, SamplerConfig(n0=n0, n=n, batch=128, seed=2))
+    answered_certify = answered_predict = 0
+    for rec in recs:
+        top = int(np.argmax(rec.counts_selection))
+        answered_certify += int(cp_lower(int(rec.counts_estimation[top]), n, alpha) >= 0.5)
+        n1, n2 = sorted(rec.counts_estimation.tolist(), reverse=True)
+        answered_predict += int(not predict_abstains(n1, n2, alpha))
+    limit = stats.binom.ppf(1 - 1e-6, len(recs), alpha)
+    assert answered_certify <= limit
+    assert answered_predict <= limit
+
+
+def _noise_stream(sampler: CountSampler, x: torch.Tensor, idx: int, stream: str, num: int) -> torch.Tensor:
+    return torch.cat([b.clone() for b in sampler.noisy_batches(x, idx, stream, num)])
+
+
+@pytest.mark.parametrize("noise_name, params", [("gaussian", {}), ("expinf", {"k": 1, "j": 0}),
+                                                ("exp2", {"k": 1, "j": 0})])
+def test_noise_stream_does_not_depend_on_batch_size(noise_name, params):
+    noise = get_noise(noise_name, 0.4, DIM, **params)
+    model = LinearTwoClass(torch.ones(DIM), 0.0)
+    x = torch.rand(SHAPE, generator=torch.Generator().manual_seed(0))
+    streams = []
+    for batch in (7, 50, 128, 1000):
+        sampler = CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=10, n=333, batch=batch, noise_block=32))
+        batches = list(sampler.noisy_batches(x.clone(), 4, "estimation", 333))
+        assert all(len(b) <= batch for b in batches)
+        streams.append(_noise_stream(sampler, x, 4, "estimation", 333))
+    for s in streams[1:]:
+        assert torch.equal(s, streams[0])
+    assert streams[0].shape == (333, *SHAPE)
+    # blocks, streams and examples get different noise
+    other_idx = _noise_stream(sampler, x, 5, "estimation", 333)
+    other_stream = _noise_stream(sampler, x, 4, "selection", 333)
+    assert not torch.equal(other_idx, streams[0]) and not torch.equal(other_stream, streams[0])
+    assert not torch.equal(streams[0][:32], streams[0][32:64])
+
+
+@pytest.mark.parametrize("noise_name, params", [("gaussian", {}), ("expinf", {"k": 1, "j": 0})])
+def test_counts_identical_for_all_batch_sizes(noise_name, params):
+    model, xs, _, _ = linear_setup(np.linspace(-1, 1, 4), 0.5, seed=7)
+    ref = None
+    for batch in (7, 50, 1000):
+        recs = sample_all(model, xs, 0.5, SamplerConfig(n0=30, n=1100, batch=batch, seed=9), noise_name, **params)
+        got = [(r.counts_selection.tolist(), r.counts_estimation.tolist(), r.counts_prefix.tolist()) for r in recs]
+        assert ref is None or got == ref
+        ref = got
+
+
+def test_prefix_counts_match_cumulative_predictions():
+    model, xs, _, _ = linear_setup(np.array([0.3]), 0.5, seed=3)
+    noise = get_noise("gaussian", 0.5, DIM)
+    sampler = CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=10, n=1500, batch=64, seed=1,
+                                                                  prefix_budgets=(1, 100, 129, 1000, 1500)))
+    rec = sampler.sample_example(xs[0], 1, 0)
+    preds = model(_noise_stream(sampler, xs[0], 0, "estimation", 1500)).argmax(1).numpy()
+    for row, budget in zip(rec.counts_prefix, rec.prefix_budgets):
+        assert row.tolist() == np.bincount(preds[:budget], minlength=2).tolist()
+    assert rec.counts_prefix[-1].tolist() == rec.counts_estimation.tolist()
+    assert rec.prefix_budgets.tolist() == [1, 100, 129, 1000, 1500]
+
+
+def test_default_prefix_budgets():
+    assert default_prefix_budgets(100000) == (100, 1000, 10000, 100000)
+    assert default_prefix_budgets(1500) == (100, 1000, 1500)
+    assert default_prefix_budgets(100) == (100,)
+    assert default_prefix_budgets(7) == (7,)
+    assert SamplerConfig(n0=1, n=250).budgets() == (100, 250)
+
+
+def test_global_rng_untouched_and_irrelevant():
+    model, xs, _, _ = linear_setup(np.array([0.2, -0.4]), 0.5, seed=4)
+    config = SamplerConfig(n0=20, n=300, batch=64, seed=5)
+    torch.manual_seed(0)
+    first = sample_all(model, xs, 0.5, config)
+    state = torch.get_rng_state()
+    torch.manual_seed(12345)
+    state2 = torch.get_rng_state()
+    second = sample_all(model, xs, 0.5, config)
+    assert torch.equal(torch.get_rng_state(), state2)
+    assert not torch.equal(state, state2)
+    for a, b in zip(first, second):
+        assert np.array_equal(a.counts_estimation, b.counts_estimation)
+    other_seed = sample_all(model, xs, 0.5, SamplerConfig(n0=20, n=300, batch=64, seed=6))
+    assert any(not np.array_equal(a.counts_estimation, b.counts_estimation) for a, b in zip(first, other_seed))
+
+
+def test_block_seed_is_distinct_and_stable():
+    seeds = {block_seed(0, i, s, b) for i in range(5) for s in ("selection", "estimation") for b in range(5)}
+    assert len(seeds) == 50
+    assert block_seed(1, 2, "estimation", 3) == block_seed(1, 2, "estimation", 3)
+    with pytest.raises(KeyError):
+        block_seed(0, 0, "other", 0)
+
+
+def test_invalid_inputs_raise_clear_errors():
+    noise = get_noise("gaussian", 0.5, DIM)
+    model = LinearTwoClass(torch.ones(DIM), 0.0)
+    with pytest.raises(ValueError, match="n0"):
+        SamplerConfig(n0=0, n=10)
+    with pytest.raises(ValueError, match="batch"):
+        SamplerConfig(n0=1, n=10, batch=0)
+    with pytest.raises(ValueError, match="prefix_budgets"):
+        SamplerConfig(n0=1, n=10, prefix_budgets=(5, 3, 10))
+    with pytest.raises(ValueError, match="prefix_budgets"):
+        SamplerConfig(n0=1, n=10, prefix_budgets=(5,))
+    with pytest.raises(ValueError, match="autocast"):
+        CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=1, n=10, autocast=True))
+    sampler = CountSampler(model, noise, 3, "cpu", SamplerConfig(n0=1, n=10))
+    with pytest.raises(ValueError, match="num_classes=3"):
+        sampler.sample_example(torch.zeros(SHAPE), 0, 0)
+    sampler = CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=1, n=10))
+    with pytest.raises(ValueError, match="16 coordinates"):
+        sampler.sample_example(torch.zeros(1, 5, 5), 0, 0)
+    with pytest.raises(ValueError, match="label 2"):
+        list(sampler.run([(torch.zeros(SHAPE), 2)], [0]))
+
+
+def test_check_settings_detects_mismatch():
+    noise = get_noise("gaussian", 0.5, DIM)
+    sampler = CountSampler(LinearTwoClass(torch.ones(DIM), 0.0), noise, 2, "cpu", SamplerConfig(n0=5, n=50, seed=1))
+    settings = RunSettings(checkpoint="m.pt", model_id="m.pt:0", dataset="toy", split="test", noise="gaussian",
+                           sigma=0.5, dim=DIM, num_classes=2, n0=5, n=50, start=0, stop=4, seed=1)
+    check_settings(sampler, settings)
+    import dataclasses
+    with pytest.raises(ValueError, match="sigma 0.5 != 0.25"):
+        check_settings(sampler, dataclasses.replace(settings, sigma=0.25))
+    with pytest.raises(ValueError, match="seed"):
+        check_settings(sampler, dataclasses.replace(settings, seed=2))
+
+
+def test_channels_last_gives_same_counts():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(64, 3))
+    noise = get_noise("gaussian", 0.3, DIM)
+    x = torch.rand(SHAPE, generator=torch.Generator().manual_seed(1))
+    a = CountSampler(net, noise, 3, "cpu", SamplerConfig(n0=20, n=500, batch=64)).sample_example(x, 0, 3)
+    b = CountSampler(net, noise, 3, "cpu", SamplerConfig(n0=20, n=500, batch=64,
+                                                         channels_last=True)).sample_example(x, 0, 3)
+    assert a.counts_estimation.tolist() == b.counts_estimation.tolist()
+    assert a.counts_estimation.sum() == 500 and (a.counts_estimation > 0).sum() >= 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_counts_are_batch_invariant():
+    model, xs, _, _ = linear_setup(np.array([0.5]), 0.5, seed=2)
+    model = model.cuda()
+    outs = []
+    for batch in (7, 1000):
+        noise = get_noise("gaussian", 0.5, DIM)
+        sampler = CountSampler(model, noise, 2, "cuda", SamplerConfig(n0=10, n=2000, batch=batch))
+        outs.append(sampler.sample_example(xs[0], 0, 0).counts_estimation.tolist())
+    assert outs[0] == outs[1]
