@@ -347,6 +347,24 @@ def test_metrics_cli_end_to_end(tmp_path):
     assert "cs_r" in pe.columns
 
 
+def test_metrics_cli_cost_config_file_matches_preset(tmp_path):
+    path = tmp_path / "merged.parquet"
+    _cli_table().to_parquet(path)
+    cfg = tmp_path / "costs.yaml"
+    cfg.write_text("num_classes: 10\npairs: [[3, 5, 1.0]]\n")
+    args = ["--table", str(path), "--alpha", "0.001", "--radii", "0,0.5"]
+    metrics_cli.main(args + ["--out-csv", str(tmp_path / "a.csv"), "--cost-config", str(cfg)])
+    metrics_cli.main(args + ["--out-csv", str(tmp_path / "b.csv"), "--cost-preset", "s-pair", "--cost-dataset", "cifar10"])
+    a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
+    assert (a["metric"] == "rob_cs_code").any()
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="not both"):
+        metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(cfg),
+                                 "--cost-preset", "s-pair", "--cost-dataset", "cifar10"])
+    with pytest.raises(FileNotFoundError, match="--cost-config"):
+        metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(tmp_path / "no.yaml")])
+
+
 def test_metrics_cli_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.parquet"):
         metrics_cli.main(["--table", str(tmp_path / "missing.parquet"), "--alpha", "0.001", "--out-csv",

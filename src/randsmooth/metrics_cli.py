@@ -18,13 +18,15 @@ import argparse
 import logging
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from . import decide, metrics
-from .costs import preset
+from .costs import CostMatrix, from_config, preset
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"thresholds of the p_A complementary ECDF (default {DEFAULT_PA_THRESHOLDS})")
     p.add_argument("--cost-preset", default=None, help="cost-matrix preset name (e.g. s-seed, m-pair, ham)")
     p.add_argument("--cost-dataset", default=None, help="dataset of the cost preset (cifar10, imagenette, ham10000)")
+    p.add_argument("--cost-config", default=None,
+                   help="cost matrix as a YAML/JSON file in any form accepted by randsmooth.costs.from_config")
     p.add_argument("--cs-mode", default="group", choices=["group", "pair"], help="cost-sensitive certificate")
     p.add_argument("--legacy-alpha", action="store_true", help="reference code's error split (valid only at 1-2 alpha)")
     p.add_argument("--positive-class", type=int, default=0, help="positive class for precision/recall (HAM: 0)")
@@ -93,13 +97,8 @@ def compute(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame
         _rows_add(rows, "pa_ccdf", t, v)
     extra: dict[str, Any] = {"certified_accuracy": ca, "predict": pm}
     per_example = cert
-    if args.cost_preset is not None:
-        if args.cost_dataset is None:
-            raise ValueError("--cost-preset needs --cost-dataset")
-        k = int(np.asarray(table["num_classes"])[0])
-        cm = preset(args.cost_preset, args.cost_dataset)
-        if cm.num_classes < k:
-            cm = cm.padded(k)
+    cm = _cost_matrix(args, int(np.asarray(table["num_classes"])[0]))
+    if cm is not None:
         extra["cost_matrix"] = cm
         for convention in ("code", "strict"):
             cs = decide.cost_sensitive(table, cm, args.alpha, mode=args.cs_mode, legacy_alpha=args.legacy_alpha,
@@ -149,6 +148,26 @@ def _write_parquet(df: pd.DataFrame, path: str) -> None:
             os.unlink(tmp)
         raise
 
+
+
+def _cost_matrix(args: argparse.Namespace, num_classes: int) -> CostMatrix | None:
+    """The cost matrix named by --cost-preset/--cost-dataset or --cost-config, padded to K classes."""
+    if args.cost_preset is not None and args.cost_config is not None:
+        raise ValueError("give either --cost-preset or --cost-config, not both")
+    if args.cost_config is not None:
+        path = Path(args.cost_config)
+        if not path.is_file():
+            raise FileNotFoundError(f"--cost-config: no such file {path}")
+        cm = from_config(yaml.safe_load(path.read_text()))
+    elif args.cost_preset is not None:
+        if args.cost_dataset is None:
+            raise ValueError("--cost-preset needs --cost-dataset")
+        cm = preset(args.cost_preset, args.cost_dataset)
+    else:
+        return None
+    if cm.num_classes > num_classes:
+        raise ValueError(f"cost matrix has {cm.num_classes} classes but the table has {num_classes}")
+    return cm.padded(num_classes) if cm.num_classes < num_classes else cm
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m randsmooth metrics``; returns the exit code."""
