@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
 
 from randsmooth import bounds, costs, decide, metrics, metrics_cli
 

@@ -32,7 +32,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,6 +42,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from . import bounds
+from .atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -195,20 +195,6 @@ def _check_rows(df: pd.DataFrame, kind: str, path: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- writing
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _time_strings(df: pd.DataFrame, time_format: str) -> list[str]:
     column = "time" if "time" in df.columns else "time_s" if "time_s" in df.columns else None
     if column is None:
@@ -281,7 +267,7 @@ def write_reference_log(df: pd.DataFrame, path: str | os.PathLike, kind: str = "
             cols.append(_floats(data, name, radius_format))
     lines = ["\t".join(HEADERS[kind])]
     lines += ["\t".join(row) for row in zip(*cols)]
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------- ECDF files
@@ -302,7 +288,7 @@ def write_ecdf(df: pd.DataFrame, path: str | os.PathLike) -> None:
     if not isinstance(df, pd.DataFrame) or list(df.columns[:2]) != ["x", "y"]:
         raise ValueError("write_ecdf needs a DataFrame with columns x, y")
     lines = ["x\ty"] + [f"{float(x)!r}\t{round(float(y), 4)!r}" for x, y in zip(df["x"], df["y"])]
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------- alpha inference

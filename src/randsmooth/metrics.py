@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import bounds, decide
+from .atomic import atomic_write_text
 from .costs import CostMatrix
 
 __all__ = [
@@ -504,21 +504,6 @@ def certified_accuracy_table(curves: Mapping[str, pd.DataFrame], radii: Any) -> 
     return pd.DataFrame.from_dict(data, orient="index", columns=list(grid))
 
 
-def _atomic_write(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory and os.replace."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _best_rows(values: np.ndarray) -> np.ndarray:
     """Per column, the index of the first row holding the maximum (Cohen's argmax)."""
     return np.argmax(values, axis=0)
@@ -567,16 +552,16 @@ def to_latex_cohen(df: pd.DataFrame, path: str | os.PathLike) -> None:
     `` & {:.2f}`` cells; the column maximum (first row on ties, compared at full precision) wrapped
     in ``\\textbf{}``. No ``tabular`` environment (Cohen's files are included into one).
     """
-    _atomic_write(path, latex_cohen_string(df))
+    atomic_write_text(path, latex_cohen_string(df))
 
 
 def to_markdown(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a certified-accuracy table in Cohen's Markdown format (best cell marked ``<b>*</b>``)."""
-    _atomic_write(path, markdown_cohen_string(df))
+    atomic_write_text(path, markdown_cohen_string(df))
 
 
 def to_csv(df: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> None:
     """Write any metrics DataFrame as CSV atomically (``kwargs`` go to DataFrame.to_csv)."""
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"to_csv needs a DataFrame, got {type(df).__name__}")
-    _atomic_write(path, df.to_csv(**kwargs))
+    atomic_write_text(path, df.to_csv(**kwargs))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import pandas as pd
 import yaml
 
 from . import decide, metrics
+from .atomic import atomic_path, atomic_write_text
 from .costs import CostMatrix, from_config, preset
 
 log = logging.getLogger(__name__)
@@ -137,17 +137,8 @@ def _markdown(summary: pd.DataFrame, cert_table: pd.DataFrame, table: pd.DataFra
 
 
 def _write_parquet(df: pd.DataFrame, path: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".parquet") as tmp:
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 
 def _cost_matrix(args: argparse.Namespace, num_classes: int) -> CostMatrix | None:
@@ -180,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("wrote %s (%d metrics)", args.out_csv, len(summary))
     if args.out_md is not None:
         cert_cols = per_example[["idx", "label", "predict", "radius", "correct"]]
-        metrics._atomic_write(args.out_md, _markdown(summary, cert_cols, table, args))
+        atomic_write_text(args.out_md, _markdown(summary, cert_cols, table, args))
         log.info("wrote %s", args.out_md)
     if args.per_example is not None:
         _write_parquet(per_example, args.per_example)

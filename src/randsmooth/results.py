@@ -73,6 +73,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -340,21 +341,11 @@ def with_settings(table: pa.Table, settings: RunSettings) -> pa.Table:
                                           META_SETTINGS: settings.to_json().encode()})
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
     """Write ``table`` to Parquet at ``path`` via a temp file in the same directory + os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_path(path, suffix=".parquet") as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def _column_matrix(table: pa.Table, name: str, width: int, source: str) -> np.ndarray:

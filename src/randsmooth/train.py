@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -47,6 +46,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from . import __version__
+from .atomic import atomic_write_text
 from .device import select_device
 from .losses import StepContext, TrainingLoss, get_loss
 from .models import create_model, load_checkpoint, save_checkpoint
@@ -212,21 +212,6 @@ def derive_seed(seed: int, stream: str, epoch: int = 0) -> int:
 
 
 # ------------------------------------------------------------------------------------ file output
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file in ``path``'s directory, then ``os.replace`` it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"

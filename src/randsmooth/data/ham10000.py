@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from ..atomic import atomic_write_text
 from .download import DatasetLayoutError
 from .folders import ImageFileDataset
 from .spec import HAM_CLASSES
@@ -179,15 +179,7 @@ def validate_manifest(manifest: pd.DataFrame, records: pd.DataFrame, path: Path)
 
 def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` as CSV via a temporary file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            table.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
+    atomic_write_text(path, table.to_csv(index=False))
 
 def ham_split_manifest(root: Path, *, seed: int = HAM_DEFAULT_SEED, n_splits: int = 5, test_fold: int = 0,
                        manifest: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:

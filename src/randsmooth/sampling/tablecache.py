@@ -39,7 +39,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..atomic import atomic_path
 
 __all__ = [
     "CONVEXITY_RTOL",
@@ -223,22 +224,13 @@ def _load(path: Path, key_json: str, label: str) -> RadiusTable | None:
 
 def _save(path: Path, key_json: str, table: RadiusTable) -> None:
     """Write ``table`` atomically; a failure to write only logs a warning."""
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp",
-                                         delete=False) as fh:
-            tmp_name = fh.name
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, rho=table.rho, radius=table.radius, key=np.array(key_json))
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
     except OSError as exc:
         logger.warning("could not write radius-table cache file %s (%s); continuing without it", path, exc)
-    finally:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
 
 
 def get_table(key: Mapping[str, Any], label: str,
