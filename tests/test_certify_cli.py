@@ -19,15 +19,6 @@ from randsmooth.results import counts_matrix, read_settings, read_table
 from randsmooth.sampling import get_noise
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded torch: tiny models run far faster without thread contention on shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def digits_checkpoint(tmp_path_factory):
     torch.manual_seed(0)

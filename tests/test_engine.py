@@ -17,15 +17,6 @@ SHAPE = (1, 4, 4)
 DIM = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded torch: tiny models run far faster without thread contention on shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class LinearTwoClass(torch.nn.Module):
     """f(x) = argmax(w.x + b, 0): class 0 iff w.x + b > 0."""
 

@@ -17,15 +17,6 @@ SHAPE = (6, 1, 8, 8)
 DIM = 64
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """One intra-op thread: much faster than oversubscribing the shared cores, and deterministic."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def model_and_batch(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     torch.manual_seed(seed)
     model = build_model("digits_cnn", num_classes=10, in_channels=1, mean=[0.3], std=[0.4], width=8)

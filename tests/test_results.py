@@ -23,15 +23,6 @@ DIM = 16
 NUM_EXAMPLES = 11
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Single-threaded torch: tiny models run far faster without thread contention on shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class LinearThreeClass(torch.nn.Module):
     """Logits (w1.x, w2.x, 0) + bias: three classes, all of them hit under noise."""
 

@@ -15,14 +15,6 @@ from randsmooth.models import load_model
 from randsmooth.train import derive_seed, load_config, main, resolve_config, train
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def digits_config(**overrides) -> dict:
     config = {
         "dataset": {"name": "digits"},
