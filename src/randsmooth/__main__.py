@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "certify": ("randsmooth.certify_cli", "sample class counts for test examples and write Parquet"),
     "merge": ("randsmooth.results", "merge certification shards, checking coverage and consistency"),
     "metrics": ("randsmooth.metrics_cli", "compute radii and metrics from a merged table"),
+    "gpu-lease": ("randsmooth.gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
 }
 
 
