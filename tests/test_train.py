@@ -227,6 +227,16 @@ def test_cli(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     assert "missing required key 'batch_size'" in caplog.text
 
 
+def test_cli_gpu_required_without_gpu_is_a_one_line_error(tmp_path, caplog, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(digits_config(epochs=1, device="cuda")))
+    assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "requests device 'cuda' but no CUDA device is visible" in caplog.text
+    assert "Traceback" not in caplog.text
+    assert not (tmp_path / "out" / "final.pt").exists()
+
+
 def test_worker_processes_do_not_change_the_result(tmp_path) -> None:
     """Data order, augmentation and noise do not depend on the number of loader workers."""
     config = digits_config(epochs=1, eval_examples=32)

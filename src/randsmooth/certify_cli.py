@@ -119,7 +119,7 @@ def _validate(args: argparse.Namespace) -> None:
 def certify(args: argparse.Namespace) -> Path:
     """Run (or resume) one shard as described by parsed ``args``; return the output path."""
     from .data import dataset_spec, load_dataset
-    from .device import select_device
+    from .device import DeviceUnavailableError, select_device
     from .models import load_model
     from .sampling import get_noise
 
@@ -133,7 +133,7 @@ def certify(args: argparse.Namespace) -> Path:
         torch.set_num_threads(args.num_threads)
     try:
         device = select_device(args.device)
-    except RuntimeError as exc:
+    except DeviceUnavailableError as exc:
         raise ValueError(f"--device: {exc}") from None
     spec = dataset_spec(args.dataset, **dataset_options)
     noise = get_noise(args.noise, args.sigma, spec.dim, **noise_params)

@@ -14,11 +14,15 @@ import torch
 _CUDA_PATTERN = re.compile(r"^cuda(?::(\d+))?$")
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The configuration asks for a CUDA device that this process cannot see."""
+
+
 def select_device(requested: str = "auto") -> torch.device:
     """Resolve ``requested`` ("auto", "cpu", "cuda" or "cuda:N") to a :class:`torch.device`.
 
-    Raises ``RuntimeError`` if CUDA is requested but not available (or index N is not visible) and
-    ``ValueError`` for any other string.
+    Raises :class:`DeviceUnavailableError` (a ``RuntimeError``) if CUDA is requested but not
+    available (or index N is not visible) and ``ValueError`` for any other string.
     """
     if not isinstance(requested, str):
         raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', got {requested!r}")
@@ -31,10 +35,10 @@ def select_device(requested: str = "auto") -> torch.device:
     if match is None:
         raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', got {requested!r}")
     if not torch.cuda.is_available():
-        raise RuntimeError(f"config requests device {requested!r} but no CUDA device is visible; "
+        raise DeviceUnavailableError(f"config requests device {requested!r} but no CUDA device is visible; "
                            "set device: cpu or auto")
     index = match.group(1)
     if index is not None and int(index) >= torch.cuda.device_count():
-        raise RuntimeError(f"config requests device {requested!r} but only {torch.cuda.device_count()} "
+        raise DeviceUnavailableError(f"config requests device {requested!r} but only {torch.cuda.device_count()} "
                            "CUDA device(s) are visible; set device: cuda, cpu or auto")
     return torch.device(name)

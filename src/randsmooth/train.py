@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .atomic import atomic_write_text
-from .device import select_device
+from .device import DeviceUnavailableError, select_device
 from .losses import StepContext, TrainingLoss, get_loss
 from .models import create_model, load_checkpoint, save_checkpoint
 from .sampling import Noise, get_noise
@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.device is not None:
             config["device"] = args.device
         train(config, args.out, resume=not args.no_resume)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, DeviceUnavailableError) as exc:
         logger.error("%s", exc)
         return 2
     return 0
