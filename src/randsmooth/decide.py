@@ -55,6 +55,7 @@ __all__ = [
     "noise_from_table",
     "noise_groups",
     "p_a_true",
+    "require_columns",
     "predict",
     "selection_counts",
     "synthetic_table",
@@ -65,14 +66,15 @@ CS_ABSTAIN: tuple[str, ...] = ("code", "strict")
 
 
 # ----------------------------------------------------------------------------- table access
-def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Check ``table`` is a non-empty DataFrame with ``columns``; ``what`` names the use in errors."""
     if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"table must be a pandas DataFrame (a merged per-example table), got {type(table).__name__}")
+        raise ValueError(f"{what} needs a pandas DataFrame (a per-example table), got {type(table).__name__}")
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"table is missing column(s) {missing} needed for {what}")
     if len(table) == 0:
-        raise ValueError("table has no rows")
+        raise ValueError(f"{what}: the table has no rows")
 
 
 def _stack(values: Any, column: str, num_classes: np.ndarray) -> np.ndarray:
@@ -104,18 +106,23 @@ def _int_column(table: pd.DataFrame, column: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _counts_with_total(table: pd.DataFrame, column: str, total: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) int64 counts of ``column`` and their per-row total column ``total`` (checked: sums, >= 1)."""
+    require_columns(table, [column, "num_classes", total], f"the {column}")
+    counts = _stack(table[column], column, _int_column(table, "num_classes"))
+    totals = _int_column(table, total)
+    if (totals < 1).any():
+        raise ValueError(f"{total} must be >= 1")
+    wrong = counts.sum(axis=1) != totals
+    if wrong.any():
+        bad = int(np.flatnonzero(wrong)[0])
+        raise ValueError(f"{column} of row {bad} sums to {counts[bad].sum()} but {total} = {totals[bad]}")
+    return counts, totals
+
+
 def selection_counts(table: pd.DataFrame) -> np.ndarray:
     """(N, K) int64 selection counts; checks K == num_classes and row sums == n0 (>= 1)."""
-    _require(table, ["counts_selection", "num_classes", "n0"], "the selection counts")
-    k = _int_column(table, "num_classes")
-    counts = _stack(table["counts_selection"], "counts_selection", k)
-    n0 = _int_column(table, "n0")
-    if (counts.sum(axis=1) != n0).any():
-        bad = int(np.flatnonzero(counts.sum(axis=1) != n0)[0])
-        raise ValueError(f"counts_selection of row {bad} sums to {counts[bad].sum()} but n0 = {n0[bad]}")
-    if (n0 < 1).any():
-        raise ValueError("n0 must be >= 1 (CERTIFY needs selection samples to choose c_A)")
-    return counts
+    return _counts_with_total(table, "counts_selection", "n0")[0]
 
 
 def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -126,18 +133,9 @@ def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[n
     ``counts_prefix`` (cumulative counts of the first ``budget`` estimation samples) is returned.
     """
     if budget is None:
-        _require(table, ["counts_estimation", "num_classes", "n"], "the estimation counts")
-        k = _int_column(table, "num_classes")
-        counts = _stack(table["counts_estimation"], "counts_estimation", k)
-        n = _int_column(table, "n")
-        if (counts.sum(axis=1) != n).any():
-            bad = int(np.flatnonzero(counts.sum(axis=1) != n)[0])
-            raise ValueError(f"counts_estimation of row {bad} sums to {counts[bad].sum()} but n = {n[bad]}")
-        if (n < 1).any():
-            raise ValueError("n must be >= 1")
-        return counts, n
+        return _counts_with_total(table, "counts_estimation", "n")
     b = _check_budget(budget)
-    _require(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")
+    require_columns(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")
     k = _int_column(table, "num_classes")
     rows = []
     for i, (budgets, prefix) in enumerate(zip(table["prefix_budgets"], table["counts_prefix"])):
@@ -161,7 +159,7 @@ def _check_budget(budget: Any) -> int:
 
 def common_budgets(table: pd.DataFrame) -> list[int]:
     """Prefix budgets present in every row, ascending."""
-    _require(table, ["prefix_budgets"], "the prefix budgets")
+    require_columns(table, ["prefix_budgets"], "the prefix budgets")
     common: set[int] | None = None
     for budgets in table["prefix_budgets"]:
         s = {int(b) for b in np.asarray(budgets).ravel()}
@@ -189,7 +187,7 @@ def _params(value: Any) -> dict[str, Any]:
 
 def noise_groups(table: pd.DataFrame) -> list[tuple[Noise, np.ndarray]]:
     """[(noise, row positions)] for every distinct (noise, noise_params, sigma, dim) in the table."""
-    _require(table, _NOISE_COLUMNS, "rebuilding the noise")
+    require_columns(table, _NOISE_COLUMNS, "rebuilding the noise")
     keys = [
         (str(name), json.dumps(_params(p), sort_keys=True), float(s), int(d))
         for name, p, s, d in zip(table["noise"], table["noise_params"], table["sigma"], table["dim"])
@@ -230,7 +228,7 @@ def certify(table: pd.DataFrame, alpha: float, *, norm: str = "l2", budget: int 
         p_lower (the lower confidence bound on p_A), n_a (estimation count of c_A); the row order
         of ``table``. Abstains when p_lower <= 1/2 (see the module docstring).
     """
-    _require(table, ["idx", "label"], "CERTIFY")
+    require_columns(table, ["idx", "label"], "CERTIFY")
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
@@ -266,7 +264,7 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
 
     Returns a DataFrame idx, label, predict, correct (int; abstention = incorrect), pvalue.
     """
-    _require(table, ["idx", "label"], "PREDICT")
+    require_columns(table, ["idx", "label"], "PREDICT")
     counts, _ = estimation_counts(table, budget)
     top = np.argmax(counts, axis=1)
     ordered = np.sort(counts, axis=1)
@@ -287,7 +285,7 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
 
 def p_a_true(table: pd.DataFrame, budget: int | None = None) -> np.ndarray:
     """Sun et al.'s empirical p_A: estimation count of the TRUE label / n' (float64, per row)."""
-    _require(table, ["label"], "p_A of the true label")
+    require_columns(table, ["label"], "p_A of the true label")
     counts, n = estimation_counts(table, budget)
     labels = _int_column(table, "label")
     if ((labels < 0) | (labels >= counts.shape[1])).any():
@@ -367,7 +365,7 @@ def cost_sensitive(table: pd.DataFrame, cost_matrix: CostMatrix | None, alpha: f
         raise ValueError(f"mode must be one of {CS_MODES}, got {mode!r}")
     if abstain not in CS_ABSTAIN:
         raise ValueError(f"abstain must be one of {CS_ABSTAIN}, got {abstain!r}")
-    _require(table, ["idx", "label"], "cost-sensitive CERTIFY")
+    require_columns(table, ["idx", "label"], "cost-sensitive CERTIFY")
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     num_rows, k = counts.shape

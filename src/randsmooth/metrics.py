@@ -33,6 +33,7 @@ import pandas as pd
 from . import bounds, decide
 from .atomic import atomic_write_text
 from .costs import CostMatrix
+from .decide import require_columns
 
 __all__ = [
     "SUN_ECDF_GRID",
@@ -68,16 +69,6 @@ certify = decide.certify  # certified radius per example, any noise/norm (re-exp
 
 
 # ----------------------------------------------------------------------------- validation
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"{what} needs a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs column(s) {missing}; the table has {list(df.columns)}")
-    if len(df) == 0:
-        raise ValueError(f"{what}: the table has no rows")
-
-
 def _correct(df: pd.DataFrame, column: str = "correct") -> np.ndarray:
     arr = np.asarray(df[column])
     if arr.dtype == bool:
@@ -117,7 +108,7 @@ def certified_accuracy(df: pd.DataFrame, radii: Any, *, radius_column: str = "ra
         radii: one radius (returns a float) or a sequence (returns a float64 array).
         radius_column: use another radius column (e.g. ``"r"`` of a cost-sensitive table).
     """
-    _require(df, ["correct", radius_column], "certified_accuracy")
+    require_columns(df, ["correct", radius_column], "certified_accuracy")
     ok = _correct(df)
     r = _radius(df, radius_column)
     grid, scalar = _radii(radii)
@@ -127,7 +118,7 @@ def certified_accuracy(df: pd.DataFrame, radii: Any, *, radius_column: str = "ra
 
 def acr(df: pd.DataFrame, *, radius_column: str = "radius") -> float:
     """Average certified radius: mean over all rows of max(radius, 0) * correct."""
-    _require(df, ["correct", radius_column], "acr")
+    require_columns(df, ["correct", radius_column], "acr")
     return float(np.mean(np.maximum(_radius(df, radius_column), 0.0) * _correct(df)))
 
 
@@ -142,7 +133,7 @@ def clean_accuracy(df: pd.DataFrame) -> float:
 
 def abstain_rate(df: pd.DataFrame) -> float:
     """Fraction of rows with predict == -1."""
-    _require(df, ["predict"], "abstain_rate")
+    require_columns(df, ["predict"], "abstain_rate")
     return float(np.mean(np.asarray(df["predict"]) == -1))
 
 
@@ -172,7 +163,7 @@ def precision_recall(df: pd.DataFrame, positive: int = 0) -> dict[str, float]:
     negative (not-positive) prediction: it lowers recall, never precision. Precision is NaN when
     nothing is predicted positive; recall is NaN without positive labels.
     """
-    _require(df, ["label", "predict"], "precision_recall")
+    require_columns(df, ["label", "predict"], "precision_recall")
     y = np.asarray(df["label"]) == positive
     p = np.asarray(df["predict"]) == positive
     tp = int(np.sum(y & p))
@@ -362,19 +353,19 @@ def _cs_frame(df: pd.DataFrame, cost_matrix: CostMatrix | None,
               abstain: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(correct, radius, seed mask) of a cost-sensitive per-example table."""
     rcol = "r" if "r" in df.columns else "radius"
-    _require(df, ["label", "predict", rcol], "cost-sensitive metrics")
+    require_columns(df, ["label", "predict", rcol], "cost-sensitive metrics")
     r = np.asarray(df[rcol], dtype=np.float64)
     if abstain is not None:
         if cost_matrix is None:
             raise ValueError("choosing an abstain convention needs the cost_matrix (to recompute correctness)")
         correct = decide.cs_correct(df["label"].to_numpy(), df["predict"].to_numpy(), cost_matrix, abstain) == 1
     else:
-        _require(df, ["correct"], "cost-sensitive metrics without an abstain convention")
+        require_columns(df, ["correct"], "cost-sensitive metrics without an abstain convention")
         correct = _correct(df)
     if cost_matrix is not None:
         seeds = cost_matrix.is_seed(df["label"].to_numpy().astype(np.int64))
     else:
-        _require(df, ["seed_group"], "cost-sensitive metrics without a cost matrix")
+        require_columns(df, ["seed_group"], "cost-sensitive metrics without a cost matrix")
         seeds = np.asarray(df["seed_group"], dtype=bool)
     return correct, np.nan_to_num(r, nan=-np.inf), seeds
 
@@ -412,7 +403,7 @@ def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str,
     pred = df["predict"].to_numpy().astype(np.int64)
     C = cost_matrix.matrix
     if per_target:
-        _require(df, ["r_pair", "targets"], "per-target Rob_cost (a mode='pair' table)")
+        require_columns(df, ["r_pair", "targets"], "per-target Rob_cost (a mode='pair' table)")
     values = []
     for g in grid:
         total = 0.0
@@ -470,7 +461,7 @@ def group_breakdown(certify_df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any,
     under the ``abstain`` convention. A cost-sensitive method should raise Rob_cs of the sensitive
     group without lowering the normal group's accuracy.
     """
-    _require(certify_df, ["label", "predict", "radius", "correct"], "group_breakdown")
+    require_columns(certify_df, ["label", "predict", "radius", "correct"], "group_breakdown")
     grid, _ = _radii(eps)
     seeds = cost_matrix.is_seed(certify_df["label"].to_numpy().astype(np.int64))
     groups = {"sensitive": seeds, "normal": ~seeds, "all": np.ones(len(seeds), dtype=bool)}
