@@ -11,7 +11,7 @@ Reproducibility by construction
 The samples of one (example, stream) pair are cut into fixed *noise blocks* of ``noise_block``
 samples (the last block may be shorter; its size depends only on n). Block ``b`` of stream ``s``
 (0 = selection, 1 = estimation) of example ``idx`` is drawn with its own ``torch.Generator`` on
-the model's device, seeded with ``SeedSequence([seed, idx, s, b]).generate_state(1, uint64)``,
+the model's device, seeded with :func:`randsmooth.seeding.derive_seed` ``(seed, idx, s, b)``,
 always as a whole block. Model batches are assembled from (parts of) blocks. Hence the noise --
 for every family, including vectorised / rejection samplers such as Gamma -- depends only on
 (seed, idx, stream, block size, device type, torch version), never on the model batch size, the
@@ -46,8 +46,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .results import ExampleRecord, RunSettings, ShardWriter, default_prefix_budgets, noise_params_json
+from .results import (ExampleRecord, RunSettings, ShardWriter, check_int, default_prefix_budgets,
+                      noise_params_json)
 from .sampling import Noise
+from .seeding import derive_seed
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +58,8 @@ DEFAULT_NOISE_BLOCK = 128
 
 
 def block_seed(seed: int, idx: int, stream: str, block: int) -> int:
-    """64-bit seed of noise block ``block`` of ``stream`` for example ``idx`` under global ``seed``."""
-    entropy = [int(seed), int(idx), STREAMS[stream], int(block)]
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0])
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """Seed of noise block ``block`` of ``stream`` for example ``idx`` under global ``seed``."""
+    return derive_seed(seed, idx, STREAMS[stream], block)
 
 
 @dataclass(frozen=True)
@@ -89,9 +84,9 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         for name, minimum in (("n0", 1), ("n", 1), ("batch", 1), ("seed", 0), ("noise_block", 1)):
-            _check_int(name, getattr(self, name), minimum)
+            check_int(name, getattr(self, name), minimum)
         if self.prefix_budgets is not None:
-            budgets = [_check_int("prefix_budgets entry", b, 1) for b in self.prefix_budgets]
+            budgets = [check_int("prefix_budgets entry", b, 1) for b in self.prefix_budgets]
             if budgets != sorted(set(budgets)) or budgets[-1] != self.n:
                 raise ValueError(f"prefix_budgets must be strictly increasing and end with n={self.n}, "
                                  f"got {self.prefix_budgets!r}")
@@ -113,7 +108,7 @@ class CountSampler:
     def __init__(self, model: nn.Module, noise: Noise, num_classes: int, device: torch.device | str,
                  config: SamplerConfig) -> None:
         self.device = torch.device(device)
-        self.num_classes = _check_int("num_classes", num_classes, 1)
+        self.num_classes = check_int("num_classes", num_classes, 1)
         if config.autocast and self.device.type != "cuda":
             raise ValueError(f"autocast is only supported on CUDA devices, got device {self.device}")
         self.config = config

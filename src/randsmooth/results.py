@@ -125,7 +125,8 @@ def default_prefix_budgets(n: int) -> tuple[int, ...]:
     return tuple(budgets) + (int(n),)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, else ``ValueError`` naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -178,7 +179,7 @@ class RunSettings:
         for name, minimum in (("dim", 1), ("num_classes", 1), ("n0", 1), ("n", 1), ("start", 0),
                               ("stop", 0), ("skip", 1), ("shard", 0), ("num_shards", 1), ("seed", 0),
                               ("noise_block", 1), ("batch", 1)):
-            _check_int(name, getattr(self, name), minimum)
+            check_int(name, getattr(self, name), minimum)
         if self.stop < self.start:
             raise ValueError(f"stop must be >= start, got start={self.start}, stop={self.stop}")
         if self.shard >= self.num_shards:
@@ -186,7 +187,7 @@ class RunSettings:
         if not isinstance(self.sigma, (int, float)) or isinstance(self.sigma, bool) or not self.sigma > 0:
             raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
         budgets = list(self.prefix_budgets) or list(default_prefix_budgets(self.n))
-        if any(_check_int("prefix_budgets entry", b, 1) > self.n for b in budgets) or \
+        if any(check_int("prefix_budgets entry", b, 1) > self.n for b in budgets) or \
                 budgets != sorted(set(budgets)) or budgets[-1] != self.n:
             raise ValueError(f"prefix_budgets must be strictly increasing, <= n and end with n={self.n}, "
                              f"got {self.prefix_budgets!r}")

@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, seeding
 from .atomic import atomic_write_text
 from .device import DeviceUnavailableError, select_device
 from .losses import StepContext, TrainingLoss, get_loss
@@ -206,9 +206,8 @@ _STREAMS = {"init": 0, "data": 1, "noise": 2, "global": 3, "eval": 4}
 
 
 def derive_seed(seed: int, stream: str, epoch: int = 0) -> int:
-    """A 63-bit seed for ``stream`` in epoch ``epoch`` of a run with seed ``seed`` (numpy SeedSequence)."""
-    hi, lo = np.random.SeedSequence([int(seed), _STREAMS[stream], int(epoch)]).generate_state(2, dtype=np.uint32)
-    return ((int(hi) << 32) | int(lo)) & ((1 << 63) - 1)
+    """A 63-bit seed for ``stream`` in epoch ``epoch`` of a run with seed ``seed``."""
+    return seeding.derive_seed(seed, _STREAMS[stream], epoch)
 
 
 # ------------------------------------------------------------------------------------ file output

@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
+
+from ..seeding import derive_seed
 
 Op = Callable[[Any, "torch.Generator | None"], Any]
 
@@ -29,8 +30,7 @@ def item_generator(seed: int, epoch: int | None, index: int) -> torch.Generator 
     """A CPU generator seeded from (seed, epoch, index), or None (torch default RNG) if no epoch."""
     if epoch is None:
         return None
-    hi, lo = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed((int(hi) << 32) | int(lo))
+    return torch.Generator().manual_seed(derive_seed(seed, epoch, index))
 
 
 def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
