@@ -254,3 +254,14 @@ def test_merge_cli(tmp_path, capsys):
     assert "missing indices [11]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         results.main(["--out", shards[0], *shards])
+
+
+def test_atomic_temp_file_never_matches_the_destination_extension(tmp_path):
+    from randsmooth.atomic import atomic_path
+
+    dest = tmp_path / "shard_0.parquet"
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(b"partial")
+        assert tmp.parent == tmp_path and tmp.name.endswith(".tmp")
+        assert list(tmp_path.glob("*.parquet")) == []
+    assert dest.read_bytes() == b"partial" and list(tmp_path.iterdir()) == [dest]

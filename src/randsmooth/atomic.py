@@ -15,15 +15,17 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
     The caller writes the whole file to the yielded path (creating parent folders is done here).
-    If the ``with`` body raises, the temporary file is deleted and the exception propagates.
+    If the ``with`` body raises, the temporary file is deleted and the exception propagates. The
+    temporary name is hidden and ends in ``.tmp``, never in the destination's extension, so a glob
+    such as ``*.parquet`` cannot pick up a file that is still being written.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
     try:

@@ -137,7 +137,7 @@ def _markdown(summary: pd.DataFrame, cert_table: pd.DataFrame, table: pd.DataFra
 
 
 def _write_parquet(df: pd.DataFrame, path: str) -> None:
-    with atomic_path(path, suffix=".parquet") as tmp:
+    with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
 
 

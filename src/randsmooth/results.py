@@ -344,7 +344,7 @@ def with_settings(table: pa.Table, settings: RunSettings) -> pa.Table:
 
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
     """Write ``table`` to Parquet at ``path`` via a temp file in the same directory + os.replace."""
-    with atomic_path(path, suffix=".parquet") as tmp:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return Path(path)
 
