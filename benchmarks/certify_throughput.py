@@ -43,8 +43,9 @@ def bare_forward(model: torch.nn.Module, batches: list[torch.Tensor], device: to
     _sync(device)
 
 
-def reference_counts(model: torch.nn.Module, x: torch.Tensor, sigma: float, num: int, batch: int,
-                     num_classes: int) -> np.ndarray:
+def reference_counts(
+    model: torch.nn.Module, x: torch.Tensor, sigma: float, num: int, batch: int, num_classes: int
+) -> np.ndarray:
     """Per-example sampling loop written in the style of the original reference code."""
     with torch.no_grad():
         counts = np.zeros(num_classes, dtype=int)
@@ -68,8 +69,18 @@ def measure(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def bench_model(name: str, arch: str, dataset: str, shape: tuple[int, int, int], n0: int, n: int, batch: int,
-                repeats: int, device: torch.device, channels_last: bool) -> dict[str, float | str]:
+def bench_model(
+    name: str,
+    arch: str,
+    dataset: str,
+    shape: tuple[int, int, int],
+    n0: int,
+    n: int,
+    batch: int,
+    repeats: int,
+    device: torch.device,
+    channels_last: bool,
+) -> dict[str, float | str]:
     torch.manual_seed(0)
     model = create_model(arch, dataset).to(device).eval()
     if channels_last:
@@ -82,13 +93,20 @@ def bench_model(name: str, arch: str, dataset: str, shape: tuple[int, int, int],
     sizes = [min(batch, m - s) for m in (n0, n) for s in range(0, m, batch)]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     batches = [(x + sigma * torch.randn(s, *shape, device=device)).contiguous(memory_format=fmt) for s in sizes]
-    sampler = CountSampler(model, get_noise("gaussian", sigma, dim), num_classes, device,
-                           SamplerConfig(n0=n0, n=n, batch=batch, channels_last=channels_last))
+    sampler = CountSampler(
+        model,
+        get_noise("gaussian", sigma, dim),
+        num_classes,
+        device,
+        SamplerConfig(n0=n0, n=n, batch=batch, channels_last=channels_last),
+    )
     methods = {
         "bare": lambda: bare_forward(model, batches, device),
         "ours": lambda: sampler.sample_example(x, 0, 0),
-        "reference": lambda: (reference_counts(model, x, sigma, n0, batch, num_classes),
-                              reference_counts(model, x, sigma, n, batch, num_classes)),
+        "reference": lambda: (
+            reference_counts(model, x, sigma, n0, batch, num_classes),
+            reference_counts(model, x, sigma, n, batch, num_classes),
+        ),
     }
     for fn in methods.values():  # warm-up (allocator, kernel selection)
         fn()
@@ -97,9 +115,16 @@ def bench_model(name: str, arch: str, dataset: str, shape: tuple[int, int, int],
         for key, fn in methods.items():
             best[key] = min(best[key], measure(fn, device))
     rate = {key: images / t for key, t in best.items()}
-    return {"model": name + (" (channels_last)" if channels_last else ""), "batch": batch, "images": images,
-            "bare": rate["bare"], "ours": rate["ours"], "reference": rate["reference"],
-            "ours/bare": rate["ours"] / rate["bare"], "ours/reference": rate["ours"] / rate["reference"]}
+    return {
+        "model": name + (" (channels_last)" if channels_last else ""),
+        "batch": batch,
+        "images": images,
+        "bare": rate["bare"],
+        "ours": rate["ours"],
+        "reference": rate["reference"],
+        "ours/bare": rate["ours"] / rate["bare"],
+        "ours/reference": rate["ours"] / rate["reference"],
+    }
 
 
 def main() -> None:
@@ -119,17 +144,22 @@ def main() -> None:
     rows = []
     for name, arch, dataset, shape, n0, n in configs:
         for channels_last in (False, True) if args.channels_last else (False,):
-            rows.append(bench_model(name, arch, dataset, shape, n0, n, args.batch, args.repeats, device,
-                                    channels_last))
-    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} repeats={args.repeats} "
-          f"(best of); images = n0 + n per example; throughput in images/s")
-    header = f"{'model':<44} {'batch':>5} {'images':>6} {'bare':>8} {'ours':>8} {'reference':>9} " \
-             f"{'ours/bare':>9} {'ours/ref':>8}"
+            rows.append(bench_model(name, arch, dataset, shape, n0, n, args.batch, args.repeats, device, channels_last))
+    print(
+        f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} repeats={args.repeats} "
+        f"(best of); images = n0 + n per example; throughput in images/s"
+    )
+    header = (
+        f"{'model':<44} {'batch':>5} {'images':>6} {'bare':>8} {'ours':>8} {'reference':>9} "
+        f"{'ours/bare':>9} {'ours/ref':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['model']:<44} {r['batch']:>5} {r['images']:>6} {r['bare']:>8.0f} {r['ours']:>8.0f} "
-              f"{r['reference']:>9.0f} {r['ours/bare']:>9.3f} {r['ours/reference']:>8.2f}")
+        print(
+            f"{r['model']:<44} {r['batch']:>5} {r['images']:>6} {r['bare']:>8.0f} {r['ours']:>8.0f} "
+            f"{r['reference']:>9.0f} {r['ours/bare']:>9.3f} {r['ours/reference']:>8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,23 +37,52 @@ def per_rule_times(results: Path) -> pd.DataFrame:
         rule = path.relative_to(results / "benchmarks").parts[0]
         table = pd.read_csv(path, sep="\t")
         for record in table.to_dict("records"):
-            rows.append({"rule": rule, "s": float(record["s"]), "cpu_time": float(record["cpu_time"]),
-                         "max_rss": pd.to_numeric(record["max_rss"], errors="coerce")})
+            rows.append(
+                {
+                    "rule": rule,
+                    "s": float(record["s"]),
+                    "cpu_time": float(record["cpu_time"]),
+                    "max_rss": pd.to_numeric(record["max_rss"], errors="coerce"),
+                }
+            )
     if not rows:
         raise SystemExit(f"no benchmark files under {results / 'benchmarks'}")
     frame = pd.DataFrame(rows)
-    summary = frame.groupby("rule").agg(jobs=("s", "size"), total_s=("s", "sum"), mean_s=("s", "mean"),
-                                        max_s=("s", "max"), cpu_s=("cpu_time", "sum"), max_rss_mb=("max_rss", "max"))
-    summary.loc["(all jobs)"] = [summary["jobs"].sum(), summary["total_s"].sum(), frame["s"].mean(),
-                                 frame["s"].max(), summary["cpu_s"].sum(), summary["max_rss_mb"].max()]
+    summary = frame.groupby("rule").agg(
+        jobs=("s", "size"),
+        total_s=("s", "sum"),
+        mean_s=("s", "mean"),
+        max_s=("s", "max"),
+        cpu_s=("cpu_time", "sum"),
+        max_rss_mb=("max_rss", "max"),
+    )
+    summary.loc["(all jobs)"] = [
+        summary["jobs"].sum(),
+        summary["total_s"].sum(),
+        frame["s"].mean(),
+        frame["s"].max(),
+        summary["cpu_s"].sum(),
+        summary["max_rss_mb"].max(),
+    ]
     return summary.sort_values("total_s", ascending=False)
 
 
 def run_pipeline(workdir: Path, configfile: Path, cores: str) -> float:
     """Run Snakemake on ``configfile`` in ``workdir``; return the wall time in seconds."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", str(configfile),
-           "--cores", cores, "--quiet", "rules"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        cores,
+        "--quiet",
+        "rules",
+    ]
     print(f"running {' '.join(cmd)}\n  in {workdir}", flush=True)
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, check=False)

@@ -42,17 +42,26 @@ LOOPBACK_OVERLAY = REPO_ROOT / "tests" / "profiles" / "slurm-local" / PROFILE_FI
 ETC_SLURM = Path("/etc/slurm")
 APT_PACKAGES = ("slurm-wlm", "munge")
 REQUIRED_COMMANDS = (
-    "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scancel", "munged", "munge",
-    "unmunge", "runuser",
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "srun",
+    "squeue",
+    "sinfo",
+    "scancel",
+    "munged",
+    "munge",
+    "unmunge",
+    "runuser",
 )
 PARTITION = "debug"
 MUNGE_PID_FILE = Path("/run/munge/munged.pid")
 
-APT_TIMEOUT_S = 600          # one apt-get call (update or install)
-COMMAND_TIMEOUT_S = 30       # any slurm/munge client or daemon start-up command
-NODE_IDLE_TIMEOUT_S = 60     # slurmd registering with slurmctld
-DAEMON_EXIT_TIMEOUT_S = 15   # per daemon, after SIGTERM (then SIGKILL)
-DRAIN_TIMEOUT_S = 20         # jobs leaving the queue after scancel
+APT_TIMEOUT_S = 600  # one apt-get call (update or install)
+COMMAND_TIMEOUT_S = 30  # any slurm/munge client or daemon start-up command
+NODE_IDLE_TIMEOUT_S = 60  # slurmd registering with slurmctld
+DAEMON_EXIT_TIMEOUT_S = 15  # per daemon, after SIGTERM (then SIGKILL)
+DRAIN_TIMEOUT_S = 20  # jobs leaving the queue after scancel
 
 
 class SlurmUnavailable(RuntimeError):
@@ -124,9 +133,7 @@ def load_profile(path: Path) -> dict[str, Any]:
     return data
 
 
-def write_merged_profile(
-    dest: Path, base: Path = PROJECT_SLURM_PROFILE, overlay: Path = LOOPBACK_OVERLAY
-) -> Path:
+def write_merged_profile(dest: Path, base: Path = PROJECT_SLURM_PROFILE, overlay: Path = LOOPBACK_OVERLAY) -> Path:
     """Write ``merge_profiles(base, overlay)`` to ``dest/config.v8+.yaml``; return ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     merged = merge_profiles(load_profile(base), load_profile(overlay))
@@ -148,9 +155,7 @@ def _run(
         kwargs["stdin"] = subprocess.DEVNULL
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and result.returncode != 0:
-        raise subprocess.CalledProcessError(
-            result.returncode, cmd, output=result.stdout, stderr=result.stderr
-        )
+        raise subprocess.CalledProcessError(result.returncode, cmd, output=result.stdout, stderr=result.stderr)
     return result
 
 
@@ -190,8 +195,7 @@ def ensure_slurm_installed() -> None:
         return
     if shutil.which("apt-get") is None:
         raise SlurmUnavailable(
-            f"missing {', '.join(_missing_commands())} and no apt-get to install "
-            f"{' '.join(APT_PACKAGES)}"
+            f"missing {', '.join(_missing_commands())} and no apt-get to install {' '.join(APT_PACKAGES)}"
         )
     log.info("installing %s with apt-get", " ".join(APT_PACKAGES))
     try:
@@ -204,9 +208,7 @@ def ensure_slurm_installed() -> None:
     except subprocess.TimeoutExpired as exc:
         raise SlurmUnavailable(f"apt-get timed out after {exc.timeout} s") from exc
     if result.returncode != 0:
-        raise SlurmUnavailable(
-            f"apt-get install {' '.join(APT_PACKAGES)} failed:\n{_tail(result.stderr)}"
-        )
+        raise SlurmUnavailable(f"apt-get install {' '.join(APT_PACKAGES)} failed:\n{_tail(result.stderr)}")
     if _missing_commands():
         raise SlurmUnavailable(f"still missing after install: {', '.join(_missing_commands())}")
 
@@ -281,9 +283,7 @@ def _link_etc(etc: Path) -> list[Path]:
     for name in ("slurm.conf", "gres.conf"):
         link = ETC_SLURM / name
         if link.exists() and not link.is_symlink():
-            raise SlurmUnavailable(
-                f"{link} is a real file (a configured SLURM installation?); refusing to replace it"
-            )
+            raise SlurmUnavailable(f"{link} is a real file (a configured SLURM installation?); refusing to replace it")
     for name in ("slurm.conf", "gres.conf"):
         link = ETC_SLURM / name
         if link.is_symlink():
@@ -315,8 +315,12 @@ def _start_daemon(cmd: list[str], root: Path) -> None:
     name = Path(cmd[-1] if cmd[0] == "runuser" else cmd[0]).name
     with open(root / "log" / f"{name}.out", "ab") as out:
         result = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            timeout=COMMAND_TIMEOUT_S, start_new_session=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=COMMAND_TIMEOUT_S,
+            start_new_session=True,
         )
     if result.returncode != 0:
         text = (root / "log" / f"{name}.out").read_text(encoding="utf-8", errors="replace")
@@ -461,16 +465,18 @@ def local_slurm_cluster(
             conf = str(etc / "slurm.conf")
             _start_daemon(["slurmctld", "-f", conf], root)
             _start_daemon(["slurmd", "-f", conf], root)
-            _wait_for(lambda: _node_state(node) == "idle", NODE_IDLE_TIMEOUT_S,
-                      f"node {node} to be idle", root)
+            _wait_for(lambda: _node_state(node) == "idle", NODE_IDLE_TIMEOUT_S, f"node {node} to be idle", root)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            raise SlurmClusterError(
-                f"starting the SLURM test cluster failed: {exc}\n{_log_tail(root, 30)}"
-            ) from exc
+            raise SlurmClusterError(f"starting the SLURM test cluster failed: {exc}\n{_log_tail(root, 30)}") from exc
         log.info("SLURM test cluster up: node %s, %d CPUs, %d MB", node, cpus, memory_mb)
         yield LocalSlurmCluster(
-            root=root, node=node, partition=PARTITION, cpus=cpus, real_memory_mb=memory_mb,
-            profile=profile, env=snakemake_env(),
+            root=root,
+            node=node,
+            partition=PARTITION,
+            cpus=cpus,
+            real_memory_mb=memory_mb,
+            profile=profile,
+            env=snakemake_env(),
         )
     finally:
         _shutdown(root, munge_pid_file, links, etc)

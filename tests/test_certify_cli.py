@@ -29,14 +29,39 @@ def digits_checkpoint(tmp_path_factory):
 
 
 def certify_args(checkpoint, out, *extra):
-    return ["--checkpoint", str(checkpoint), "--dataset", "digits", "--split", "test", "--sigma", "0.25",
-            "--n0", "8", "--n", "150", "--batch", "50", "--stop", "7", "--device", "cpu", "--seed", "3",
-            "--no-progress", "--out", str(out), *extra]
+    return [
+        "--checkpoint",
+        str(checkpoint),
+        "--dataset",
+        "digits",
+        "--split",
+        "test",
+        "--sigma",
+        "0.25",
+        "--n0",
+        "8",
+        "--n",
+        "150",
+        "--batch",
+        "50",
+        "--stop",
+        "7",
+        "--device",
+        "cpu",
+        "--seed",
+        "3",
+        "--no-progress",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def without_time(df):
-    return [[v.tolist() if isinstance(v, np.ndarray) else v for v in row]
-            for row in df.drop(columns=["time_s"]).itertuples(index=False)]
+    return [
+        [v.tolist() if isinstance(v, np.ndarray) else v for v in row]
+        for row in df.drop(columns=["time_s"]).itertuples(index=False)
+    ]
 
 
 def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
@@ -53,8 +78,13 @@ def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
     digest = hashlib.sha256(digits_checkpoint.read_bytes()).hexdigest()[:16]
     assert set(df["model_id"]) == {f"digits.pt:{digest}"}
     settings = read_settings(out)
-    assert (settings.dataset, settings.split, settings.device, settings.dim, settings.num_classes) == \
-        ("digits", "test", "cpu", 64, 10)
+    assert (settings.dataset, settings.split, settings.device, settings.dim, settings.num_classes) == (
+        "digits",
+        "test",
+        "cpu",
+        64,
+        10,
+    )
     assert settings.checkpoint == str(digits_checkpoint) and settings.torch_version == torch.__version__
     # two shards with other batch sizes, merged through the dispatcher, give identical counts
     shards = []
@@ -70,8 +100,20 @@ def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
 
 def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_path):
     out = tmp_path / "expinf.parquet"
-    args = certify_args(digits_checkpoint, out, "--noise", "expinf", "--noise-param", "k=1", "--noise-param", "j=0",
-                        "--dataset-option", "seed=2", "--skip", "3")
+    args = certify_args(
+        digits_checkpoint,
+        out,
+        "--noise",
+        "expinf",
+        "--noise-param",
+        "k=1",
+        "--noise-param",
+        "j=0",
+        "--dataset-option",
+        "seed=2",
+        "--skip",
+        "3",
+    )
     assert certify_cli.main(args) == 0
     df = read_table(out)
     assert df["idx"].tolist() == [0, 3, 6]
@@ -81,16 +123,19 @@ def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_pat
     assert df["label"].tolist() == [data[i][1] for i in (0, 3, 6)]
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--noise-param", "k"], "--noise-param expects key=value"),
-    (["--noise", "bogus"], "unknown noise name 'bogus'"),
-    (["--noise", "expinf"], "missing parameter"),
-    (["--shard", "2", "--num-shards", "2"], "--shard must be < --num-shards"),
-    (["--n", "0"], "--n must be >= 1"),
-    (["--sigma", "-1"], "--sigma must be a positive"),
-    (["--stop", "100000"], "--stop 100000 exceeds the size of digits/test"),
-    (["--dataset-option", "colour=1"], "unknown option(s) ['colour'] for dataset 'digits'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--noise-param", "k"], "--noise-param expects key=value"),
+        (["--noise", "bogus"], "unknown noise name 'bogus'"),
+        (["--noise", "expinf"], "missing parameter"),
+        (["--shard", "2", "--num-shards", "2"], "--shard must be < --num-shards"),
+        (["--n", "0"], "--n must be >= 1"),
+        (["--sigma", "-1"], "--sigma must be a positive"),
+        (["--stop", "100000"], "--stop 100000 exceeds the size of digits/test"),
+        (["--dataset-option", "colour=1"], "unknown option(s) ['colour'] for dataset 'digits'"),
+    ],
+)
 def test_certify_argument_errors(digits_checkpoint, tmp_path, capsys, extra, message):
     out = tmp_path / "out.parquet"
     assert certify_cli.main(certify_args(digits_checkpoint, out, *extra)) == 2
@@ -114,8 +159,12 @@ def test_certify_refuses_existing_output_and_bad_checkpoint(digits_checkpoint, t
 
 
 def test_parse_key_values():
-    assert certify_cli.parse_key_values(["k=1", "j=0.5", "name=abc", "flag=true"], "--x") == \
-        {"k": 1, "j": 0.5, "name": "abc", "flag": True}
+    assert certify_cli.parse_key_values(["k=1", "j=0.5", "name=abc", "flag=true"], "--x") == {
+        "k": 1,
+        "j": 0.5,
+        "name": "abc",
+        "flag": True,
+    }
     with pytest.raises(ValueError, match="--x k given twice"):
         certify_cli.parse_key_values(["k=1", "k=2"], "--x")
 
@@ -139,14 +188,19 @@ def save_cohen_checkpoint(model, arch, path, data_parallel):
     """Cohen's layout: {'epoch', 'arch', 'state_dict', 'optimizer'}, keys 1.* or 1.module.*, no 0.mean/0.std."""
     prefix = "1.module." if data_parallel else "1."
     state = {prefix + key: value for key, value in model[1].state_dict().items()}
-    torch.save({"epoch": 90, "arch": arch, "state_dict": state,
-                "optimizer": {"state": {}, "param_groups": [{"lr": 0.001}]}}, path)
+    torch.save(
+        {"epoch": 90, "arch": arch, "state_dict": state, "optimizer": {"state": {}, "param_groups": [{"lr": 0.001}]}},
+        path,
+    )
 
 
-@pytest.mark.parametrize("arch, dataset, shape, n0, n, batch, stop", [
-    ("cifar_resnet110", "cifar10", (3, 32, 32), 3, 9, 4, 2),
-    ("resnet50", "imagenet", (3, 224, 224), 2, 4, 3, 1),
-])
+@pytest.mark.parametrize(
+    "arch, dataset, shape, n0, n, batch, stop",
+    [
+        ("cifar_resnet110", "cifar10", (3, 32, 32), 3, 9, 4, 2),
+        ("resnet50", "imagenet", (3, 224, 224), 2, 4, 3, 1),
+    ],
+)
 def test_certify_cohen_layout_checkpoint(tmp_path, monkeypatch, arch, dataset, shape, n0, n, batch, stop):
     torch.manual_seed(0)
     model = create_model(arch, dataset).eval()
@@ -160,8 +214,27 @@ def test_certify_cohen_layout_checkpoint(tmp_path, monkeypatch, arch, dataset, s
     fake = FakeImages(shape, 2, spec.num_classes)
     monkeypatch.setattr(randsmooth.data, "load_dataset", lambda *a, **k: fake)
     out = tmp_path / "cohen.parquet"
-    args = ["--checkpoint", str(ckpt), "--dataset", dataset, "--sigma", "0.5", "--n0", str(n0), "--n", str(n),
-            "--batch", str(batch), "--stop", str(stop), "--device", "cpu", "--no-progress", "--out", str(out)]
+    args = [
+        "--checkpoint",
+        str(ckpt),
+        "--dataset",
+        dataset,
+        "--sigma",
+        "0.5",
+        "--n0",
+        str(n0),
+        "--n",
+        str(n),
+        "--batch",
+        str(batch),
+        "--stop",
+        str(stop),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert certify_cli.main(args) == 0
     df = read_table(out)
     assert df["idx"].tolist() == list(range(stop)) and set(df["num_classes"]) == {spec.num_classes}

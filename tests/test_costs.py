@@ -89,7 +89,12 @@ def test_overall_matrix():
     "name, dataset, expected, seeds",
     [
         ("s-seed", "cifar10", {3: tuple(j for j in range(10) if j != 3)}, (3,)),
-        ("M-Seed", "cifar10", {2: tuple(j for j in range(10) if j != 2), 4: tuple(j for j in range(10) if j != 4)}, (2, 4)),
+        (
+            "M-Seed",
+            "cifar10",
+            {2: tuple(j for j in range(10) if j != 2), 4: tuple(j for j in range(10) if j != 4)},
+            (2, 4),
+        ),
         ("s_pair", "cifar10", {3: (5,)}, (3,)),
         ("single", "CIFAR-10", {3: (5,)}, (3,)),
         ("m-pair", "cifar10", {3: (2, 4, 5)}, (3,)),

@@ -17,8 +17,16 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from randsmooth.data import (ChecksumError, DatasetLayoutError, dataset_names, dataset_spec, default_data_dir,
-                             download_file, load_dataset, subset_indices)
+from randsmooth.data import (
+    ChecksumError,
+    DatasetLayoutError,
+    dataset_names,
+    dataset_spec,
+    default_data_dir,
+    download_file,
+    load_dataset,
+    subset_indices,
+)
 from randsmooth.data.cifar import CIFAR10_MD5
 from randsmooth.data.folders import IMAGENET_LAYOUT_HINT
 from randsmooth.data.spec import IMAGENETTE_WNIDS
@@ -48,8 +56,9 @@ def listing(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-def write_cifar_batches(folder: Path, rng: np.random.Generator, *, per_batch: int = 4, n_test: int = 6,
-                        skip: tuple[str, ...] = ()) -> dict[str, tuple[np.ndarray, list[int]]]:
+def write_cifar_batches(
+    folder: Path, rng: np.random.Generator, *, per_batch: int = 4, n_test: int = 6, skip: tuple[str, ...] = ()
+) -> dict[str, tuple[np.ndarray, list[int]]]:
     """Real CIFAR-10 python format: pickled dicts with bytes keys b'data' (n x 3072 uint8), b'labels'."""
     folder.mkdir(parents=True)
     written = {}
@@ -61,11 +70,29 @@ def write_cifar_batches(folder: Path, rng: np.random.Generator, *, per_batch: in
         written[name] = (data, labels)
         if name in skip:
             continue
-        entry = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
-                 b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+        entry = {
+            b"batch_label": name.encode(),
+            b"labels": labels,
+            b"data": data,
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+        }
         (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
-    meta = {b"label_names": [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
-                             b"ship", b"truck"], b"num_cases_per_batch": per_batch, b"num_vis": 3072}
+    meta = {
+        b"label_names": [
+            b"airplane",
+            b"automobile",
+            b"bird",
+            b"cat",
+            b"deer",
+            b"dog",
+            b"frog",
+            b"horse",
+            b"ship",
+            b"truck",
+        ],
+        b"num_cases_per_batch": per_batch,
+        b"num_vis": 3072,
+    }
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return written
 
@@ -92,20 +119,32 @@ HAM_LESIONS = [  # (lesion_id, dx, number of images)
     *[(f"HAM_{i:07d}", "nv", 1 + i % 3) for i in range(30)],
     *[(f"HAM_{100 + i:07d}", "mel", 1 + i % 2) for i in range(10)],
     *[(f"HAM_{200 + i:07d}", "bcc", 1 + i % 3) for i in range(6)],
-    *[(f"HAM_{300 + i:07d}", dx, 2) for i, dx in enumerate(["bkl", "bkl", "akiec", "akiec", "df", "vasc", "bkl",
-                                                             "akiec", "df", "vasc"])],
+    *[
+        (f"HAM_{300 + i:07d}", dx, 2)
+        for i, dx in enumerate(["bkl", "bkl", "akiec", "akiec", "df", "vasc", "bkl", "akiec", "df", "vasc"])
+    ],
 ]
 
 
-def build_ham(folder: Path, *, metadata_name: str = "HAM10000_metadata.csv", image_dir: str | None = None,
-              missing_images: int = 3) -> pd.DataFrame:
+def build_ham(
+    folder: Path, *, metadata_name: str = "HAM10000_metadata.csv", image_dir: str | None = None, missing_images: int = 3
+) -> pd.DataFrame:
     """HAM-style metadata CSV + JPEGs (several per lesion) split over the two part folders."""
     rows = []
     n = 0
     for lesion, dx, count in HAM_LESIONS:
         for _ in range(count):
-            rows.append({"lesion_id": lesion, "image_id": f"ISIC_{n:07d}", "dx": dx, "dx_type": "histo",
-                         "age": "50.0", "sex": "male", "localization": "back"})
+            rows.append(
+                {
+                    "lesion_id": lesion,
+                    "image_id": f"ISIC_{n:07d}",
+                    "dx": dx,
+                    "dx_type": "histo",
+                    "age": "50.0",
+                    "sex": "male",
+                    "localization": "back",
+                }
+            )
             n += 1
     table = pd.DataFrame(rows)
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,8 +253,11 @@ def test_eval_transforms_match_torchvision() -> None:
 
     rng = np.random.default_rng(0)
     img = Image.fromarray(rng.integers(0, 256, size=(450, 600, 3), dtype=np.uint8))
-    for ours, size, crop in ((imagenet_transform(False), 256, 224), (imagenette_transform(False), 192, 160),
-                             (ham_transform(False), 299, 299)):
+    for ours, size, crop in (
+        (imagenet_transform(False), 256, 224),
+        (imagenette_transform(False), 192, 160),
+        (ham_transform(False), 299, 299),
+    ):
         reference = T.Compose([T.Resize(size), T.CenterCrop(crop), T.ToTensor()])(img)
         assert torch.equal(ours(img), reference)
     for ours, size in ((imagenet_transform(True), 224), (imagenette_transform(True), 160), (ham_transform(True), 299)):
@@ -227,8 +269,8 @@ def _shift(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """x moved by (dy, dx) pixels, zero fill (the content at (i, j) comes from (i + dy, j + dx))."""
     out = torch.zeros_like(x)
     h, w = x.shape[-2:]
-    src = x[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)]
-    out[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)] = src
+    src = x[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
+    out[..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)] = src
     return out
 
 
@@ -247,11 +289,13 @@ def test_digits_split_shapes_range_stratification_and_partition() -> None:
     test_counts = np.bincount(test.targets, minlength=10)
     assert np.all(np.abs(test_counts - 0.25 * counts) <= 1)
     # train + test is a partition of the 1797 images (as a multiset of (image, label) rows)
-    ours = np.concatenate([images.reshape(len(images), -1).numpy(),
-                           np.array(train.targets + test.targets)[:, None]], axis=1)
+    ours = np.concatenate(
+        [images.reshape(len(images), -1).numpy(), np.array(train.targets + test.targets)[:, None]], axis=1
+    )
     ref = np.concatenate([bunch.images.reshape(len(bunch.images), -1) / 16.0, bunch.target[:, None]], axis=1)
-    np.testing.assert_allclose(np.unique(ours, axis=0, return_counts=True)[0],
-                               np.unique(ref, axis=0, return_counts=True)[0], atol=1e-7)
+    np.testing.assert_allclose(
+        np.unique(ours, axis=0, return_counts=True)[0], np.unique(ref, axis=0, return_counts=True)[0], atol=1e-7
+    )
     assert len(ours) == len(ref) == 1797
 
 
@@ -290,8 +334,12 @@ def test_digits_upsample() -> None:
 
 
 def test_digits_batches_through_a_dataloader() -> None:
-    loader = torch.utils.data.DataLoader(load_dataset("digits", "train", upsample=True), batch_size=32,
-                                         generator=torch.Generator().manual_seed(0), shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        load_dataset("digits", "train", upsample=True),
+        batch_size=32,
+        generator=torch.Generator().manual_seed(0),
+        shuffle=True,
+    )
     x, y = next(iter(loader))
     assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
 
@@ -327,6 +375,7 @@ def test_download_file_atomic_and_verified(tmp_path: Path) -> None:
 
     def no_network(*args, **kwargs):
         raise AssertionError("must not download an already verified file")
+
     assert download_file("http://unused", dest, md5=md5, opener=no_network) == dest
 
     with pytest.raises(ChecksumError, match=f"expected {'0' * 32}, got {md5}"):
@@ -347,8 +396,9 @@ def test_download_interrupted_leaves_nothing(tmp_path: Path) -> None:
             return super().read(10)
 
     with pytest.raises(ConnectionResetError):
-        download_file("http://example.invalid/x", tmp_path / "x.bin", md5="0" * 32,
-                      opener=lambda url, timeout: Broken(b"x" * 100))
+        download_file(
+            "http://example.invalid/x", tmp_path / "x.bin", md5="0" * 32, opener=lambda url, timeout: Broken(b"x" * 100)
+        )
     assert listing(tmp_path) == []
 
 
@@ -414,8 +464,9 @@ def test_cifar10_malformed_layout(tmp_path: Path) -> None:
     archive, _ = fake_cifar_archive(tmp_path, skip=("data_batch_3",))
     root = tmp_path / "root"
     with pytest.raises(DatasetLayoutError, match="data_batch_3") as err:
-        load_dataset("cifar10", "train", root, download=True, url=archive.as_uri(),
-                     checksums={"archive": md5_of(archive)})
+        load_dataset(
+            "cifar10", "train", root, download=True, url=archive.as_uri(), checksums={"archive": md5_of(archive)}
+        )
     assert "expected <root>/cifar-10-batches-py" in str(err.value)
     assert listing(root) == ["cifar-10-python.tar.gz"]  # no half-extracted tree
     # an existing, incomplete folder is reported too (and not overwritten)
@@ -542,8 +593,9 @@ def test_ham_labels_grouped_split_and_manifest(tmp_path: Path) -> None:
     # grouped: no lesion on both sides
     assert not set(train.records["lesion_id"]) & set(test.records["lesion_id"])
     # (the reference's image-level split does leak lesions on the same data)
-    ref_train, ref_test = train_test_split(table, test_size=0.2, random_state=1,
-                                           stratify=[dx in ("mel", "bcc") for dx in table["dx"]])
+    ref_train, ref_test = train_test_split(
+        table, test_size=0.2, random_state=1, stratify=[dx in ("mel", "bcc") for dx in table["dx"]]
+    )
     assert set(ref_train["lesion_id"]) & set(ref_test["lesion_id"])
     # stratified and about 20 %
     n_lesions = len(set(table["lesion_id"]))

@@ -51,8 +51,16 @@ def cohen_radius(k, n, alpha, sigma):
 
 # ------------------------------------------------------------------------------- CERTIFY
 COHEN_LADDER = [  # n_A, R/sigma at n = 1e5, alpha = 0.001 (cohen2019.md section 3.1)
-    (100000, 3.811457), (99999, 3.739127), (99990, 3.490208), (99900, 3.000201), (99000, 2.290000),
-    (95000, 1.624214), (90000, 1.264845), (75000, 0.661165), (60000, 0.240945), (50500, 0.000273),
+    (100000, 3.811457),
+    (99999, 3.739127),
+    (99990, 3.490208),
+    (99900, 3.000201),
+    (99000, 2.290000),
+    (95000, 1.624214),
+    (90000, 1.264845),
+    (75000, 0.661165),
+    (60000, 0.240945),
+    (50500, 0.000273),
 ]
 
 
@@ -134,8 +142,15 @@ def test_certify_other_norms_and_noise_override_match_noise_radius():
 
 def test_certify_with_noise_params_from_table():
     labels = np.array([0])
-    table = decide.synthetic_table(labels, one_hot_counts(labels, 100), two_class_counts(labels, [90000], [1]),
-                                   sigma=0.5, noise="pareto", noise_params={"a": 3}, dim=3072)
+    table = decide.synthetic_table(
+        labels,
+        one_hot_counts(labels, 100),
+        two_class_counts(labels, [90000], [1]),
+        sigma=0.5,
+        noise="pareto",
+        noise_params={"a": 3},
+        dim=3072,
+    )
     assert json.loads(table["noise_params"].iloc[0]) == {"a": 3}
     p = beta.ppf(0.001, 90000, 10001)
     expected = get_noise("pareto", 0.5, 3072, a=3).radius(p, "l1")
@@ -168,8 +183,10 @@ def test_budget_prefix_counts():
         res = decide.certify(table, 0.001, budget=b)
         c_a = sel.argmax(axis=1)
         np.testing.assert_array_equal(res["n_a"], counts[np.arange(30), c_a])
-        independent = [0.0 if beta.ppf(0.001, k, b - k + 1) <= 0.5 or k == 0 else cohen_radius(k, b, 0.001, 0.5)
-                       for k in res["n_a"]]
+        independent = [
+            0.0 if beta.ppf(0.001, k, b - k + 1) <= 0.5 or k == 0 else cohen_radius(k, b, 0.001, 0.5)
+            for k in res["n_a"]
+        ]
         np.testing.assert_allclose(res["radius"], independent, rtol=1e-9, atol=1e-12)
     # nested prefixes: counts never decrease with the budget
     c100, _ = decide.estimation_counts(table, 100)
@@ -177,7 +194,9 @@ def test_budget_prefix_counts():
     assert (c1000 >= c100).all()
     full = decide.certify(table, 0.001, budget=N)
     pd.testing.assert_frame_equal(full, decide.certify(table, 0.001))
-    with pytest.raises(ValueError, match=r"budget 500 is not a prefix budget of row 0; available: \[100, 1000, 10000, 100000\]"):
+    with pytest.raises(
+        ValueError, match=r"budget 500 is not a prefix budget of row 0; available: \[100, 1000, 10000, 100000\]"
+    ):
         decide.certify(table, 0.001, budget=500)
     with pytest.raises(ValueError, match="positive integer"):
         decide.certify(table, 0.001, budget=0)
@@ -259,7 +278,18 @@ XIN_VECTORS = {
     # id: (counts, cA, preset, pred, cB, r1, r2 code, r code, r2 paper, correct)
     "A": ({2: 20000, 3: 60000, 5: 2000, 6: 18000}, 3, "s-pair", 3, 5, 0.120472, 0.565971, 0.565971, 0.565971, 1),
     "B": ({2: 30000, 3: 45000, 5: 500, 6: 24500}, 3, "s-pair", -1, 5, -0.068979, 0.596679, 0.596679, 0.596679, 1),
-    "C": ({2: 15000, 3: 60000, 4: 5000, 5: 10000, 6: 10000}, 3, "m-pair", 3, 2, 0.120472, 0.315549, 0.315549, 0.314800, 1),
+    "C": (
+        {2: 15000, 3: 60000, 4: 5000, 5: 10000, 6: 10000},
+        3,
+        "m-pair",
+        3,
+        2,
+        0.120472,
+        0.315549,
+        0.315549,
+        0.314800,
+        1,
+    ),
     "D": ({2: 8000, 3: 80000, 5: 12000}, 3, "s-seed", 3, 5, 0.413826, 0.497076, 0.497076, 0.495473, 1),
     "E": ({2: 10000, 3: 20000, 5: 70000}, 5, "s-pair", 5, 5, 0.255756, -0.006864, 0.255756, -0.006864, 0),
     "F": ({2: 10, 3: 99990}, 3, "s-pair", 3, 5, 1.745104, 1.816453, 1.816453, 1.816453, 1),
@@ -301,8 +331,20 @@ def test_cost_sensitive_xin_vectors(vec_id):
 def test_cost_sensitive_outputs_columns_mass_and_counts():
     table, cm = _xin_table("A")
     res = decide.cost_sensitive(table, cm, 0.001)
-    assert list(res.columns) == ["idx", "label", "predict", "r", "r_std", "r_cs", "c_b", "n_a", "n_b", "mass",
-                                 "correct", "seed_group"]
+    assert list(res.columns) == [
+        "idx",
+        "label",
+        "predict",
+        "r",
+        "r_std",
+        "r_cs",
+        "c_b",
+        "n_a",
+        "n_b",
+        "mass",
+        "correct",
+        "seed_group",
+    ]
     row = res.iloc[0]
     assert row["n_a"] == 60000 and row["n_b"] == 2000
     assert row["mass"] == pytest.approx(2000 / 40000)
@@ -328,8 +370,13 @@ def test_cost_sensitive_normal_rows_use_standard_certificate():
 
 def test_cost_sensitive_overall_mode():
     labels = np.array([3, 3, 1])
-    est = np.stack([dict_counts({2: 8000, 3: 80000, 5: 12000}), dict_counts({3: 45000, 2: 30000, 5: 25000}),
-                    dict_counts({1: 10000, 4: 90000})])
+    est = np.stack(
+        [
+            dict_counts({2: 8000, 3: 80000, 5: 12000}),
+            dict_counts({3: 45000, 2: 30000, 5: 25000}),
+            dict_counts({1: 10000, 4: 90000}),
+        ]
+    )
     sel = one_hot_counts([3, 3, 4], 100)
     table = decide.synthetic_table(labels, sel, est, sigma=0.5)
     res = decide.cost_sensitive(table, None, 0.001, mode="overall", legacy_alpha=True)

@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 
 from randsmooth.bounds import cp_lower, predict_abstains
-from randsmooth.engine import (CountSampler, SamplerConfig, block_seed, check_settings)
+from randsmooth.engine import CountSampler, SamplerConfig, block_seed, check_settings
 from randsmooth.results import RunSettings, default_prefix_budgets
 from randsmooth.sampling import get_noise
 
@@ -114,8 +114,9 @@ def _noise_stream(sampler: CountSampler, x: torch.Tensor, idx: int, stream: str,
     return torch.cat([b.clone() for b in sampler.noisy_batches(x, idx, stream, num)])
 
 
-@pytest.mark.parametrize("noise_name, params", [("gaussian", {}), ("expinf", {"k": 1, "j": 0}),
-                                                ("exp2", {"k": 1, "j": 0})])
+@pytest.mark.parametrize(
+    "noise_name, params", [("gaussian", {}), ("expinf", {"k": 1, "j": 0}), ("exp2", {"k": 1, "j": 0})]
+)
 def test_noise_stream_does_not_depend_on_batch_size(noise_name, params):
     noise = get_noise(noise_name, 0.4, DIM, **params)
     model = LinearTwoClass(torch.ones(DIM), 0.0)
@@ -150,8 +151,9 @@ def test_counts_identical_for_all_batch_sizes(noise_name, params):
 def test_prefix_counts_match_cumulative_predictions():
     model, xs, _, _ = linear_setup(np.array([0.3]), 0.5, seed=3)
     noise = get_noise("gaussian", 0.5, DIM)
-    sampler = CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=10, n=1500, batch=64, seed=1,
-                                                                  prefix_budgets=(1, 100, 129, 1000, 1500)))
+    sampler = CountSampler(
+        model, noise, 2, "cpu", SamplerConfig(n0=10, n=1500, batch=64, seed=1, prefix_budgets=(1, 100, 129, 1000, 1500))
+    )
     rec = sampler.sample_example(xs[0], 1, 0)
     preds = model(_noise_stream(sampler, xs[0], 0, "estimation", 1500)).argmax(1).numpy()
     for row, budget in zip(rec.counts_prefix, rec.prefix_budgets):
@@ -219,10 +221,24 @@ def test_invalid_inputs_raise_clear_errors():
 def test_check_settings_detects_mismatch():
     noise = get_noise("gaussian", 0.5, DIM)
     sampler = CountSampler(LinearTwoClass(torch.ones(DIM), 0.0), noise, 2, "cpu", SamplerConfig(n0=5, n=50, seed=1))
-    settings = RunSettings(checkpoint="m.pt", model_id="m.pt:0", dataset="toy", split="test", noise="gaussian",
-                           sigma=0.5, dim=DIM, num_classes=2, n0=5, n=50, start=0, stop=4, seed=1)
+    settings = RunSettings(
+        checkpoint="m.pt",
+        model_id="m.pt:0",
+        dataset="toy",
+        split="test",
+        noise="gaussian",
+        sigma=0.5,
+        dim=DIM,
+        num_classes=2,
+        n0=5,
+        n=50,
+        start=0,
+        stop=4,
+        seed=1,
+    )
     check_settings(sampler, settings)
     import dataclasses
+
     with pytest.raises(ValueError, match="sigma 0.5 != 0.25"):
         check_settings(sampler, dataclasses.replace(settings, sigma=0.25))
     with pytest.raises(ValueError, match="seed"):
@@ -231,13 +247,15 @@ def test_check_settings_detects_mismatch():
 
 def test_channels_last_gives_same_counts():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(64, 3))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(64, 3)
+    )
     noise = get_noise("gaussian", 0.3, DIM)
     x = torch.rand(SHAPE, generator=torch.Generator().manual_seed(1))
     a = CountSampler(net, noise, 3, "cpu", SamplerConfig(n0=20, n=500, batch=64)).sample_example(x, 0, 3)
-    b = CountSampler(net, noise, 3, "cpu", SamplerConfig(n0=20, n=500, batch=64,
-                                                         channels_last=True)).sample_example(x, 0, 3)
+    b = CountSampler(net, noise, 3, "cpu", SamplerConfig(n0=20, n=500, batch=64, channels_last=True)).sample_example(
+        x, 0, 3
+    )
     assert a.counts_estimation.tolist() == b.counts_estimation.tolist()
     assert a.counts_estimation.sum() == 500 and (a.counts_estimation > 0).sum() >= 2
 

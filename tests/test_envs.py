@@ -141,8 +141,7 @@ def test_dependency_in_env_with_compatible_spec(env_name: str, req: Requirement)
     py_min = lower_bound(req.specifier)
     if py_min is not None:
         assert conda_min >= py_min, (
-            f"envs/{env_name}.yaml: {conda_name} {spec_text} admits versions below "
-            f"pyproject's {req}"
+            f"envs/{env_name}.yaml: {conda_name} {spec_text} admits versions below pyproject's {req}"
         )
     pin = constraint_pins().get(pypi_name)
     if pin is not None:
@@ -168,9 +167,7 @@ def test_env_channels_and_python(env_name: str) -> None:
 def test_driver_env_pins_snakemake() -> None:
     env = load_env("driver")
     assert to_specifier(conda_specs(env)["python"]) == SpecifierSet("==3.11.*")
-    pins = {
-        canonicalize_name(req.name): req.specifier for req in map(Requirement, pip_specs(env))
-    }
+    pins = {canonicalize_name(req.name): req.specifier for req in map(Requirement, pip_specs(env))}
     assert pins["snakemake"] == SpecifierSet("==9.27.*")
     assert pins["snakemake-executor-plugin-slurm"] == SpecifierSet("==2.8.*")
     # where pyproject names these packages too, the series must agree
@@ -202,15 +199,18 @@ def stub_python(tmp_path: Path) -> tuple[dict[str, str], Path]:
 def run_post_deploy(name: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     script = ENVS / f"{name}.post-deploy.sh"
     return subprocess.run(
-        ["bash", str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=30,
+        ["bash", str(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
         stdin=subprocess.DEVNULL,
     )
 
 
 @pytest.mark.parametrize("name", PACKAGE_ENVS)
-def test_post_deploy_installs_repository(
-    name: str, stub_python: tuple[dict[str, str], Path], tmp_path: Path
-) -> None:
+def test_post_deploy_installs_repository(name: str, stub_python: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, record = stub_python
     result = run_post_deploy(name, REPO_ROOT, env)
     assert result.returncode == 0, result.stderr

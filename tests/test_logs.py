@@ -16,21 +16,30 @@ CS_HEADER = "idx\tlabel\tpredict\tr\tr1\tr2\tmass\tnA\tnB\tcBHat\tcorrect"
 
 
 def certify_df():
-    return pd.DataFrame({
-        "idx": [0, 20, 40, 60, 80],
-        "label": [3, 7, 4, 5, 1],
-        "predict": [3, -1, 4, 3, 1],
-        "radius": [0.378, 0.0, 7.11e-05, 0.698, 1.96],
-        "correct": [1, 0, 1, 0, 1],
-        "time": [151.238689, 15.0, 0.5, 86401.25, 3599.999999],
-    })
+    return pd.DataFrame(
+        {
+            "idx": [0, 20, 40, 60, 80],
+            "label": [3, 7, 4, 5, 1],
+            "predict": [3, -1, 4, 3, 1],
+            "radius": [0.378, 0.0, 7.11e-05, 0.698, 1.96],
+            "correct": [1, 0, 1, 0, 1],
+            "time": [151.238689, 15.0, 0.5, 86401.25, 3599.999999],
+        }
+    )
 
 
 # -------------------------------------------------------------------------------- time
-@pytest.mark.parametrize("text, seconds", [
-    ("0:02:31.238689", 151.238689), ("0:00:15", 15.0), ("1 day, 0:00:01", 86401.0),
-    ("2 days, 1:00:00.5", 2 * 86400 + 3600.5), ("15.4", 15.4), ("3", 3.0),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("0:02:31.238689", 151.238689),
+        ("0:00:15", 15.0),
+        ("1 day, 0:00:01", 86401.0),
+        ("2 days, 1:00:00.5", 2 * 86400 + 3600.5),
+        ("15.4", 15.4),
+        ("3", 3.0),
+    ],
+)
 def test_parse_time(text, seconds):
     assert logs.parse_time(text) == pytest.approx(seconds, abs=1e-9)
 
@@ -119,8 +128,10 @@ def test_writer_accepts_time_s_and_requires_time(tmp_path):
 
 # ------------------------------------------------------------------ cost-sensitive logs
 def test_cost_sensitive_log_repeated_headers(tmp_path, caplog):
-    rows = ["0\t3\t3\t0.566\t0.120\t0.566\t0.050\t60000\t2000\t5\t1",
-            "1\t3\t-1\t0.597\t-0.069\t0.597\t0.020\t45000\t500\t5\t1"]
+    rows = [
+        "0\t3\t3\t0.566\t0.120\t0.566\t0.050\t60000\t2000\t5\t1",
+        "1\t3\t-1\t0.597\t-0.069\t0.597\t0.020\t45000\t500\t5\t1",
+    ]
     extra = ["2\t3\t5\t0.256\t0.256\t-0.007\t0.875\t20000\t70000\t5\t0"]
     text = "\n".join([CS_HEADER, *rows, CS_HEADER, *extra]) + "\n"
     path = tmp_path / "cs.tsv"

@@ -8,8 +8,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical, kl_divergence
 
-from randsmooth.losses import (LossResult, StepContext, get_loss, kl_categorical, loss_names, noisy_copies,
-                               soft_cross_entropy, weighted_mean)
+from randsmooth.losses import (
+    LossResult,
+    StepContext,
+    get_loss,
+    kl_categorical,
+    loss_names,
+    noisy_copies,
+    soft_cross_entropy,
+    weighted_mean,
+)
 from randsmooth.models import build_model
 from randsmooth.sampling import get_noise
 
@@ -24,8 +32,9 @@ def model_and_batch(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tenso
     return model, torch.rand(SHAPE, generator=g), torch.randint(0, 10, (SHAPE[0],), generator=g)
 
 
-def ctx(sigma: float | None, seed: int = 0, m: int = 1, weights: torch.Tensor | None = None,
-        name: str = "gaussian") -> StepContext:
+def ctx(
+    sigma: float | None, seed: int = 0, m: int = 1, weights: torch.Tensor | None = None, name: str = "gaussian"
+) -> StepContext:
     noise = None if sigma is None else get_noise(name, sigma, DIM)
     return StepContext(noise=noise, generator=torch.Generator().manual_seed(seed), num_noise=m, weights=weights)
 
@@ -87,7 +96,9 @@ def test_noisy_copies_layout() -> None:
     copies = noisy_copies(x, 4, get_noise("gaussian", 1e-6, DIM), torch.Generator().manual_seed(0))
     assert copies.shape == (12, 1, 8, 8)
     torch.testing.assert_close(copies[:, 0, 0, 0], torch.tensor([0.0] * 4 + [1.0] * 4 + [2.0] * 4), atol=1e-5, rtol=0)
-    draws = noisy_copies(torch.zeros(2000, 1, 8, 8), 2, get_noise("gaussian", 0.5, DIM), torch.Generator().manual_seed(1))
+    draws = noisy_copies(
+        torch.zeros(2000, 1, 8, 8), 2, get_noise("gaussian", 0.5, DIM), torch.Generator().manual_seed(1)
+    )
     assert abs(draws.std().item() - 0.5) < 0.01  # sigma = per-coordinate RMS
     assert not torch.equal(draws[0], draws[1])  # copies of the same input get independent noise
     with pytest.raises(ValueError, match="num_noise"):

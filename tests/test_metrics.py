@@ -34,13 +34,15 @@ def per_example(rows):
 
 # ---------------------------------------------------------------- certified accuracy / ACR
 def test_certified_accuracy_and_acr_hand_computed():
-    df = per_example([
-        (0, 0, 0.8, 1),
-        (1, 1, 0.5, 1),   # exactly on the grid value: counts at r = 0.5 (>=)
-        (2, -1, 0.0, 0),  # abstention stays in the denominator
-        (3, 5, 0.9, 0),   # wrong prediction with a radius
-        (4, 4, 0.2, 1),
-    ])
+    df = per_example(
+        [
+            (0, 0, 0.8, 1),
+            (1, 1, 0.5, 1),  # exactly on the grid value: counts at r = 0.5 (>=)
+            (2, -1, 0.0, 0),  # abstention stays in the denominator
+            (3, 5, 0.9, 0),  # wrong prediction with a radius
+            (4, 4, 0.2, 1),
+        ]
+    )
     np.testing.assert_allclose(metrics.certified_accuracy(df, [0.0, 0.25, 0.5, 0.75, 1.0]), [0.6, 0.4, 0.4, 0.2, 0.0])
     assert metrics.certified_accuracy(df, 0.5) == pytest.approx(0.4)
     assert isinstance(metrics.certified_accuracy(df, 0.5), float)
@@ -68,7 +70,9 @@ def test_high_prob_accuracy():
     assert penalty == pytest.approx(0.009320, abs=5e-7)
     a, rho, n = 0.01, 0.05, 427
     expected = a + math.sqrt(a * (1 - a) * math.log(1 / rho) / n) + math.log(1 / rho) / (3 * n)
-    np.testing.assert_allclose(metrics.high_prob_accuracy(np.array([0.3, 0.6]), n, a, rho), [0.3 - expected, 0.6 - expected])
+    np.testing.assert_allclose(
+        metrics.high_prob_accuracy(np.array([0.3, 0.6]), n, a, rho), [0.3 - expected, 0.6 - expected]
+    )
     with pytest.raises(ValueError, match="n_rows"):
         metrics.high_prob_accuracy(0.5, 0, 0.001, 0.001)
 
@@ -85,23 +89,26 @@ def test_certify_any_noise_and_budget_through_metrics():
 def test_pa_ccdf_at_half_equals_clean_certified_accuracy():
     """Every certified-correct row has p_A > 1/2 and every other row p_A < 1/2 -> y(0.5) = CA(0)."""
     labels = np.array([0, 1, 2, 3, 4, 5, 6])
-    est = counts_rows([
-        {0: 99000, 1: 1000},    # correct, p_A = 0.99
-        {1: 70000, 2: 30000},   # correct, p_A = 0.70
-        {2: 51000, 3: 49000},   # correct, p_A = 0.51
-        {3: 40000, 4: 60000},   # wrong class, p_A = 0.40
-        {4: 45000, 5: 30000, 6: 25000},  # true class on top but abstains (p_lower < 1/2), p_A = 0.45
-        {5: 10000, 6: 90000},   # wrong, p_A = 0.10
-        {6: 0, 1: 100000},      # wrong, p_A = 0
-    ])
+    est = counts_rows(
+        [
+            {0: 99000, 1: 1000},  # correct, p_A = 0.99
+            {1: 70000, 2: 30000},  # correct, p_A = 0.70
+            {2: 51000, 3: 49000},  # correct, p_A = 0.51
+            {3: 40000, 4: 60000},  # wrong class, p_A = 0.40
+            {4: 45000, 5: 30000, 6: 25000},  # true class on top but abstains (p_lower < 1/2), p_A = 0.45
+            {5: 10000, 6: 90000},  # wrong, p_A = 0.10
+            {6: 0, 1: 100000},  # wrong, p_A = 0
+        ]
+    )
     sel = sel_rows([0, 1, 2, 4, 4, 6, 1])
     table = decide.synthetic_table(labels, sel, est, sigma=0.5)
     cert = decide.certify(table, 0.001)
     np.testing.assert_array_equal(cert["correct"], [1, 1, 1, 0, 0, 0, 0])
     ca0 = metrics.certified_accuracy(cert, 0.0)
     assert metrics.pa_ccdf(table, 0.5) == pytest.approx(ca0) == pytest.approx(3 / 7)
-    np.testing.assert_allclose(metrics.pa_ccdf(table, [0.0, 0.4, 0.5, 0.7, 0.99, 1.0]),
-                               np.array([7, 3 + 2, 3, 2, 1, 0]) / 7)
+    np.testing.assert_allclose(
+        metrics.pa_ccdf(table, [0.0, 0.4, 0.5, 0.7, 0.99, 1.0]), np.array([7, 3 + 2, 3, 2, 1, 0]) / 7
+    )
     # Sun's released-file semantics (certified-correct AND p_A >= x): y(0.5) = CA(0) always
     np.testing.assert_allclose(metrics.pa_ccdf(table, [0.0, 0.5, 0.7], certified_alpha=0.001), np.array([3, 3, 2]) / 7)
 
@@ -147,11 +154,13 @@ def test_predict_metrics_per_budget():
 # --------------------------------------------------------------------- envelope / budgets
 def test_envelope():
     grid = [0.0, 0.5, 1.0]
-    res = metrics.envelope({
-        0.5: pd.Series([0.8, 0.4, 0.1], index=grid),
-        0.25: pd.Series([0.8, 0.5, 0.0], index=grid),
-        1.0: pd.DataFrame({"radius": grid, "certified_accuracy": [0.6, 0.4, 0.3]}),
-    })
+    res = metrics.envelope(
+        {
+            0.5: pd.Series([0.8, 0.4, 0.1], index=grid),
+            0.25: pd.Series([0.8, 0.5, 0.0], index=grid),
+            1.0: pd.DataFrame({"radius": grid, "certified_accuracy": [0.6, 0.4, 0.3]}),
+        }
+    )
     np.testing.assert_allclose(res["certified_accuracy"], [0.8, 0.5, 0.3])
     np.testing.assert_allclose(res["sigma"], [0.25, 0.25, 1.0])  # tie at r = 0 -> smallest sigma
     with pytest.raises(ValueError, match="different radius grid"):
@@ -166,7 +175,9 @@ def test_acr_budget_curve_trivial_classifier(sigma, expected):
     table = decide.synthetic_table(labels, sel_rows([0] * len(labels)), est, sigma=sigma, budgets=[1000, 10000])
     curve = metrics.acr_budget_curve(table, 0.001)
     assert curve["budget"].tolist() == [1000, 10000, N]
-    np.testing.assert_allclose(curve["max_radius"], bounds.max_radius(np.array([1000, 10000, N]), 0.001, sigma), rtol=1e-9)
+    np.testing.assert_allclose(
+        curve["max_radius"], bounds.max_radius(np.array([1000, 10000, N]), 0.001, sigma), rtol=1e-9
+    )
     np.testing.assert_allclose(curve["acr"], 0.1 * curve["max_radius"], rtol=1e-9)
     assert curve["acr"].iloc[-1] == pytest.approx(expected, abs=5e-5)
     np.testing.assert_allclose(curve["frac_at_cap"], 0.1)
@@ -201,8 +212,13 @@ def test_rob_cs_toy_check_both_conventions():
 
 def test_rob_cs_from_decide_output_and_groups():
     # seeds: label 3 (S-Pair); rows 0-3 vectors A, B, E, I; row 4 a normal class
-    spec = [{2: 20000, 3: 60000, 5: 2000, 6: 18000}, {2: 30000, 3: 45000, 5: 500, 6: 24500},
-            {2: 10000, 3: 20000, 5: 70000}, {3: 40000, 5: 5000, 6: 55000}, {0: 99000, 1: 1000}]
+    spec = [
+        {2: 20000, 3: 60000, 5: 2000, 6: 18000},
+        {2: 30000, 3: 45000, 5: 500, 6: 24500},
+        {2: 10000, 3: 20000, 5: 70000},
+        {3: 40000, 5: 5000, 6: 55000},
+        {0: 99000, 1: 1000},
+    ]
     labels = np.array([3, 3, 3, 3, 0])
     table = decide.synthetic_table(labels, sel_rows([3, 3, 5, 6, 0]), counts_rows(spec), sigma=0.5)
     cm = costs.preset("s-pair", "cifar10")
@@ -223,11 +239,13 @@ def test_rob_cs_from_decide_output_and_groups():
 
 def test_rob_cost_max_toy_matrix():
     cm = costs.CostMatrix([[0, 5, 2], [1, 0, 0], [0, 0, 0]])
-    df = pd.DataFrame({
-        "label":   [0,   0,    0,   1,   1,   2],
-        "predict": [0,   -1,   1,   1,   0,   1],
-        "r":       [0.6, 0.3,  0.9, 0.2, 0.4, 0.0],
-    })
+    df = pd.DataFrame(
+        {
+            "label": [0, 0, 0, 1, 1, 2],
+            "predict": [0, -1, 1, 1, 0, 1],
+            "r": [0.6, 0.3, 0.9, 0.2, 0.4, 0.0],
+        }
+    )
     # eps = 0.5, code: row0 ok; row1 r<eps -> 5; row2 predicts a target -> 5; row3 ok? r<eps -> 1;
     # row4 predicts 0 in Omega_1 -> 1; row5 normal -> 0
     assert metrics.rob_cost_max(df, cm, 0.5) == pytest.approx((5 + 5 + 1 + 1) / 6)
@@ -235,9 +253,17 @@ def test_rob_cost_max_toy_matrix():
     # eps = 0.25, strict: the abstained row fails although r >= eps
     np.testing.assert_allclose(metrics.rob_cost_max(df, cm, [0.25], abstain="strict"), [(5 + 5 + 1 + 1) / 6])
     assert metrics.rob_cost_max(df, cm, 0.25, abstain="code") == pytest.approx((5 + 1 + 1) / 6)
-    pair = df.assign(targets=[cm.sensitive_targets(y) for y in df["label"]],
-                     r_pair=[np.array([0.7, 0.2]), np.array([0.6, 0.3]), np.array([0.9, 0.9]),
-                             np.array([0.2]), np.array([0.4]), np.array([])])
+    pair = df.assign(
+        targets=[cm.sensitive_targets(y) for y in df["label"]],
+        r_pair=[
+            np.array([0.7, 0.2]),
+            np.array([0.6, 0.3]),
+            np.array([0.9, 0.9]),
+            np.array([0.2]),
+            np.array([0.4]),
+            np.array([]),
+        ],
+    )
     # eps = 0.5 per target: row0 target 2 uncertified -> 2; row1 target 2 -> 2; row2 predicts 1 -> 5;
     # row3 -> 1; row4 predicts 0 -> 1
     assert metrics.rob_cost_max(pair, cm, 0.5, per_target=True) == pytest.approx((2 + 2 + 5 + 1 + 1) / 6)
@@ -268,14 +294,19 @@ COHEN_MARKDOWN = (
     "<b> &sigma; = 0.50 </b>| 0.55 |0.41 |0.32<b>*</b> |0.23<b>*</b> |0.15 |0.09 |\n"
     "<b> &sigma; = 1.00 </b>| 0.39 |0.34 |0.28 |0.22 |0.17<b>*</b> |0.14<b>*</b> |\n"
 )
-CIFAR_VALUES = [[0.588, 0.0, 0.0, 0.0, 0.0, 0.0], [0.6, 0.428, 0.266, 0.0, 0.0, 0.0],
-                [0.55, 0.41, 0.32, 0.23, 0.15, 0.09], [0.39, 0.34, 0.28, 0.22, 0.17, 0.14]]
+CIFAR_VALUES = [
+    [0.588, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [0.6, 0.428, 0.266, 0.0, 0.0, 0.0],
+    [0.55, 0.41, 0.32, 0.23, 0.15, 0.09],
+    [0.39, 0.34, 0.28, 0.22, 0.17, 0.14],
+]
 
 
 def test_cohen_latex_and_markdown_exact(tmp_path):
     radii = np.arange(0.25, 1.5 + 0.25, 0.25)  # Cohen's np.arange grid
-    latex_df = pd.DataFrame(CIFAR_VALUES, index=[f"$\\sigma = {s}$" for s in ("0.12", "0.25", "0.50", "1.00")],
-                            columns=list(radii))
+    latex_df = pd.DataFrame(
+        CIFAR_VALUES, index=[f"$\\sigma = {s}$" for s in ("0.12", "0.25", "0.50", "1.00")], columns=list(radii)
+    )
     metrics.to_latex_cohen(latex_df, tmp_path / "t.tex")
     assert (tmp_path / "t.tex").read_text() == COHEN_LATEX
     md_df = latex_df.set_axis([f"&sigma; = {s}" for s in ("0.12", "0.25", "0.50", "1.00")], axis=0)
@@ -292,7 +323,8 @@ def test_cohen_writer_first_row_wins_ties_and_table_builder(tmp_path):
     assert list(table.columns) == [0.5, 0.25]
     metrics.to_latex_cohen(table, tmp_path / "x")
     assert (tmp_path / "x").read_text() == (
-        "& $r = 0.5$& $r = 0.25$\\\\\n\\midrule\nA & \\textbf{0.50} & 0.50\\\\\nB & 0.50 & \\textbf{1.00}\\\\\n")
+        "& $r = 0.5$& $r = 0.25$\\\\\n\\midrule\nA & \\textbf{0.50} & 0.50\\\\\nB & 0.50 & \\textbf{1.00}\\\\\n"
+    )
     metrics.to_csv(table, tmp_path / "x.csv")
     assert (tmp_path / "x.csv").read_text().splitlines()[0] == ",0.5,0.25"
 
@@ -312,9 +344,26 @@ def test_metrics_cli_end_to_end(tmp_path):
     path = tmp_path / "merged.parquet"
     table.to_parquet(path)
     out_csv, out_md, out_pe = tmp_path / "m.csv", tmp_path / "m.md", tmp_path / "pe.parquet"
-    rc = metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--radii", "0,0.5,1.0",
-                           "--out-csv", str(out_csv), "--out-md", str(out_md), "--per-example", str(out_pe),
-                           "--cost-preset", "s-seed", "--cost-dataset", "cifar10"])
+    rc = metrics_cli.main(
+        [
+            "--table",
+            str(path),
+            "--alpha",
+            "0.001",
+            "--radii",
+            "0,0.5,1.0",
+            "--out-csv",
+            str(out_csv),
+            "--out-md",
+            str(out_md),
+            "--per-example",
+            str(out_pe),
+            "--cost-preset",
+            "s-seed",
+            "--cost-dataset",
+            "cifar10",
+        ]
+    )
     assert rc == 0
     summary = pd.read_csv(out_csv, keep_default_na=False)
     assert list(summary.columns) == ["metric", "param", "value"]
@@ -353,26 +402,41 @@ def test_metrics_cli_cost_config_file_matches_preset(tmp_path):
     cfg.write_text("num_classes: 10\npairs: [[3, 5, 1.0]]\n")
     args = ["--table", str(path), "--alpha", "0.001", "--radii", "0,0.5"]
     metrics_cli.main(args + ["--out-csv", str(tmp_path / "a.csv"), "--cost-config", str(cfg)])
-    metrics_cli.main(args + ["--out-csv", str(tmp_path / "b.csv"), "--cost-preset", "s-pair", "--cost-dataset", "cifar10"])
+    metrics_cli.main(
+        args + ["--out-csv", str(tmp_path / "b.csv"), "--cost-preset", "s-pair", "--cost-dataset", "cifar10"]
+    )
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert (a["metric"] == "rob_cs_code").any()
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(ValueError, match="not both"):
-        metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(cfg),
-                                 "--cost-preset", "s-pair", "--cost-dataset", "cifar10"])
+        metrics_cli.main(
+            args
+            + [
+                "--out-csv",
+                str(tmp_path / "c.csv"),
+                "--cost-config",
+                str(cfg),
+                "--cost-preset",
+                "s-pair",
+                "--cost-dataset",
+                "cifar10",
+            ]
+        )
     with pytest.raises(FileNotFoundError, match="--cost-config"):
         metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(tmp_path / "no.yaml")])
 
 
 def test_metrics_cli_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.parquet"):
-        metrics_cli.main(["--table", str(tmp_path / "missing.parquet"), "--alpha", "0.001", "--out-csv",
-                          str(tmp_path / "x.csv")])
+        metrics_cli.main(
+            ["--table", str(tmp_path / "missing.parquet"), "--alpha", "0.001", "--out-csv", str(tmp_path / "x.csv")]
+        )
     path = tmp_path / "t.parquet"
     _cli_table().to_parquet(path)
     with pytest.raises(ValueError, match="--cost-dataset"):
-        metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--out-csv", str(tmp_path / "x.csv"),
-                          "--cost-preset", "s-seed"])
+        metrics_cli.main(
+            ["--table", str(path), "--alpha", "0.001", "--out-csv", str(tmp_path / "x.csv"), "--cost-preset", "s-seed"]
+        )
     assert not (tmp_path / "x.csv").exists()
     with pytest.raises(SystemExit):
         metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--out-csv", "x.csv", "--radii", "a,b"])

@@ -7,8 +7,16 @@ import torch
 from torch import nn
 
 from randsmooth.device import select_device
-from randsmooth.models import (REFERENCE_ARCH_DATASETS, Normalize, arch_names, build_model, create_model,
-                               load_checkpoint, load_model, save_checkpoint)
+from randsmooth.models import (
+    REFERENCE_ARCH_DATASETS,
+    Normalize,
+    arch_names,
+    build_model,
+    create_model,
+    load_checkpoint,
+    load_model,
+    save_checkpoint,
+)
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -36,12 +44,15 @@ def build(arch: str, num_classes: int = 10, channels: int = 3, mean=CIFAR_MEAN, 
 
 
 # ----------------------------------------------------------------------------------- architectures
-@pytest.mark.parametrize("arch, expected", [
-    ("cifar_resnet110", 1_730_714),  # cohen2019.md §10
-    ("cifar_resnet20", 272_474),
-    ("cifar_resnet56", 855_770),     # xin2025.md §4.8: ~0.856M
-    ("wrn40_2", 2_243_546),          # standard WRN-40-2 count for 10 classes
-])
+@pytest.mark.parametrize(
+    "arch, expected",
+    [
+        ("cifar_resnet110", 1_730_714),  # cohen2019.md §10
+        ("cifar_resnet20", 272_474),
+        ("cifar_resnet56", 855_770),  # xin2025.md §4.8: ~0.856M
+        ("wrn40_2", 2_243_546),  # standard WRN-40-2 count for 10 classes
+    ],
+)
 def test_cifar_parameter_counts(arch: str, expected: int) -> None:
     assert n_params(build(arch)) == expected
 
@@ -57,21 +68,29 @@ def test_ham_resnet_parameter_count_and_torchvision_models() -> None:
 def test_cifar_resnet110_key_layout_matches_reference() -> None:
     keys = list(build("cifar_resnet110").state_dict())
     assert keys[:3] == ["0.mean", "0.std", "1.conv1.weight"]
-    for key in ("1.layer1.0.bn1.running_mean", "1.layer2.0.downsample.0.weight", "1.layer3.17.conv2.weight",
-                "1.fc.weight", "1.fc.bias"):
+    for key in (
+        "1.layer1.0.bn1.running_mean",
+        "1.layer2.0.downsample.0.weight",
+        "1.layer3.17.conv2.weight",
+        "1.fc.weight",
+        "1.fc.bias",
+    ):
         assert key in keys
     assert "1.layer3.18.conv1.weight" not in keys  # 18 blocks per stage
 
 
-@pytest.mark.parametrize("arch, shape, classes", [
-    ("cifar_resnet20", (2, 3, 32, 32), 10),
-    ("wrn40_2", (2, 3, 32, 32), 10),
-    ("digits_cnn", (2, 1, 8, 8), 10),
-    ("digits_cnn", (2, 3, 32, 32), 10),
-    ("cifar_resnet20", (2, 1, 8, 8), 10),
-    ("resnet18", (2, 3, 64, 64), 7),
-    ("ham_resnet", (1, 3, 64, 64), 2),
-])
+@pytest.mark.parametrize(
+    "arch, shape, classes",
+    [
+        ("cifar_resnet20", (2, 3, 32, 32), 10),
+        ("wrn40_2", (2, 3, 32, 32), 10),
+        ("digits_cnn", (2, 1, 8, 8), 10),
+        ("digits_cnn", (2, 3, 32, 32), 10),
+        ("cifar_resnet20", (2, 1, 8, 8), 10),
+        ("resnet18", (2, 3, 64, 64), 7),
+        ("ham_resnet", (1, 3, 64, 64), 2),
+    ],
+)
 def test_forward_shapes(arch: str, shape: tuple[int, ...], classes: int) -> None:
     channels = shape[1]
     model = build(arch, num_classes=classes, channels=channels, mean=[0.5] * channels, std=[0.25] * channels)
@@ -96,13 +115,22 @@ def test_build_model_errors() -> None:
         build_model("digits_cnn", num_classes=10, in_channels=1, mean=CIFAR_MEAN, std=CIFAR_STD)
     with pytest.raises(ValueError, match="does not accept parameters"):
         build_model("cifar_resnet20", num_classes=10, in_channels=3, mean=CIFAR_MEAN, std=CIFAR_STD, width=3)
-    assert {"cifar_resnet20", "cifar_resnet56", "cifar_resnet110", "wrn40_2", "resnet18", "resnet50",
-            "ham_resnet", "digits_cnn"} <= set(arch_names())
+    assert {
+        "cifar_resnet20",
+        "cifar_resnet56",
+        "cifar_resnet110",
+        "wrn40_2",
+        "resnet18",
+        "resnet50",
+        "ham_resnet",
+        "digits_cnn",
+    } <= set(arch_names())
 
 
 def test_create_model_from_dataset_spec() -> None:
     pytest.importorskip("randsmooth.data")
     from randsmooth.data import dataset_spec
+
     spec = dataset_spec("digits")
     model = create_model("digits_cnn", spec)
     assert isinstance(model, nn.Sequential) and isinstance(model[0], Normalize)
@@ -115,6 +143,7 @@ def test_create_model_from_dataset_spec() -> None:
 def test_reference_constants_agree_with_data_module() -> None:
     pytest.importorskip("randsmooth.data")
     from randsmooth.data import dataset_spec
+
     for arch, (name, classes, mean, std) in REFERENCE_ARCH_DATASETS.items():
         spec = dataset_spec(name)
         assert (spec.num_classes, tuple(spec.mean), tuple(spec.std)) == (classes, mean, std), arch
@@ -143,12 +172,30 @@ def test_own_checkpoint_round_trip(tmp_path) -> None:
     model(torch.rand(4, 1, 8, 8)).sum().backward()
     opt.step()
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [2, 4])
-    path = save_checkpoint(tmp_path / "ck.pt", model=model, arch="digits_cnn", dataset="digits", optimizer=opt,
-                           scheduler=sched, epoch=3, extra={"note": "x"}, dataset_options={"upsample": False},
-                           rng={"torch_cpu": torch.get_rng_state()})
+    path = save_checkpoint(
+        tmp_path / "ck.pt",
+        model=model,
+        arch="digits_cnn",
+        dataset="digits",
+        optimizer=opt,
+        scheduler=sched,
+        epoch=3,
+        extra={"note": "x"},
+        dataset_options={"upsample": False},
+        rng={"torch_cpu": torch.get_rng_state()},
+    )
     raw = torch.load(path, weights_only=True)  # plain containers only
-    assert {"arch", "state_dict", "epoch", "optimizer", "scheduler", "dataset", "dataset_options", "rng",
-            "randsmooth_version"} <= set(raw)
+    assert {
+        "arch",
+        "state_dict",
+        "epoch",
+        "optimizer",
+        "scheduler",
+        "dataset",
+        "dataset_options",
+        "rng",
+        "randsmooth_version",
+    } <= set(raw)
     assert raw["epoch"] == 3 and raw["arch"] == "digits_cnn" and "0.mean" in raw["state_dict"]
     assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind
     loaded, info = load_model(path)
@@ -220,6 +267,7 @@ def test_load_macer_layout_needs_arch(tmp_path) -> None:
 def test_load_macer_bare_keys_with_explicit_dataset(tmp_path) -> None:
     pytest.importorskip("randsmooth.data")
     from randsmooth.data import dataset_spec
+
     spec = dataset_spec("digits")
     source = build("digits_cnn", channels=1, mean=list(spec.mean), std=list(spec.std))
     path = tmp_path / "bare.pth"
@@ -265,8 +313,9 @@ def test_checkpoint_errors_name_the_file(tmp_path) -> None:
 def test_save_checkpoint_rejects_non_plain_objects(tmp_path) -> None:
     model = build("digits_cnn", channels=1, mean=[0.3], std=[0.4])
     with pytest.raises(ValueError, match="only tensors and plain containers"):
-        save_checkpoint(tmp_path / "x.pt", model=model, arch="digits_cnn", dataset="digits", epoch=0,
-                        extra={"bad": object()})
+        save_checkpoint(
+            tmp_path / "x.pt", model=model, arch="digits_cnn", dataset="digits", epoch=0, extra={"bad": object()}
+        )
     assert not list(tmp_path.iterdir())
 
 
@@ -276,7 +325,9 @@ def test_select_device(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert select_device("auto") == torch.device("cpu")
     assert select_device() == torch.device("cpu")
-    with pytest.raises(RuntimeError, match="requests device 'cuda' but no CUDA device is visible; set device: cpu or auto"):
+    with pytest.raises(
+        RuntimeError, match="requests device 'cuda' but no CUDA device is visible; set device: cpu or auto"
+    ):
         select_device("cuda")
     with pytest.raises(RuntimeError, match="'cuda:1'"):
         select_device("cuda:1")

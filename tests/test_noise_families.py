@@ -85,18 +85,35 @@ CASES_11_1: list[tuple[str, dict, str, tuple[float, float, float], float]] = [
 
 # lambd in the parentheses of §11.1 (sigma = 0.5, d = 3072), 6 significant digits
 LAMBDS_11_1: list[tuple[str, dict, float]] = [
-    ("uniform", {}, 0.866025), ("gaussian", {}, 0.5), ("laplace", {}, 0.353553),
-    ("uniform_ball", {}, 27.7218), ("pareto", {"a": 3}, 0.5), ("pareto", {"a": 6}, 1.58114),
-    ("pareto", {"a": 100}, 34.8246), ("expp", {"p": 0.5}, 0.0456435), ("expp", {"p": 0.2}, 8.29605e-06),
-    ("expp", {"p": 2}, 0.707107), ("expp", {"p": 4}, 0.86004), ("expp", {"p": 8}, 0.891388),
-    ("exp1", {"k": 1}, 0.353553), ("exp1", {"k": 2}, 27.7173), ("exp1", {"k": 10}, 612.719),
-    ("expinf", {"k": 1, "j": 0}, 2.81772e-04), ("expinf", {"k": 2, "j": 0}, 0.0220899),
-    ("expinf", {"k": 8, "j": 0}, 0.411529), ("expinf", {"k": 1, "j": 3070}, 0.353438),
-    ("expinf", {"k": 1, "j": 3062}, 0.0825454), ("expinf", {"k": 1, "j": 2972}, 0.00861447),
-    ("powinf", {"a": D + 3}, 3.98485e-04), ("powinf", {"a": D + 10}, 0.00239091),
-    ("powinf", {"a": D + 100}, 0.0277542), ("powinf", {"a": D + 4}, 6.90197e-04),
-    ("powinf", {"a": D + 32}, 0.00859288), ("powinf", {"a": D + 128}, 0.0356438),
-    ("exp2", {"k": 1, "j": 0}, 0.00901963), ("exp2", {"k": 2, "j": 0}, 0.707107),
+    ("uniform", {}, 0.866025),
+    ("gaussian", {}, 0.5),
+    ("laplace", {}, 0.353553),
+    ("uniform_ball", {}, 27.7218),
+    ("pareto", {"a": 3}, 0.5),
+    ("pareto", {"a": 6}, 1.58114),
+    ("pareto", {"a": 100}, 34.8246),
+    ("expp", {"p": 0.5}, 0.0456435),
+    ("expp", {"p": 0.2}, 8.29605e-06),
+    ("expp", {"p": 2}, 0.707107),
+    ("expp", {"p": 4}, 0.86004),
+    ("expp", {"p": 8}, 0.891388),
+    ("exp1", {"k": 1}, 0.353553),
+    ("exp1", {"k": 2}, 27.7173),
+    ("exp1", {"k": 10}, 612.719),
+    ("expinf", {"k": 1, "j": 0}, 2.81772e-04),
+    ("expinf", {"k": 2, "j": 0}, 0.0220899),
+    ("expinf", {"k": 8, "j": 0}, 0.411529),
+    ("expinf", {"k": 1, "j": 3070}, 0.353438),
+    ("expinf", {"k": 1, "j": 3062}, 0.0825454),
+    ("expinf", {"k": 1, "j": 2972}, 0.00861447),
+    ("powinf", {"a": D + 3}, 3.98485e-04),
+    ("powinf", {"a": D + 10}, 0.00239091),
+    ("powinf", {"a": D + 100}, 0.0277542),
+    ("powinf", {"a": D + 4}, 6.90197e-04),
+    ("powinf", {"a": D + 32}, 0.00859288),
+    ("powinf", {"a": D + 128}, 0.0356438),
+    ("exp2", {"k": 1, "j": 0}, 0.00901963),
+    ("exp2", {"k": 2, "j": 0}, 0.707107),
     ("pow2", {"k": 2, "a": 1540}, 1.22474),
 ]
 
@@ -119,8 +136,9 @@ def _id(name: str, params: dict, *extra: object) -> str:
     return "-".join([name, *(f"{k}{v}" for k, v in params.items()), *map(str, extra)])
 
 
-@pytest.mark.parametrize("name,params,norm,expected,rtol", CASES_11_1,
-                         ids=[_id(c[0], c[1], c[2], c[4]) for c in CASES_11_1])
+@pytest.mark.parametrize(
+    "name,params,norm,expected,rtol", CASES_11_1, ids=[_id(c[0], c[1], c[2], c[4]) for c in CASES_11_1]
+)
 def test_radii_sigma_half(name: str, params: dict, norm: str, expected: tuple, rtol: float) -> None:
     noise = get_noise(name, 0.5, D, **params)
     assert_matches(noise.radius(RHO3, norm), expected, rtol, f"{name} {params} {norm}")
@@ -174,18 +192,24 @@ def test_differential_tables_match_closed_forms() -> None:
     np.testing.assert_allclose(tables.expinf_linf_radius(RHO_GRID, 1, D), laplace, rtol=1e-3, atol=1e-12)
     np.testing.assert_allclose(tables.expp_l1_radius(RHO_GRID, 1.0), laplace, rtol=1e-3, atol=1e-12)
     dilog = get_noise("expp", 1.0, D, p=0.5)
-    np.testing.assert_allclose(dilog.lambd * tables.expp_l1_radius(RHO_GRID, 0.5), dilog.radius(RHO_GRID, "l1"),
-                               rtol=1e-3, atol=1e-12)
+    np.testing.assert_allclose(
+        dilog.lambd * tables.expp_l1_radius(RHO_GRID, 0.5), dilog.radius(RHO_GRID, "l1"), rtol=1e-3, atol=1e-12
+    )
 
 
 def test_expp_closed_forms_reduce_to_laplace_and_gaussian() -> None:
     rho = RHO_GRID[1:]
-    np.testing.assert_allclose(get_noise("expp", 1.0, D, p=1).radius(rho, "l1"),
-                               get_noise("laplace", 1.0, D).radius(rho, "l1"), rtol=CLOSED)
-    np.testing.assert_allclose(get_noise("expp", 1.0, D, p=2).radius(rho, "l1"),
-                               get_noise("gaussian", 1.0, D).radius(rho, "l2"), rtol=CLOSED)
-    np.testing.assert_allclose(get_noise("exp2", 1.0, D, k=2, j=0).radius(rho, "l2"),
-                               get_noise("gaussian", 1.0, D).radius(rho, "l2"), rtol=CLOSED)
+    np.testing.assert_allclose(
+        get_noise("expp", 1.0, D, p=1).radius(rho, "l1"), get_noise("laplace", 1.0, D).radius(rho, "l1"), rtol=CLOSED
+    )
+    np.testing.assert_allclose(
+        get_noise("expp", 1.0, D, p=2).radius(rho, "l1"), get_noise("gaussian", 1.0, D).radius(rho, "l2"), rtol=CLOSED
+    )
+    np.testing.assert_allclose(
+        get_noise("exp2", 1.0, D, k=2, j=0).radius(rho, "l2"),
+        get_noise("gaussian", 1.0, D).radius(rho, "l2"),
+        rtol=CLOSED,
+    )
 
 
 @pytest.mark.parametrize("a", [3, 6, 100])
@@ -193,30 +217,35 @@ def test_pareto_closed_form_matches_quadrature(a: float) -> None:
     """R = (lambd/a) int_0^{2 rho - 1} du / (1 - u^(1 + 1/a)) (differential method, 1-D Pareto)."""
     noise = get_noise("pareto", 0.5, D, a=a)
     for rho in (0.55, 0.6, 0.9, 0.99, 0.9999):
-        quad, _ = integrate.quad(lambda u: 1.0 / (1.0 - u ** (1.0 + 1.0 / a)), 0.0, 2 * rho - 1,
-                                 epsabs=0, epsrel=1e-11, limit=200)
+        quad, _ = integrate.quad(
+            lambda u: 1.0 / (1.0 - u ** (1.0 + 1.0 / a)), 0.0, 2 * rho - 1, epsabs=0, epsrel=1e-11, limit=200
+        )
         assert noise.radius(rho, "l1") == pytest.approx(noise.lambd / a * quad, rel=1e-8)
 
 
 # ----------------------------------------------------------------------- §11.2 other sigma/d
 def test_radii_sigma_one() -> None:
-    cases = [("uniform", "l1", (0.346410, 1.38564, 1.69741), CLOSED),
-             ("uniform", "linf", (1.18806e-04, 5.75978e-04, 7.59205e-04), CLOSED),
-             ("gaussian", "l1", (0.253347, 1.28155, 2.32635), CLOSED),
-             ("gaussian", "linf", (0.00457094, 0.0231220, 0.0419724), CLOSED),
-             ("laplace", "l1", (0.157786, 1.13804, 2.76622), CLOSED),
-             ("laplace", "linf", (0.00323214, 0.0163497, 0.0296790), TAB)]
+    cases = [
+        ("uniform", "l1", (0.346410, 1.38564, 1.69741), CLOSED),
+        ("uniform", "linf", (1.18806e-04, 5.75978e-04, 7.59205e-04), CLOSED),
+        ("gaussian", "l1", (0.253347, 1.28155, 2.32635), CLOSED),
+        ("gaussian", "linf", (0.00457094, 0.0231220, 0.0419724), CLOSED),
+        ("laplace", "l1", (0.157786, 1.13804, 2.76622), CLOSED),
+        ("laplace", "linf", (0.00323214, 0.0163497, 0.0296790), TAB),
+    ]
     for name, norm, expected, rtol in cases:
         assert_matches(get_noise(name, 1.0, D).radius(RHO3, norm), expected, rtol, f"{name} {norm}")
 
 
 def test_radii_imagenet_dim() -> None:
-    cases = [("uniform", "linf", (1.21233e-06, 5.87781e-06, 7.74782e-06), CLOSED),
-             ("uniform", "l2", (4.46429e-04, 1.78571e-03, 2.1875e-03), CLOSED),
-             ("uniform", "l1", (0.173205, 0.692820, 0.848705), CLOSED),
-             ("gaussian", "linf", (3.26496e-04, 1.65157e-03, 2.99803e-03), CLOSED),
-             ("laplace", "linf", (2.30867e-04, 1.16784e-03, 2.11993e-03), TAB),
-             ("laplace", "l1", (0.0788932, 0.569022, 1.38311), CLOSED)]
+    cases = [
+        ("uniform", "linf", (1.21233e-06, 5.87781e-06, 7.74782e-06), CLOSED),
+        ("uniform", "l2", (4.46429e-04, 1.78571e-03, 2.1875e-03), CLOSED),
+        ("uniform", "l1", (0.173205, 0.692820, 0.848705), CLOSED),
+        ("gaussian", "linf", (3.26496e-04, 1.65157e-03, 2.99803e-03), CLOSED),
+        ("laplace", "linf", (2.30867e-04, 1.16784e-03, 2.11993e-03), TAB),
+        ("laplace", "l1", (0.0788932, 0.569022, 1.38311), CLOSED),
+    ]
     for name, norm, expected, rtol in cases:
         assert_matches(get_noise(name, 0.5, D_IMAGENET).radius(RHO3, norm), expected, rtol, f"{name} {norm}")
 
@@ -240,8 +269,7 @@ def test_sigma_lambd_identities(sigma: float, d: int) -> None:
     assert get_noise("exp1", sigma, d, k=1).lambd == pytest.approx(sigma / math.sqrt(2), rel=1e-9)
     assert get_noise("exp1", sigma, d, k=2).lambd == pytest.approx(sigma * math.sqrt(d + 1), rel=1e-9)
     r2 = 1 + (d - 1) / 3
-    assert get_noise("expinf", sigma, d, k=1, j=0).lambd == pytest.approx(sigma / math.sqrt(r2 * (d + 1)),
-                                                                          rel=1e-9)
+    assert get_noise("expinf", sigma, d, k=1, j=0).lambd == pytest.approx(sigma / math.sqrt(r2 * (d + 1)), rel=1e-9)
     for a in (3, 6, 100):
         assert get_noise("pareto", sigma, d, a=a).lambd == approx(sigma * math.sqrt(0.5 * (a - 1) * (a - 2)))
     assert get_noise("exp2", sigma, d, k=2, j=0).lambd == pytest.approx(sigma * math.sqrt(2), rel=1e-9)
@@ -264,12 +292,14 @@ def test_radial_unit_rms_matches_numerical_moments() -> None:
     d = 200
     r2 = 1 + (d - 1) / 3
     # (family, params, law of the radius^k, k, E||unit direction||_2^2)
-    cases = [("exp2", {"k": 1, "j": 0}, stats.gamma(d), 1, 1.0),
-             ("exp2", {"k": 3, "j": 50}, stats.gamma((d - 50) / 3), 3, 1.0),
-             ("expinf", {"k": 2, "j": 10}, stats.gamma((d - 10) / 2), 2, r2),
-             ("exp1", {"k": 4}, stats.gamma(d / 4), 4, 2 / (d + 1)),
-             ("powinf", {"a": d + 20}, stats.betaprime(d, 20), 1, r2),
-             ("pow2", {"k": 2, "a": d / 2 + 10}, stats.betaprime(d / 2, 10), 2, 1.0)]
+    cases = [
+        ("exp2", {"k": 1, "j": 0}, stats.gamma(d), 1, 1.0),
+        ("exp2", {"k": 3, "j": 50}, stats.gamma((d - 50) / 3), 3, 1.0),
+        ("expinf", {"k": 2, "j": 10}, stats.gamma((d - 10) / 2), 2, r2),
+        ("exp1", {"k": 4}, stats.gamma(d / 4), 4, 2 / (d + 1)),
+        ("powinf", {"a": d + 20}, stats.betaprime(d, 20), 1, r2),
+        ("pow2", {"k": 2, "a": d / 2 + 10}, stats.betaprime(d / 2, 10), 2, 1.0),
+    ]
     for name, params, law, k, dir_sq in cases:
         second = law.expect(lambda t: t ** (2 / k), epsrel=1e-10)
         expected = math.sqrt(second * dir_sq / d)
@@ -310,8 +340,12 @@ def test_crossing_points() -> None:
 def test_max_certifiable_l1_radius() -> None:
     rho_max = _cp_two_sided_lower(100_000, 100_000)
     assert rho_max == pytest.approx(0.999924, abs=5e-7)
-    table = {0.25: (0.4329, 1.5541, 0.9469), 0.5: (0.8659, 3.1083, 1.8939), 1.0: (1.7318, 6.2166, 3.7878),
-             1.25: (2.1647, 7.7707, 4.7347)}
+    table = {
+        0.25: (0.4329, 1.5541, 0.9469),
+        0.5: (0.8659, 3.1083, 1.8939),
+        1.0: (1.7318, 6.2166, 3.7878),
+        1.25: (2.1647, 7.7707, 4.7347),
+    }
     for sigma, expected in table.items():
         got = [float(get_noise(name, sigma, D).radius(rho_max, "l1")) for name in ("uniform", "laplace", "gaussian")]
         np.testing.assert_allclose(got, expected, atol=5.1e-5, rtol=0, err_msg=f"sigma={sigma}")
@@ -320,20 +354,45 @@ def test_max_certifiable_l1_radius() -> None:
 
 # -------------------------------------------------------------- generic radius properties
 FAMILIES: list[tuple[str, dict]] = [
-    ("gaussian", {}), ("laplace", {}), ("uniform", {}), ("uniform_ball", {}),
-    ("pareto", {"a": 3}), ("pareto", {"a": 2.5}), ("expp", {"p": 0.2}), ("expp", {"p": 0.5}),
-    ("expp", {"p": 1}), ("expp", {"p": 3}), ("exp1", {"k": 1}), ("exp1", {"k": 2}),
-    ("expinf", {"k": 1, "j": 0}), ("expinf", {"k": 2, "j": 0}), ("expinf", {"k": 1, "j": 10}),
-    ("powinf", {"a": D + 10}), ("exp2", {"k": 1, "j": 0}), ("exp2", {"k": 2, "j": 0}),
-    ("exp2", {"k": 1, "j": 10}), ("pow2", {"k": 1, "a": D + 10}),
+    ("gaussian", {}),
+    ("laplace", {}),
+    ("uniform", {}),
+    ("uniform_ball", {}),
+    ("pareto", {"a": 3}),
+    ("pareto", {"a": 2.5}),
+    ("expp", {"p": 0.2}),
+    ("expp", {"p": 0.5}),
+    ("expp", {"p": 1}),
+    ("expp", {"p": 3}),
+    ("exp1", {"k": 1}),
+    ("exp1", {"k": 2}),
+    ("expinf", {"k": 1, "j": 0}),
+    ("expinf", {"k": 2, "j": 0}),
+    ("expinf", {"k": 1, "j": 10}),
+    ("powinf", {"a": D + 10}),
+    ("exp2", {"k": 1, "j": 0}),
+    ("exp2", {"k": 2, "j": 0}),
+    ("exp2", {"k": 1, "j": 10}),
+    ("pow2", {"k": 1, "a": D + 10}),
 ]
 FAMILY_IDS = [_id(n, p) for n, p in FAMILIES]
 P_GRID = np.concatenate([np.linspace(0.5, 0.999, 400), [0.9995, 0.9999, 0.99999]])
 
 
 def test_families_cover_registry() -> None:
-    assert {n for n, _ in FAMILIES} == {"gaussian", "laplace", "uniform", "uniform_ball", "pareto", "expp",
-                                        "exp1", "expinf", "powinf", "exp2", "pow2"}
+    assert {n for n, _ in FAMILIES} == {
+        "gaussian",
+        "laplace",
+        "uniform",
+        "uniform_ball",
+        "pareto",
+        "expp",
+        "exp1",
+        "expinf",
+        "powinf",
+        "exp2",
+        "pow2",
+    }
     assert {n for n, _ in FAMILIES} <= set(noise_names())
 
 
@@ -433,15 +492,27 @@ def test_invalid_common_inputs() -> None:
 
 
 BAD_PARAMS: list[tuple[str, dict, str]] = [
-    ("pareto", {"a": 2}, "a"), ("pareto", {"a": 1.5}, "a"), ("pareto", {"a": True}, "a"),
-    ("pareto", {"a": "3"}, "a"), ("pareto", {"a": float("nan")}, "a"), ("pareto", {"a": float("inf")}, "a"),
-    ("expp", {"p": 0}, "p"), ("expp", {"p": -1}, "p"),
-    ("exp1", {"k": 0}, "k"), ("exp1", {"k": -2}, "k"),
-    ("expinf", {"k": 0, "j": 0}, "k"), ("expinf", {"k": 1, "j": -1}, "j"), ("expinf", {"k": 1, "j": D - 1}, "j"),
+    ("pareto", {"a": 2}, "a"),
+    ("pareto", {"a": 1.5}, "a"),
+    ("pareto", {"a": True}, "a"),
+    ("pareto", {"a": "3"}, "a"),
+    ("pareto", {"a": float("nan")}, "a"),
+    ("pareto", {"a": float("inf")}, "a"),
+    ("expp", {"p": 0}, "p"),
+    ("expp", {"p": -1}, "p"),
+    ("exp1", {"k": 0}, "k"),
+    ("exp1", {"k": -2}, "k"),
+    ("expinf", {"k": 0, "j": 0}, "k"),
+    ("expinf", {"k": 1, "j": -1}, "j"),
+    ("expinf", {"k": 1, "j": D - 1}, "j"),
     ("expinf", {"k": 1, "j": D}, "j"),
-    ("powinf", {"a": D + 2}, "a"), ("powinf", {"a": D}, "a"),
-    ("exp2", {"k": 0, "j": 0}, "k"), ("exp2", {"k": 1, "j": D}, "j"), ("exp2", {"k": 1, "j": -3}, "j"),
-    ("pow2", {"k": 0, "a": D + 10}, "k"), ("pow2", {"k": 2, "a": (D + 2) / 2}, "a"),
+    ("powinf", {"a": D + 2}, "a"),
+    ("powinf", {"a": D}, "a"),
+    ("exp2", {"k": 0, "j": 0}, "k"),
+    ("exp2", {"k": 1, "j": D}, "j"),
+    ("exp2", {"k": 1, "j": -3}, "j"),
+    ("pow2", {"k": 0, "a": D + 10}, "k"),
+    ("pow2", {"k": 2, "a": (D + 2) / 2}, "a"),
     ("pow2", {"k": 1, "a": D + 1}, "a"),
 ]
 

@@ -18,8 +18,7 @@ import torch
 from scipy import stats
 
 from randsmooth.sampling import get_noise, noise_names
-from randsmooth.sampling.spheres import (beta_prime, cube_surface, l1_sphere, l2_sphere,
-                                         standard_gamma)
+from randsmooth.sampling.spheres import beta_prime, cube_surface, l1_sphere, l2_sphere, standard_gamma
 
 D = 3072
 N = 10_000
@@ -79,30 +78,42 @@ def _statistics(unit: torch.Tensor, name: str, params: dict) -> dict[str, tuple[
     l2 = torch.linalg.vector_norm(x, ord=2, dim=1, dtype=torch.float64)
     l2_dir = ((x[:, 0] / l2 + 1) / 2).numpy()
     if name == "uniform_ball":
-        return {"l2 radius": (l2.numpy(), stats.beta(d, 1)),
-                "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2))}
+        return {
+            "l2 radius": (l2.numpy(), stats.beta(d, 1)),
+            "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2)),
+        }
     if name == "exp2":
         k, j = params["k"], params["j"]
-        return {"l2 radius^k": (l2.numpy() ** k, stats.gamma((d - j) / k)),
-                "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2))}
+        return {
+            "l2 radius^k": (l2.numpy() ** k, stats.gamma((d - j) / k)),
+            "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2)),
+        }
     if name == "pow2":
         k, a = params["k"], params["a"]
-        return {"l2 radius^k": (l2.numpy() ** k, stats.betaprime(d / k, a - d / k)),
-                "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2))}
+        return {
+            "l2 radius^k": (l2.numpy() ** k, stats.betaprime(d / k, a - d / k)),
+            "direction": (l2_dir, stats.beta((d - 1) / 2, (d - 1) / 2)),
+        }
     if name == "exp1":
         l1 = x.abs().sum(dim=1, dtype=torch.float64)
-        return {"l1 radius^k": (l1.numpy() ** params["k"], stats.gamma(d / params["k"])),
-                "direction": ((x[:, 0].abs() / l1).numpy(), stats.beta(1, d - 1))}
+        return {
+            "l1 radius^k": (l1.numpy() ** params["k"], stats.gamma(d / params["k"])),
+            "direction": ((x[:, 0].abs() / l1).numpy(), stats.beta(1, d - 1)),
+        }
     linf = x.abs().amax(dim=1).to(torch.float64)
     u0 = (x[:, 0] / linf).numpy()
     interior = u0[np.abs(u0) < 1]  # the face coordinate (prob. 1/d) is +-1, the others U[-1, 1]
     if name == "expinf":
         k, j = params["k"], params["j"]
-        return {"linf radius^k": (linf.numpy() ** k, stats.gamma((d - j) / k)),
-                "direction": (interior, stats.uniform(loc=-1, scale=2))}
+        return {
+            "linf radius^k": (linf.numpy() ** k, stats.gamma((d - j) / k)),
+            "direction": (interior, stats.uniform(loc=-1, scale=2)),
+        }
     if name == "powinf":
-        return {"linf radius": (linf.numpy(), stats.betaprime(d, params["a"] - d)),
-                "direction": (interior, stats.uniform(loc=-1, scale=2))}
+        return {
+            "linf radius": (linf.numpy(), stats.betaprime(d, params["a"] - d)),
+            "direction": (interior, stats.uniform(loc=-1, scale=2)),
+        }
     raise AssertionError(f"no statistic for {name}")
 
 
@@ -138,8 +149,13 @@ def test_rms_and_distribution(cfg: tuple[str, dict]) -> None:
 
 def test_every_family_of_this_package_is_sampled() -> None:
     from randsmooth.sampling import iid, radial
-    ours = {cls.name for mod in (iid, radial) for cls in vars(mod).values()
-            if isinstance(cls, type) and cls.__module__ == mod.__name__ and hasattr(cls, "name")}
+
+    ours = {
+        cls.name
+        for mod in (iid, radial)
+        for cls in vars(mod).values()
+        if isinstance(cls, type) and cls.__module__ == mod.__name__ and hasattr(cls, "name")
+    }
     assert ours == {name for name, _ in CONFIGS}
     assert ours <= set(noise_names())
 

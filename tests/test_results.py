@@ -14,8 +14,19 @@ import torch
 
 from randsmooth import results
 from randsmooth.engine import CountSampler, SamplerConfig, sample_shard
-from randsmooth.results import (ARROW_SCHEMA, RunSettings, ShardWriter, counts_at_budget, counts_matrix, merge,
-                                progress_path, read_settings, read_table, records_to_table, write_atomic)
+from randsmooth.results import (
+    ARROW_SCHEMA,
+    RunSettings,
+    ShardWriter,
+    counts_at_budget,
+    counts_matrix,
+    merge,
+    progress_path,
+    read_settings,
+    read_table,
+    records_to_table,
+    write_atomic,
+)
 from randsmooth.sampling import get_noise
 
 SHAPE = (1, 4, 4)
@@ -62,10 +73,29 @@ class FailingDataset:
 
 
 def make_settings(**overrides) -> RunSettings:
-    base = dict(checkpoint="toy.pt", model_id="toy.pt:0123456789abcdef", dataset="toy", split="test",
-                noise="gaussian", noise_params={}, sigma=0.5, dim=DIM, num_classes=3, n0=20, n=250, start=0,
-                stop=NUM_EXAMPLES, skip=1, shard=0, num_shards=1, seed=7, noise_block=32, batch=50,
-                prefix_budgets=[100, 250], torch_version=torch.__version__)
+    base = dict(
+        checkpoint="toy.pt",
+        model_id="toy.pt:0123456789abcdef",
+        dataset="toy",
+        split="test",
+        noise="gaussian",
+        noise_params={},
+        sigma=0.5,
+        dim=DIM,
+        num_classes=3,
+        n0=20,
+        n=250,
+        start=0,
+        stop=NUM_EXAMPLES,
+        skip=1,
+        shard=0,
+        num_shards=1,
+        seed=7,
+        noise_block=32,
+        batch=50,
+        prefix_budgets=[100, 250],
+        torch_version=torch.__version__,
+    )
     base.update(overrides)
     return RunSettings(**base)
 
@@ -73,8 +103,14 @@ def make_settings(**overrides) -> RunSettings:
 def run_shard(out, data=None, **overrides):
     settings = make_settings(**overrides)
     noise = get_noise(settings.noise, settings.sigma, DIM, **settings.noise_params)
-    config = SamplerConfig(n0=settings.n0, n=settings.n, batch=settings.batch, seed=settings.seed,
-                           noise_block=settings.noise_block, prefix_budgets=tuple(settings.prefix_budgets))
+    config = SamplerConfig(
+        n0=settings.n0,
+        n=settings.n,
+        batch=settings.batch,
+        seed=settings.seed,
+        noise_block=settings.noise_block,
+        prefix_budgets=tuple(settings.prefix_budgets),
+    )
     sampler = CountSampler(LinearThreeClass(), noise, 3, "cpu", config)
     with ShardWriter(out, settings) as writer:
         return sample_shard(sampler, toy_dataset() if data is None else data, writer)
@@ -115,8 +151,10 @@ def test_round_trip_schema_and_helpers(tmp_path):
 @pytest.mark.parametrize("noise, params", [("gaussian", {}), ("expinf", {"k": 1, "j": 0})])
 def test_sharding_and_batch_size_do_not_change_counts(tmp_path, noise, params):
     single = run_shard(tmp_path / "single.parquet", noise=noise, noise_params=params, batch=1000)
-    shards = [run_shard(tmp_path / f"shard_{k}.parquet", noise=noise, noise_params=params, shard=k, num_shards=3,
-                        batch=batch) for k, batch in enumerate((7, 50, 1000))]
+    shards = [
+        run_shard(tmp_path / f"shard_{k}.parquet", noise=noise, noise_params=params, shard=k, num_shards=3, batch=batch)
+        for k, batch in enumerate((7, 50, 1000))
+    ]
     assert read_table(shards[1])["idx"].tolist() == list(range(1, NUM_EXAMPLES, 3))
     merged = merge(shards, tmp_path / "merged.parquet")
     assert comparable(read_table(merged)) == comparable(read_table(single))
@@ -211,8 +249,11 @@ def test_resume_refuses_different_settings_and_corrupt_progress(tmp_path):
     out = tmp_path / "shard.parquet"
     with pytest.raises(Interrupted):
         run_shard(out, data=FailingDataset(toy_dataset(), limit=2))
-    with pytest.raises(ValueError, match=r"progress.jsonl: progress file was written with different settings "
-                                         r"\(sigma 0.5 != 0.25"):
+    with pytest.raises(
+        ValueError,
+        match=r"progress.jsonl: progress file was written with different settings "
+        r"\(sigma 0.5 != 0.25",
+    ):
         run_shard(out, sigma=0.25)
     lines = progress_path(out).read_text().splitlines()
     progress_path(out).write_text("\n".join([lines[0], "{not json", lines[1]]) + "\n")

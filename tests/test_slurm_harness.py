@@ -93,7 +93,12 @@ def run_snakemake(
     """Run Snakemake in ``workdir`` under ``timeout -k`` (and a Python-side timeout)."""
     cmd = ["timeout", "-k", "10", str(int(timeout)), sys.executable, "-m", "snakemake", *args]
     return subprocess.run(
-        cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout + 30,
+        cmd,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
         stdin=subprocess.DEVNULL,
     )
 
@@ -108,11 +113,15 @@ def dry_runs(root: Path, cases: dict[str, tuple[Path, dict[str, str]]]) -> dict[
     for name, (profile, env) in cases.items():
         workdir = root / name
         write_snakefile(workdir)
-        cmd = ["timeout", "-k", "10", "120", sys.executable, "-m", "snakemake",
-               "--profile", str(profile), "-n"]
+        cmd = ["timeout", "-k", "10", "120", sys.executable, "-m", "snakemake", "--profile", str(profile), "-n"]
         running[name] = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     outputs = {name: proc.communicate(timeout=150)[0] for name, proc in running.items()}
     for name, proc in running.items():
@@ -323,7 +332,10 @@ def slurm_logs(workdir: Path) -> str:
 
 def scontrol_job(job_id: str) -> str:
     result = subprocess.run(
-        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30,
+        ["scontrol", "show", "job", job_id],
+        capture_output=True,
+        text=True,
+        timeout=30,
         stdin=subprocess.DEVNULL,
     )
     return result.stdout
@@ -358,7 +370,11 @@ def test_cluster_stops_on_exception(tmp_path: Path) -> None:
                 pids[name] = int((root / "run" / f"{name}.pid").read_text())
             subprocess.run(
                 ["sbatch", "--wrap", sleep, "-o", str(root / "sleep.out")],
-                capture_output=True, text=True, timeout=30, env=cluster.env, check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=cluster.env,
+                check=True,
             )
             deadline = time.monotonic() + 30
             while not pgrep(sleep) and time.monotonic() < deadline:
@@ -381,9 +397,7 @@ def test_workflow_runs_through_sbatch(slurm_cluster: LocalSlurmCluster, tmp_path
     workdir = tmp_path / "wf"
     write_snakefile(workdir)
     started = time.monotonic()
-    result = run_snakemake(
-        workdir, ["--profile", str(slurm_cluster.profile)], slurm_cluster.env, SNAKEMAKE_TIMEOUT_S
-    )
+    result = run_snakemake(workdir, ["--profile", str(slurm_cluster.profile)], slurm_cluster.env, SNAKEMAKE_TIMEOUT_S)
     elapsed = time.monotonic() - started
     context = (
         f"snakemake exit {result.returncode} after {elapsed:.0f} s\n{result.stderr[-4000:]}\n"
@@ -398,9 +412,9 @@ def test_workflow_runs_through_sbatch(slurm_cluster: LocalSlurmCluster, tmp_path
     assert all(job_ids), context
     assert len(set(job_ids)) == 3, context
     for gpu_job in (train, certify):
-        assert gpu_job["gpu"] == "0", context          # the fake GPU, allocated by SLURM
+        assert gpu_job["gpu"] == "0", context  # the fake GPU, allocated by SLURM
         assert gpu_job["partition"] == slurm_cluster.partition
-    assert summary["gpu"] == "", context               # CPU job: no GPU allocated
+    assert summary["gpu"] == "", context  # CPU job: no GPU allocated
     # the first attempt failed on purpose; the retry ran with doubled resources
     assert summary["mem_mb"] == "1000" and summary["runtime"] == "20", context
     assert "first attempt fails on purpose" in result.stderr + slurm_logs(workdir), context

@@ -248,5 +248,10 @@ def test_cost_sensitive_legacy_reproduces_reference(name: str, record_property) 
     assert np.all(legacy.r >= sound.r)
     record_property("legacy_failure_fraction", legacy_rate)
     record_property("default_failure_fraction", sound_rate)
-    LOG.info("cost-sensitive %s failure fraction: default %.4f, legacy %.4f (alpha %.2f)",
-             name, sound_rate, legacy_rate, ALPHA)
+    LOG.info(
+        "cost-sensitive %s failure fraction: default %.4f, legacy %.4f (alpha %.2f)",
+        name,
+        sound_rate,
+        legacy_rate,
+        ALPHA,
+    )

@@ -137,27 +137,81 @@ def test_exp2_k1_level_set_matches_closed_form():
 # ------------------------------------------------------------ section 11.1 test vectors
 # (name, radius function at lambd = 1, s_q, printed lambd, expected radii at sigma = 0.5, rtol)
 VECTORS = [
-    ("laplace-linf", lambda r: T.laplace_linf_radius(r, D), math.sqrt(2), 0.353553,
-     [0.00161612, 0.00817520, 0.0148406], 1e-3),
+    (
+        "laplace-linf",
+        lambda r: T.laplace_linf_radius(r, D),
+        math.sqrt(2),
+        0.353553,
+        [0.00161612, 0.00817520, 0.0148406],
+        1e-3,
+    ),
     ("exp1-k2", lambda r: T.exp1_l1_radius(r, 2, D), sq_exp1(2), 27.7173, [0.0787158, 0.563173, 1.35768], 1e-3),
     ("exp1-k10", lambda r: T.exp1_l1_radius(r, 10, D), sq_exp1(10), 612.719, [0.0781581, 0.545978, 1.28493], 1e-3),
-    ("expinf-k2", lambda r: T.expinf_linf_radius(r, 2, D), sq_expinf(2), 0.0220899,
-     [6.27342e-05, 4.48832e-04, 1.08203e-03], 1e-3),
-    ("expinf-k8", lambda r: T.expinf_linf_radius(r, 8, D), sq_expinf(8), 0.411529,
-     [6.23666e-05, 4.37448e-04, 1.03373e-03], 1e-3),
-    ("powinf-d+4", lambda r: T.powinf_linf_radius(r, D + 4, D), sq_powinf(D + 4), 6.90197e-04,
-     [3.58010e-05, 2.00124e-04, 3.82744e-04], 1e-3),
-    ("powinf-d+32", lambda r: T.powinf_linf_radius(r, D + 32, D), sq_powinf(D + 32), 0.00859288,
-     [5.80750e-05, 3.77733e-04, 8.29311e-04], 1e-3),
-    ("powinf-d+128", lambda r: T.powinf_linf_radius(r, D + 128, D), sq_powinf(D + 128), 0.0356438,
-     [6.11390e-05, 4.18192e-04, 9.63921e-04], 1e-3),
-    ("expp-0.2", lambda r: T.expp_l1_radius(r, 0.2), sq_expp(0.2), 8.29605e-06, [1.9919e-04, 8.04762e-04, 1.00309e-03],
-     1e-3),
+    (
+        "expinf-k2",
+        lambda r: T.expinf_linf_radius(r, 2, D),
+        sq_expinf(2),
+        0.0220899,
+        [6.27342e-05, 4.48832e-04, 1.08203e-03],
+        1e-3,
+    ),
+    (
+        "expinf-k8",
+        lambda r: T.expinf_linf_radius(r, 8, D),
+        sq_expinf(8),
+        0.411529,
+        [6.23666e-05, 4.37448e-04, 1.03373e-03],
+        1e-3,
+    ),
+    (
+        "powinf-d+4",
+        lambda r: T.powinf_linf_radius(r, D + 4, D),
+        sq_powinf(D + 4),
+        6.90197e-04,
+        [3.58010e-05, 2.00124e-04, 3.82744e-04],
+        1e-3,
+    ),
+    (
+        "powinf-d+32",
+        lambda r: T.powinf_linf_radius(r, D + 32, D),
+        sq_powinf(D + 32),
+        0.00859288,
+        [5.80750e-05, 3.77733e-04, 8.29311e-04],
+        1e-3,
+    ),
+    (
+        "powinf-d+128",
+        lambda r: T.powinf_linf_radius(r, D + 128, D),
+        sq_powinf(D + 128),
+        0.0356438,
+        [6.11390e-05, 4.18192e-04, 9.63921e-04],
+        1e-3,
+    ),
+    (
+        "expp-0.2",
+        lambda r: T.expp_l1_radius(r, 0.2),
+        sq_expp(0.2),
+        8.29605e-06,
+        [1.9919e-04, 8.04762e-04, 1.00309e-03],
+        1e-3,
+    ),
     ("expp-0.5", lambda r: T.expp_l1_radius(r, 0.5), sq_expp(0.5), 0.0456435, [0.0186705, 0.0890041, 0.131589], 1e-3),
-    ("exp2-k1-j0", lambda r: T.exp2_l2_radius(r, 1, 0, D, sq_exp2(1, 0)), sq_exp2(1, 0), 0.00901963,
-     [0.126640, 0.640657, 1.16309], 1e-2),
-    ("pow2-k2-a1540", lambda r: T.pow2_l2_radius(r, 2, 1540, D, sq_pow2(2, 1540)), sq_pow2(2, 1540), 1.22474,
-     [0.113167, 0.572289, 1.03871], 1e-2),
+    (
+        "exp2-k1-j0",
+        lambda r: T.exp2_l2_radius(r, 1, 0, D, sq_exp2(1, 0)),
+        sq_exp2(1, 0),
+        0.00901963,
+        [0.126640, 0.640657, 1.16309],
+        1e-2,
+    ),
+    (
+        "pow2-k2-a1540",
+        lambda r: T.pow2_l2_radius(r, 2, 1540, D, sq_pow2(2, 1540)),
+        sq_pow2(2, 1540),
+        1.22474,
+        [0.113167, 0.572289, 1.03871],
+        1e-2,
+    ),
 ]
 
 
@@ -179,6 +233,7 @@ def _mc_rho(k: float, j: float, e: float, rho_table: float, n: int, rng: np.rand
     from g(r) = r^k + j ln r, and returns (rho_mc, q_v(A)): rho_mc is the q-mass of the NP set
     {L <= median of L under q_v}, q_v(A) the q_v-mass of the NP set of q-mass rho_table.
     """
+
     def g_sq(r2: np.ndarray) -> np.ndarray:  # g as a function of the squared radius
         return r2 ** (k / 2) + 0.5 * j * np.log(r2)
 
@@ -188,9 +243,9 @@ def _mc_rho(k: float, j: float, e: float, rho_table: float, n: int, rng: np.rand
         return r, cos
 
     r, cos = draw()
-    l_q = g_sq(r * r) - g_sq(r * r - 2 * e * r * cos + e * e)          # x ~ q
+    l_q = g_sq(r * r) - g_sq(r * r - 2 * e * r * cos + e * e)  # x ~ q
     r, cos = draw()
-    l_v = g_sq(r * r + 2 * e * r * cos + e * e) - g_sq(r * r)          # x = y + v, y ~ q
+    l_v = g_sq(r * r + 2 * e * r * cos + e * e) - g_sq(r * r)  # x = y + v, y ~ q
     rho_mc = float(np.mean(l_q <= np.median(l_v)))
     qv = float(np.mean(l_v <= np.quantile(l_q, rho_table)))
     return rho_mc, qv
@@ -199,7 +254,7 @@ def _mc_rho(k: float, j: float, e: float, rho_table: float, n: int, rng: np.rand
 def test_exp2_k2_j3064_level_set_is_sane_and_verified_by_monte_carlo():
     """The reference's table is broken here (first rho 0.454); ours is monotone, convex and checked."""
     k, j = 2, D - 8
-    table = T.exp2_l2_table(k, j, D, sq_exp2(k, j))   # validated on construction
+    table = T.exp2_l2_table(k, j, D, sq_exp2(k, j))  # validated on construction
     assert 0.5 < table.rho[1] < 0.51
     assert table.max_rho > 0.999
     assert (np.diff(table.rho) > 0).all() and (np.diff(table.radius) > 0).all()
@@ -234,8 +289,8 @@ def test_exp2_lambert_boundary_solves_the_level_equation():
     for t in (-3.0, -0.01, 0.5, 40.0):
         y = log_boundary(r, t)
         for ri, yi in zip(r, y):
-            target = ri ** k + j * math.log(ri) - t
-            s_ref = brentq(lambda s: s ** k + j * math.log(s) - target, 1e-300, 1e3, xtol=1e-300, rtol=1e-15)
+            target = ri**k + j * math.log(ri) - t
+            s_ref = brentq(lambda s: s**k + j * math.log(s) - target, 1e-300, 1e3, xtol=1e-300, rtol=1e-15)
             assert ri * math.exp(yi) == pytest.approx(s_ref, rel=1e-12)
 
 
@@ -278,18 +333,21 @@ def test_lookup_rejects_invalid_probabilities():
             table.lookup(bad)
 
 
-@pytest.mark.parametrize("rho,radius,match", [
-    ([0.5, 0.6, 0.7], [0.0, 1.0, 0.5], "radius decreases"),
-    ([0.5, 0.6, 0.7, 0.8], [0.0, 2.0, 3.0, 3.5], "not convex"),
-    ([0.5, 0.7, 0.6], [0.0, 1.0, 2.0], "rho is not strictly increasing"),
-    ([0.5, 0.6, 0.6], [0.0, 1.0, 2.0], "rho is not strictly increasing"),
-    ([0.454, 0.6, 0.7], [0.0, 1.0, 2.0], "must start at"),
-    ([0.5, 0.6, 0.7], [0.1, 1.0, 2.0], "must start at"),
-    ([0.5, 0.9, 1.2], [0.0, 1.0, 3.0], "rho exceeds 1"),
-    ([0.5, 0.6, np.nan], [0.0, 1.0, 2.0], "non-finite"),
-    ([0.5, 0.6, 0.7], [0.0, 1.0, np.inf], "non-finite"),
-    ([0.5], [0.0], "length >= 2"),
-])
+@pytest.mark.parametrize(
+    "rho,radius,match",
+    [
+        ([0.5, 0.6, 0.7], [0.0, 1.0, 0.5], "radius decreases"),
+        ([0.5, 0.6, 0.7, 0.8], [0.0, 2.0, 3.0, 3.5], "not convex"),
+        ([0.5, 0.7, 0.6], [0.0, 1.0, 2.0], "rho is not strictly increasing"),
+        ([0.5, 0.6, 0.6], [0.0, 1.0, 2.0], "rho is not strictly increasing"),
+        ([0.454, 0.6, 0.7], [0.0, 1.0, 2.0], "must start at"),
+        ([0.5, 0.6, 0.7], [0.1, 1.0, 2.0], "must start at"),
+        ([0.5, 0.9, 1.2], [0.0, 1.0, 3.0], "rho exceeds 1"),
+        ([0.5, 0.6, np.nan], [0.0, 1.0, 2.0], "non-finite"),
+        ([0.5, 0.6, 0.7], [0.0, 1.0, np.inf], "non-finite"),
+        ([0.5], [0.0], "length >= 2"),
+    ],
+)
 def test_invalid_tables_are_rejected(rho, radius, match):
     with pytest.raises(ValueError, match=f"Family\\(x=1\\) table: .*{match}"):
         RadiusTable(np.array(rho, dtype=float), np.array(radius, dtype=float), "Family(x=1) table")
@@ -326,7 +384,7 @@ def test_integrate_intervals():
     got = integrate_intervals(lambda x: 1 / (1 + np.abs(x - 0.3)), np.array([0.0]), np.array([1.0]))
     assert got[0] == pytest.approx(math.log(1.3) + math.log(1.7), rel=1e-11)
     # Steep but finite near the end point.
-    got = integrate_intervals(lambda x: x ** -0.5, np.array([1e-8]), np.array([1.0]))
+    got = integrate_intervals(lambda x: x**-0.5, np.array([1e-8]), np.array([1.0]))
     assert got[0] == pytest.approx(2 * (1 - 1e-4), rel=1e-11)
 
 
@@ -335,7 +393,7 @@ def test_integrate_intervals_fails_loudly():
         integrate_intervals(lambda x: np.where(x > 0.3, np.inf, 1.0), np.array([0.0]), np.array([0.5]))
     # A power singularity at the end point cannot be resolved to rtol: error, not a wrong number.
     with pytest.raises(ArithmeticError, match="did not reach"):
-        integrate_intervals(lambda x: x ** -0.8, np.array([0.0]), np.array([1.0]))
+        integrate_intervals(lambda x: x**-0.8, np.array([0.0]), np.array([1.0]))
 
 
 def test_differential_table_of_the_gaussian_phi():
@@ -346,19 +404,22 @@ def test_differential_table_of_the_gaussian_phi():
 
 
 # --------------------------------------------------------------------- parameter checks
-@pytest.mark.parametrize("call,match", [
-    (lambda: T.expp_l1_radius([0.6], 1.5), "power"),
-    (lambda: T.expp_l1_radius([0.6], 0.0), "power"),
-    (lambda: T.exp1_l1_radius([0.6], -1, D), "k"),
-    (lambda: T.exp1_l1_radius([0.6], 2, 1), "dim"),
-    (lambda: T.expinf_linf_radius([0.6], float("nan"), D), "k"),
-    (lambda: T.powinf_linf_radius([0.6], D, D), "a"),
-    (lambda: T.exp2_l2_radius([0.6], 2, D, D, 1.0), "j"),
-    (lambda: T.exp2_l2_radius([0.6], 2, 0, D, -1.0), "unit_rms"),
-    (lambda: T.pow2_l2_radius([0.6], 2, D / 2, D, 1.0), "a"),
-    (lambda: T.laplace_linf_radius([0.6], 3.5), "dim"),
-    (lambda: T.laplace_linf_radius([0.6], D, inc=0.001, upper=0.0025), "multiple of inc"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: T.expp_l1_radius([0.6], 1.5), "power"),
+        (lambda: T.expp_l1_radius([0.6], 0.0), "power"),
+        (lambda: T.exp1_l1_radius([0.6], -1, D), "k"),
+        (lambda: T.exp1_l1_radius([0.6], 2, 1), "dim"),
+        (lambda: T.expinf_linf_radius([0.6], float("nan"), D), "k"),
+        (lambda: T.powinf_linf_radius([0.6], D, D), "a"),
+        (lambda: T.exp2_l2_radius([0.6], 2, D, D, 1.0), "j"),
+        (lambda: T.exp2_l2_radius([0.6], 2, 0, D, -1.0), "unit_rms"),
+        (lambda: T.pow2_l2_radius([0.6], 2, D / 2, D, 1.0), "a"),
+        (lambda: T.laplace_linf_radius([0.6], 3.5), "dim"),
+        (lambda: T.laplace_linf_radius([0.6], D, inc=0.001, upper=0.0025), "multiple of inc"),
+    ],
+)
 def test_invalid_parameters(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -388,10 +449,10 @@ def test_cache_round_trip(tmp_path, monkeypatch, caplog):
     assert len(files) == 1 and files[0].name.startswith("exp1-l1-differential-")
     assert not list(tmp_path.glob("*.tmp"))
     assert _computed(caplog) == 1
-    assert T.exp1_l1_table(3, D) is first                      # in-memory memo, no disk access
+    assert T.exp1_l1_table(3, D) is first  # in-memory memo, no disk access
     mtime = files[0].stat().st_mtime_ns
     clear_memory_cache()
-    second = T.exp1_l1_table(3, D)                             # from disk, not recomputed
+    second = T.exp1_l1_table(3, D)  # from disk, not recomputed
     assert _computed(caplog) == 1
     assert files[0].stat().st_mtime_ns == mtime
     np.testing.assert_array_equal(second.rho, first.rho)
@@ -422,7 +483,7 @@ def test_untrustworthy_cache_file_is_recomputed(tmp_path, monkeypatch, caplog, d
     assert any(r.levelname == "WARNING" and "ignoring unusable" in r.getMessage() for r in caplog.records)
     np.testing.assert_array_equal(again.radius, good.radius)
     clear_memory_cache()
-    T.exp1_l1_table(3, D)                                      # the rewritten file is good again
+    T.exp1_l1_table(3, D)  # the rewritten file is good again
     assert _computed(caplog) == 2
     clear_memory_cache()
 
@@ -439,8 +500,12 @@ def test_unwritable_cache_only_warns(tmp_path, monkeypatch, caplog):
 
 
 def test_cache_key_changes_with_every_parameter(monkeypatch):
-    base = dict(family="exp2", method="l2-levelset", params={"k": 2.0, "j": 0.0, "dim": 3072, "unit_rms": 0.7},
-                grid={"type": "sigma", "inc": 0.01, "upper": 3.0})
+    base = dict(
+        family="exp2",
+        method="l2-levelset",
+        params={"k": 2.0, "j": 0.0, "dim": 3072, "unit_rms": 0.7},
+        grid={"type": "sigma", "inc": 0.01, "upper": 3.0},
+    )
     variants = [
         dict(base, family="pow2"),
         dict(base, method="l2-other"),

@@ -41,39 +41,63 @@ def read_rows(path) -> list[dict[str, str]]:
 
 # ---------------------------------------------------------------------------------------- config
 def test_resolve_config_fills_defaults() -> None:
-    cfg = resolve_config({"dataset": {"name": "digits"}, "model": {"arch": "digits_cnn"}, "noise": {"sigma": 0.5},
-                          "method": {"name": "gaussian"}, "epochs": 4, "batch_size": 8,
-                          "optimizer": {"lr": 0.1}, "schedule": {"name": "cosine"}})
+    cfg = resolve_config(
+        {
+            "dataset": {"name": "digits"},
+            "model": {"arch": "digits_cnn"},
+            "noise": {"sigma": 0.5},
+            "method": {"name": "gaussian"},
+            "epochs": 4,
+            "batch_size": 8,
+            "optimizer": {"lr": 0.1},
+            "schedule": {"name": "cosine"},
+        }
+    )
     assert cfg["noise"] == {"name": "gaussian", "sigma": 0.5, "params": {}}
     assert cfg["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}
     assert cfg["schedule"] == {"name": "cosine", "t_max": 4, "eta_min": 0.0}
-    assert (cfg["num_noise"], cfg["seed"], cfg["device"], cfg["amp"], cfg["test_batch_size"]) == (1, 0, "auto", False, 8)
-    assert cfg["dataset"] == {"name": "digits", "root": None, "options": {}, "seed": None, "augment": None,
-                              "download": False}
+    assert (cfg["num_noise"], cfg["seed"], cfg["device"], cfg["amp"], cfg["test_batch_size"]) == (
+        1,
+        0,
+        "auto",
+        False,
+        8,
+    )
+    assert cfg["dataset"] == {
+        "name": "digits",
+        "root": None,
+        "options": {},
+        "seed": None,
+        "augment": None,
+        "download": False,
+    }
     step = resolve_config(digits_config(schedule={"name": "step", "step_size": 30}))
     assert step["schedule"] == {"name": "step", "step_size": 30, "gamma": 0.1}
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c.pop("epochs"), "missing required key 'epochs'"),
-    (lambda c: c["dataset"].pop("name"), "missing required key 'dataset.name'"),
-    (lambda c: c.pop("model"), "missing required key 'model'"),
-    (lambda c: c["optimizer"].pop("lr"), "missing required key 'optimizer.lr'"),
-    (lambda c: c["schedule"].pop("milestones"), "missing required key 'schedule.milestones'"),
-    (lambda c: c["noise"].pop("sigma"), "missing required key 'noise.sigma'"),
-    (lambda c: c.update(epoch=3), "unknown config key 'epoch'"),
-    (lambda c: c["optimizer"].update(lrr=0.1), "unknown config key 'optimizer.lrr'"),
-    (lambda c: c["schedule"].update(step_size=3), "unknown config key 'schedule.step_size'"),
-    (lambda c: c.update(batch_size=0), "'batch_size' must be an integer >= 1"),
-    (lambda c: c.update(epochs=2.5), "'epochs' must be an integer >= 1"),
-    (lambda c: c["noise"].update(sigma=-0.1), "'noise.sigma' must be a finite number >= 0"),
-    (lambda c: c["optimizer"].update(lr=0), "'optimizer.lr' must be a finite number > 0"),
-    (lambda c: c["optimizer"].update(name="adam"), "'optimizer.name' must be one of"),
-    (lambda c: c["schedule"].update(name="poly"), "'schedule.name' must be one of"),
-    (lambda c: c["schedule"].update(milestones=[5, 2]), "'schedule.milestones' must be a non-empty increasing"),
-    (lambda c: c.update(amp="yes"), "'amp' must be true or false"),
-    (lambda c: c.update(dataset="digits"), "'dataset' must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.pop("epochs"), "missing required key 'epochs'"),
+        (lambda c: c["dataset"].pop("name"), "missing required key 'dataset.name'"),
+        (lambda c: c.pop("model"), "missing required key 'model'"),
+        (lambda c: c["optimizer"].pop("lr"), "missing required key 'optimizer.lr'"),
+        (lambda c: c["schedule"].pop("milestones"), "missing required key 'schedule.milestones'"),
+        (lambda c: c["noise"].pop("sigma"), "missing required key 'noise.sigma'"),
+        (lambda c: c.update(epoch=3), "unknown config key 'epoch'"),
+        (lambda c: c["optimizer"].update(lrr=0.1), "unknown config key 'optimizer.lrr'"),
+        (lambda c: c["schedule"].update(step_size=3), "unknown config key 'schedule.step_size'"),
+        (lambda c: c.update(batch_size=0), "'batch_size' must be an integer >= 1"),
+        (lambda c: c.update(epochs=2.5), "'epochs' must be an integer >= 1"),
+        (lambda c: c["noise"].update(sigma=-0.1), "'noise.sigma' must be a finite number >= 0"),
+        (lambda c: c["optimizer"].update(lr=0), "'optimizer.lr' must be a finite number > 0"),
+        (lambda c: c["optimizer"].update(name="adam"), "'optimizer.name' must be one of"),
+        (lambda c: c["schedule"].update(name="poly"), "'schedule.name' must be one of"),
+        (lambda c: c["schedule"].update(milestones=[5, 2]), "'schedule.milestones' must be a non-empty increasing"),
+        (lambda c: c.update(amp="yes"), "'amp' must be true or false"),
+        (lambda c: c.update(dataset="digits"), "'dataset' must be a mapping"),
+    ],
+)
 def test_resolve_config_errors_name_the_key(mutate, message) -> None:
     config = digits_config()
     mutate(config)
@@ -118,6 +142,7 @@ def test_digits_gaussian_training_is_accurate_under_noise(tmp_path) -> None:
     model, info = load_model(final)
     assert (info["arch"], info["dataset"], info["epoch"]) == ("digits_cnn", "digits", 6)
     from randsmooth.data import load_dataset
+
     test_set = load_dataset("digits", "test")
     x = torch.stack([test_set[i][0] for i in range(len(test_set))])
     y = torch.tensor([test_set[i][1] for i in range(len(test_set))])
@@ -173,8 +198,17 @@ def test_outputs_resume_guard_and_no_resume(tmp_path) -> None:
     config = digits_config(epochs=1, eval_examples=50)
     final = train(config, tmp_path)
     raw = torch.load(final, weights_only=True)
-    assert {"arch", "state_dict", "epoch", "optimizer", "scheduler", "dataset", "dataset_options", "rng",
-            "randsmooth_version"} <= set(raw)
+    assert {
+        "arch",
+        "state_dict",
+        "epoch",
+        "optimizer",
+        "scheduler",
+        "dataset",
+        "dataset_options",
+        "rng",
+        "randsmooth_version",
+    } <= set(raw)
     assert {"torch_cpu", "noise_generator", "loader_generator"} <= set(raw["rng"])
     assert raw["extra"]["config"] == resolve_config(config)
     assert raw["extra"]["noise"]["sigma"] == 0.25
@@ -197,12 +231,15 @@ def test_outputs_resume_guard_and_no_resume(tmp_path) -> None:
     assert len(read_rows(tmp_path / "log.csv")) == 1
 
 
-@pytest.mark.parametrize("method, extra", [
-    ({"name": "stability", "params": {"weight": 6.0}}, {}),
-    ({"name": "stability", "params": {"variant": "li"}}, {}),
-    ({"name": "gaussian"}, {"num_noise": 2, "noise": {"name": "laplace", "sigma": 0.25}}),
-    ({"name": "gaussian"}, {"noise": {"name": "gaussian", "sigma": 0.0}}),
-])
+@pytest.mark.parametrize(
+    "method, extra",
+    [
+        ({"name": "stability", "params": {"weight": 6.0}}, {}),
+        ({"name": "stability", "params": {"variant": "li"}}, {}),
+        ({"name": "gaussian"}, {"num_noise": 2, "noise": {"name": "laplace", "sigma": 0.25}}),
+        ({"name": "gaussian"}, {"noise": {"name": "gaussian", "sigma": 0.0}}),
+    ],
+)
 def test_other_methods_run(tmp_path, method, extra) -> None:
     config = digits_config(epochs=1, method=method, eval_examples=64, **extra)
     train(config, tmp_path)

@@ -25,8 +25,11 @@ from randsmooth.workflow_config import Workflow, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
-CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "ci.yaml",
-           *sorted((REPO / "config" / "papers").glob("*.yaml"))]
+CONFIGS = [
+    REPO / "config" / "config.yaml",
+    REPO / "config" / "ci.yaml",
+    *sorted((REPO / "config" / "papers").glob("*.yaml")),
+]
 EVIL = "a b; touch INJECTED $(touch INJECTED2) `id` 'q' \"dq\" \\ {x}"
 
 
@@ -56,8 +59,7 @@ def test_schema_enums_match_library_registries() -> None:
     assert sorted(defs["model"]["properties"]["arch"]["enum"]) == sorted(arch_names())
     assert sorted(defs["noise_name"]["enum"]) == sorted(noise_names())
     assert sorted(defs["model"]["properties"]["method"]["properties"]["name"]["enum"]) == sorted(loss_names())
-    assert sorted(defs["recipe"]["properties"]["schedule"]["properties"]["name"]["enum"]) == \
-        sorted(wfc.SCHEDULE_KEYS)
+    assert sorted(defs["recipe"]["properties"]["schedule"]["properties"]["name"]["enum"]) == sorted(wfc.SCHEDULE_KEYS)
 
 
 def test_schema_cost_presets_exist() -> None:
@@ -100,16 +102,22 @@ def test_defaults_are_filled_in() -> None:
     assert cfg["papers"]["cohen2019"]["tables"]["l2"]["budgets"] == [None]
 
 
-@pytest.mark.parametrize("mutate, key", [
-    (lambda c: c.update(bogus=1), "bogus"),
-    (lambda c: c["models"]["gauss"].update(arch="resnet9000"), "models/gauss/arch"),
-    (lambda c: c["models"]["gauss"].pop("sigma"), "models/gauss"),
-    (lambda c: c["recipes"]["tiny"]["optimizer"].update(weight_decay="1e-4"), "recipes/tiny/optimizer/weight_decay"),
-    (lambda c: c["certify"]["gauss"].update(n0=0), "certify/gauss/n0"),
-    (lambda c: c["certify"]["gauss"]["examples"].update(splitt="test"), "certify/gauss/examples/splitt"),
-    (lambda c: c.update(device="gpu"), "device"),
-    (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(norm="l3"), "papers/cohen2019/tables/l2/norm"),
-])
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(bogus=1), "bogus"),
+        (lambda c: c["models"]["gauss"].update(arch="resnet9000"), "models/gauss/arch"),
+        (lambda c: c["models"]["gauss"].pop("sigma"), "models/gauss"),
+        (
+            lambda c: c["recipes"]["tiny"]["optimizer"].update(weight_decay="1e-4"),
+            "recipes/tiny/optimizer/weight_decay",
+        ),
+        (lambda c: c["certify"]["gauss"].update(n0=0), "certify/gauss/n0"),
+        (lambda c: c["certify"]["gauss"]["examples"].update(splitt="test"), "certify/gauss/examples/splitt"),
+        (lambda c: c.update(device="gpu"), "device"),
+        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(norm="l3"), "papers/cohen2019/tables/l2/norm"),
+    ],
+)
 def test_schema_errors_name_the_key(mutate: Any, key: str) -> None:
     cfg = raw()
     mutate(cfg)
@@ -117,23 +125,42 @@ def test_schema_errors_name_the_key(mutate: Any, key: str) -> None:
         validate_config(cfg, SCHEMA)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c["certify"]["gauss"].update(model="nope"), r"'certify/gauss/model': unknown models entry 'nope'"),
-    (lambda c: c["models"]["gauss"].update(dataset="mnist"), r"'models/gauss/dataset': unknown datasets entry"),
-    (lambda c: c["models"]["gauss"].update(recipe="huge"), r"'models/gauss/recipe': unknown recipe 'huge'"),
-    (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(runs=["gauss", "ghost"]),
-     r"'papers/cohen2019/tables/l2/runs': unknown certify entry 'ghost'"),
-    (lambda c: c["papers"]["sun2025"]["tables"]["budgets"].update(budgets=[500]),
-     r"'papers/sun2025/tables/budgets/budgets': budget 500 is not a recorded prefix budget"),
-    (lambda c: c["certify"]["gauss"].update(shard_size=10, shards=None), r"'certify/gauss/shard_size' needs examples/stop"),
-    (lambda c: c["certify"]["gauss"].update(shard_size=10, shards=2), r"give shards or shard_size, not both"),
-    (lambda c: c["certify"]["gauss"].update(examples={"stop": 4}, shards=5), r"5 shards for only 4 examples"),
-    (lambda c: c["recipes"]["tiny"]["schedule"].update(step_size=3), r"'models/\w+/recipe/schedule/step_size' does not apply"),
-    (lambda c: c["recipes"]["tiny"].update(schedule={"name": "step"}), r"'models/\w+/recipe/schedule/step_size' is required"),
-    (lambda c: c["models"]["gauss"].update(sigma=0.0), r"'certify/gauss/sigma': model 'gauss' was trained without noise"),
-    (lambda c: c["models"]["gauss"].update(checkpoint="x.pt"), r"'models/gauss/recipe': a model with a checkpoint"),
-    (lambda c: c.update(results="out/{x}"), r"config key 'results'"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["certify"]["gauss"].update(model="nope"), r"'certify/gauss/model': unknown models entry 'nope'"),
+        (lambda c: c["models"]["gauss"].update(dataset="mnist"), r"'models/gauss/dataset': unknown datasets entry"),
+        (lambda c: c["models"]["gauss"].update(recipe="huge"), r"'models/gauss/recipe': unknown recipe 'huge'"),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(runs=["gauss", "ghost"]),
+            r"'papers/cohen2019/tables/l2/runs': unknown certify entry 'ghost'",
+        ),
+        (
+            lambda c: c["papers"]["sun2025"]["tables"]["budgets"].update(budgets=[500]),
+            r"'papers/sun2025/tables/budgets/budgets': budget 500 is not a recorded prefix budget",
+        ),
+        (
+            lambda c: c["certify"]["gauss"].update(shard_size=10, shards=None),
+            r"'certify/gauss/shard_size' needs examples/stop",
+        ),
+        (lambda c: c["certify"]["gauss"].update(shard_size=10, shards=2), r"give shards or shard_size, not both"),
+        (lambda c: c["certify"]["gauss"].update(examples={"stop": 4}, shards=5), r"5 shards for only 4 examples"),
+        (
+            lambda c: c["recipes"]["tiny"]["schedule"].update(step_size=3),
+            r"'models/\w+/recipe/schedule/step_size' does not apply",
+        ),
+        (
+            lambda c: c["recipes"]["tiny"].update(schedule={"name": "step"}),
+            r"'models/\w+/recipe/schedule/step_size' is required",
+        ),
+        (
+            lambda c: c["models"]["gauss"].update(sigma=0.0),
+            r"'certify/gauss/sigma': model 'gauss' was trained without noise",
+        ),
+        (lambda c: c["models"]["gauss"].update(checkpoint="x.pt"), r"'models/gauss/recipe': a model with a checkpoint"),
+        (lambda c: c.update(results="out/{x}"), r"config key 'results'"),
+    ],
+)
 def test_semantic_errors_name_the_key(mutate: Any, message: str) -> None:
     cfg = raw()
     mutate(cfg)
@@ -154,15 +181,18 @@ def test_identical_recipes_share_one_model_folder() -> None:
     assert len(wf.models) == 2 and len(wf.runs) == 2
 
 
-@pytest.mark.parametrize("section, change, same", [
-    ("recipe", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.01), False),
-    ("recipe", lambda c: c["recipes"]["tiny"].update(seed=1), False),
-    ("model", lambda c: c["models"]["gauss"].update(sigma=0.5), False),
-    ("model", lambda c: c["models"]["gauss"]["arch_params"].update(width=9), False),
-    ("dataset", lambda c: c["datasets"]["digits"].update(options={"upsample": True}), False),
-    ("runtime", lambda c: c.update(device="cuda", threads=8), True),
-    ("paths", lambda c: c.update(results="elsewhere", data_root="/other/data"), True),
-])
+@pytest.mark.parametrize(
+    "section, change, same",
+    [
+        ("recipe", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.01), False),
+        ("recipe", lambda c: c["recipes"]["tiny"].update(seed=1), False),
+        ("model", lambda c: c["models"]["gauss"].update(sigma=0.5), False),
+        ("model", lambda c: c["models"]["gauss"]["arch_params"].update(width=9), False),
+        ("dataset", lambda c: c["datasets"]["digits"].update(options={"upsample": True}), False),
+        ("runtime", lambda c: c.update(device="cuda", threads=8), True),
+        ("paths", lambda c: c.update(results="elsewhere", data_root="/other/data"), True),
+    ],
+)
 def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same: bool) -> None:
     before = expand(raw()).model_names["gauss"]
     cfg = raw()
@@ -171,15 +201,18 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
     assert (before == after) is same, section
 
 
-@pytest.mark.parametrize("change, same", [
-    (lambda r: r.update(n0=21), False),
-    (lambda r: r.update(n=1000), False),
-    (lambda r: r.update(seed=5), False),
-    (lambda r: r.update(shards=3), False),
-    (lambda r: r.update(sigma=0.5), False),
-    (lambda r: r.update(alpha=0.01, two_sided=True), True),
-    (lambda r: r.update(batch=17), True),
-])
+@pytest.mark.parametrize(
+    "change, same",
+    [
+        (lambda r: r.update(n0=21), False),
+        (lambda r: r.update(n=1000), False),
+        (lambda r: r.update(seed=5), False),
+        (lambda r: r.update(shards=3), False),
+        (lambda r: r.update(sigma=0.5), False),
+        (lambda r: r.update(alpha=0.01, two_sided=True), True),
+        (lambda r: r.update(batch=17), True),
+    ],
+)
 def test_run_key_changes_with_the_sampling_only(change: Any, same: bool) -> None:
     before = expand(raw()).run_aliases["gauss"].run_key
     cfg = raw()
@@ -251,8 +284,9 @@ def test_certify_args_survive_the_shell_verbatim(tmp_path: Path) -> None:
     assert words[words.index("--data-root") + 1] == EVIL
     assert words[words.index("--dataset-option") + 1] == "test_size=0.25"
     # through a real shell: printed back word for word, nothing executed
-    out = subprocess.run(["bash", "-c", f"printf '%s\\n' {args}"], cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["bash", "-c", f"printf '%s\\n' {args}"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out == words
     assert not list(tmp_path.iterdir()), "a command was injected"
 
@@ -273,8 +307,9 @@ def test_certify_and_metrics_args() -> None:
     wf = expand(raw())
     uniform = wf.run_aliases["uniform"].run_key
     words = shlex.split(wf.certify_args(uniform, 0))
-    pairs = dict(zip(words[::2], words[1::2])) if words[-1] != "--no-progress" else \
-        dict(zip(words[:-1:2], words[1:-1:2]))
+    pairs = (
+        dict(zip(words[::2], words[1::2])) if words[-1] != "--no-progress" else dict(zip(words[:-1:2], words[1:-1:2]))
+    )
     assert pairs["--noise"] == "uniform" and pairs["--sigma"] == "0.5" and pairs["--n0"] == "64"
     assert pairs["--num-shards"] == "2" and pairs["--skip"] == "3" and pairs["--device"] == "cpu"
     assert "--stop" not in pairs
@@ -302,21 +337,26 @@ def test_free_form_cost_matrix_gets_a_file() -> None:
     assert path.startswith("results/ci/costs/cost_digit-3-5-")
     m = shlex.split(wf.metrics_args(custom.run_key, custom.key))
     assert m[m.index("--cost-config") + 1] == path and "--cost-preset" not in m
-    assert wf.metrics_inputs(custom.run_key, custom.key) == {"table": wf.path("counts", run=custom.run_key),
-                                                             "cost": path}
+    assert wf.metrics_inputs(custom.run_key, custom.key) == {
+        "table": wf.path("counts", run=custom.run_key),
+        "cost": path,
+    }
     matrix = from_config(json.loads(wf.cost_json(custom.cost_key)))
     assert matrix.num_classes == 10 and matrix.matrix[3, 5] == 1.0 and matrix.matrix.sum() == 1.0
     labels = [e.label for e in wf.entries if e.paper == "xin2025"]
     assert labels == ["gauss [digit 3 -> 5]", "gauss [s-pair]"]
 
 
-@pytest.mark.parametrize("cost, message", [
-    ({"preset": "s-pair", "dataset": "cifar10", "pairs": [[3, 5]]}, "give exactly one of preset"),
-    ({"num_classes": 10, "pairs": [[3, 3]]}, "seed and target must differ"),
-    ({"pairs": [[3, 5]]}, "needs a 'num_classes' key"),
-    ({"num_classes": 10, "pairs": [[3, 5]], "dataset": "cifar10"}, "'papers/xin2025/tables/cost/costs/0/dataset'"),
-    ({"preset": "multi2", "dataset": "imagenette"}, "unknown cost preset"),
-])
+@pytest.mark.parametrize(
+    "cost, message",
+    [
+        ({"preset": "s-pair", "dataset": "cifar10", "pairs": [[3, 5]]}, "give exactly one of preset"),
+        ({"num_classes": 10, "pairs": [[3, 3]]}, "seed and target must differ"),
+        ({"pairs": [[3, 5]]}, "needs a 'num_classes' key"),
+        ({"num_classes": 10, "pairs": [[3, 5]], "dataset": "cifar10"}, "'papers/xin2025/tables/cost/costs/0/dataset'"),
+        ({"preset": "multi2", "dataset": "imagenette"}, "unknown cost preset"),
+    ],
+)
 def test_cost_errors_name_the_key(cost: dict[str, Any], message: str) -> None:
     cfg = raw()
     cfg["papers"]["xin2025"]["tables"]["cost"]["costs"] = [cost]
@@ -332,8 +372,16 @@ def test_merge_args_check_the_declared_subset() -> None:
     cfg["certify"]["gauss"]["examples"] = {"start": 10, "stop": 400, "skip": 3}
     wf = expand(cfg)
     key = wf.run_aliases["gauss"].run_key
-    assert shlex.split(wf.merge_args(key)) == ["--start", "10", "--stop", "400", "--skip", "3",
-                                               "--expect-count", str(len(range(10, 400, 3)))]
+    assert shlex.split(wf.merge_args(key)) == [
+        "--start",
+        "10",
+        "--stop",
+        "400",
+        "--skip",
+        "3",
+        "--expect-count",
+        str(len(range(10, 400, 3))),
+    ]
     assert wf.merge_args(wf.run_aliases["uniform"].run_key) == ""
 
 
@@ -371,8 +419,9 @@ def test_summary_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     cfg = raw()
     cfg["results"] = str(tmp_path / "res")
     spec = expand(cfg).summary_spec("cohen2019")
-    code = wfc.main(["summary", "--spec", spec, "--out-csv", str(tmp_path / "a.csv"),
-                     "--out-md", str(tmp_path / "a.md")])
+    code = wfc.main(
+        ["summary", "--spec", spec, "--out-csv", str(tmp_path / "a.csv"), "--out-md", str(tmp_path / "a.md")]
+    )
     assert code == 2
     assert not (tmp_path / "a.csv").exists()
 
@@ -387,9 +436,24 @@ def test_prepare_data_digits(tmp_path: Path) -> None:
 
 
 def test_prepare_data_missing_imagenet_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "randsmooth.workflow_config", "prepare-data", "--name",
-                             "imagenet", "--root", str(tmp_path / "nothing here"), "--out", str(tmp_path / "i.json")],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "randsmooth.workflow_config",
+            "prepare-data",
+            "--name",
+            "imagenet",
+            "--root",
+            str(tmp_path / "nothing here"),
+            "--out",
+            str(tmp_path / "i.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "nothing here" in result.stderr
     assert not (tmp_path / "i.json").exists()

@@ -37,8 +37,11 @@ from randsmooth.workflow_config import validate_config
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 SCHEMA = REPO / "config" / "schema.yaml"
-CONFIGS = {"default": REPO / "config" / "config.yaml", "ci": REPO / "config" / "ci.yaml",
-           **{p.stem: p for p in sorted((REPO / "config" / "papers").glob("*.yaml"))}}
+CONFIGS = {
+    "default": REPO / "config" / "config.yaml",
+    "ci": REPO / "config" / "ci.yaml",
+    **{p.stem: p for p in sorted((REPO / "config" / "papers").glob("*.yaml"))},
+}
 PROFILES = ("local", "ci", "slurm")
 TIMEOUT_S = 240
 
@@ -52,8 +55,16 @@ def snakemake_env() -> dict[str, str]:
 def run_snakemake(workdir: Path, *args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = ["timeout", "-k", "10", str(int(timeout)), sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
-    return subprocess.run(cmd, cwd=workdir, env=snakemake_env(), capture_output=True, text=True,
-                          timeout=timeout + 30, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -61,7 +72,7 @@ def job_counts(output: str) -> dict[str, int]:
     lines = output.splitlines()
     start = lines.index("Job stats:")
     counts: dict[str, int] = {}
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
@@ -92,25 +103,39 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
         if m["checkpoint"] is not None:
             return _canon(["checkpoint", m["checkpoint"]])
         recipe = m["recipe"] if isinstance(m["recipe"], dict) else cfg["recipes"][m["recipe"]]
-        recipe = {k: (_num(v) if not isinstance(v, dict) else {kk: _num(vv) for kk, vv in v.items()})
-                  for k, v in recipe.items()}
-        return _canon([dataset_id(m["dataset"]), m["arch"], m["arch_params"], m["method"], m["noise"],
-                       m["noise_params"], float(m["sigma"]), recipe])
+        recipe = {
+            k: (_num(v) if not isinstance(v, dict) else {kk: _num(vv) for kk, vv in v.items()})
+            for k, v in recipe.items()
+        }
+        return _canon(
+            [
+                dataset_id(m["dataset"]),
+                m["arch"],
+                m["arch_params"],
+                m["method"],
+                m["noise"],
+                m["noise_params"],
+                float(m["sigma"]),
+                recipe,
+            ]
+        )
 
     def run_id(name: str) -> tuple[str, int]:
         r = cfg["certify"][name]
         m = cfg["models"][r["model"]]
         noise = r["noise"] or m["noise"]
-        params = r["noise_params"] if r["noise_params"] is not None else \
-            (m["noise_params"] if noise == m["noise"] else {})
+        params = (
+            r["noise_params"] if r["noise_params"] is not None else (m["noise_params"] if noise == m["noise"] else {})
+        )
         ex = r["examples"]
         if r["shard_size"] is not None:
             shards = math.ceil(len(range(ex["start"], ex["stop"], ex["skip"])) / r["shard_size"])
         else:
             shards = r["shards"] or 1
         sigma = float(r["sigma"] if r["sigma"] is not None else m["sigma"])
-        return _canon([model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"],
-                       r["noise_block"], shards]), shards
+        return _canon(
+            [model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"], r["noise_block"], shards]
+        ), shards
 
     runs: dict[str, int] = {}
     variants = set()
@@ -122,20 +147,42 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
             r = cfg["certify"][name]
             for cost in t["costs"]:
                 if "preset" not in cost:
-                    matrices.add(_canon({k: v for k, v in cost.items()
-                                         if k in ("num_classes", "pairs", "matrix", "seeds", "name")}))
+                    matrices.add(
+                        _canon(
+                            {k: v for k, v in cost.items() if k in ("num_classes", "pairs", "matrix", "seeds", "name")}
+                        )
+                    )
             for budget in t["budgets"]:
                 for cost in t["costs"] or [None]:
-                    variants.add(_canon([rid, float(r["alpha"]), r["two_sided"], t["norm"], budget,
-                                         [float(x) for x in t["radii"]], [float(x) for x in t["pa_thresholds"]],
-                                         cost]))
+                    variants.add(
+                        _canon(
+                            [
+                                rid,
+                                float(r["alpha"]),
+                                r["two_sided"],
+                                t["norm"],
+                                budget,
+                                [float(x) for x in t["radii"]],
+                                [float(x) for x in t["pa_thresholds"]],
+                                cost,
+                            ]
+                        )
+                    )
     run_models = {cfg["certify"][name]["model"] for t in tables for name in t["runs"]}
     trained = {model_id(m) for m in run_models if cfg["models"][m]["checkpoint"] is None}
     datasets = {dataset_id(cfg["models"][m]["dataset"]) for m in run_models}
-    counts = {"model_recipe": len(trained), "train": len(trained), "prepare_data": len(datasets),
-              "certify_shard": sum(runs.values()), "merge": len(runs), "metrics": len(variants),
-              "cost_matrix": len(matrices),
-              "paper_summary": papers, "summary": 1 if papers else 0, "all": 1}
+    counts = {
+        "model_recipe": len(trained),
+        "train": len(trained),
+        "prepare_data": len(datasets),
+        "certify_shard": sum(runs.values()),
+        "merge": len(runs),
+        "metrics": len(variants),
+        "cost_matrix": len(matrices),
+        "paper_summary": papers,
+        "summary": 1 if papers else 0,
+        "all": 1,
+    }
     return {k: v for k, v in counts.items() if v}
 
 
@@ -143,9 +190,18 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
     # 2 models, 2 runs x 2 shards; metrics: cohen l2 (1), yang l1 (2 runs), sun 3 budgets, xin 2 costs
     # (one free-form matrix file, one preset)
-    assert expected_counts(config) == {"model_recipe": 2, "train": 2, "prepare_data": 1, "certify_shard": 4,
-                                       "merge": 2, "metrics": 8, "cost_matrix": 1, "paper_summary": 4,
-                                       "summary": 1, "all": 1}
+    assert expected_counts(config) == {
+        "model_recipe": 2,
+        "train": 2,
+        "prepare_data": 1,
+        "certify_shard": 4,
+        "merge": 2,
+        "metrics": 8,
+        "cost_matrix": 1,
+        "paper_summary": 4,
+        "summary": 1,
+        "all": 1,
+    }
 
 
 # ----------------------------------------------------------------------- dry runs
@@ -161,9 +217,16 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
     def one(case: tuple[str, str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
         config, profile = case
         workdir = root / f"{config}-{profile}"
-        return workdir, run_snakemake(workdir, "-n", "--quiet", "rules",
-                                      "--profile", str(REPO / "workflow" / "profiles" / profile),
-                                      "--configfile", str(CONFIGS[config]))
+        return workdir, run_snakemake(
+            workdir,
+            "-n",
+            "--quiet",
+            "rules",
+            "--profile",
+            str(REPO / "workflow" / "profiles" / profile),
+            "--configfile",
+            str(CONFIGS[config]),
+        )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         return dict(zip(cases, pool.map(one, cases)))
@@ -186,8 +249,7 @@ def test_default_config_is_used_without_configfile(tmp_path: Path) -> None:
     (tmp_path / "config").symlink_to(REPO / "config")
     result = run_snakemake(tmp_path, "-n", "--quiet", "rules", "--cores", "1")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert job_counts(result.stdout + result.stderr) == \
-        expected_counts(yaml.safe_load(CONFIGS["default"].read_text()))
+    assert job_counts(result.stdout + result.stderr) == expected_counts(yaml.safe_load(CONFIGS["default"].read_text()))
 
 
 @pytest.mark.parametrize("config", ["default", "cohen2019"])
@@ -205,16 +267,23 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("mutate, needles", [
-    (lambda c: c["models"]["gauss"].update(arch="resnet9000"), ["'resnet9000' is not one of", "arch"]),
-    (lambda c: c["certify"]["gauss"].update(nn=5), ["'nn' was unexpected"]),
-    (lambda c: c["certify"]["gauss"].update(model="ghost"),
-     ["invalid config: config key 'certify/gauss/model': unknown models entry 'ghost'"]),
-])
+@pytest.mark.parametrize(
+    "mutate, needles",
+    [
+        (lambda c: c["models"]["gauss"].update(arch="resnet9000"), ["'resnet9000' is not one of", "arch"]),
+        (lambda c: c["certify"]["gauss"].update(nn=5), ["'nn' was unexpected"]),
+        (
+            lambda c: c["certify"]["gauss"].update(model="ghost"),
+            ["invalid config: config key 'certify/gauss/model': unknown models entry 'ghost'"],
+        ),
+    ],
+)
 def test_invalid_config_stops_with_the_key_named(mutate: Any, needles: list[str], tmp_path: Path) -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
     mutate(config)
-    result = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(write_config(tmp_path / "c.yaml", config)))
+    result = run_snakemake(
+        tmp_path, "-n", "--cores", "1", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     for needle in needles:
@@ -226,7 +295,9 @@ def test_missing_checkpoint_is_a_missing_input(tmp_path: Path) -> None:
     model = config["models"]["gauss"]
     model.pop("recipe")
     model["checkpoint"] = str(tmp_path / "no such dir" / "released.pth.tar")
-    result = run_snakemake(tmp_path, "-n", "--cores", "1", "--configfile", str(write_config(tmp_path / "c.yaml", config)))
+    result = run_snakemake(
+        tmp_path, "-n", "--cores", "1", "--configfile", str(write_config(tmp_path / "c.yaml", config))
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "MissingInputException" in output and "released.pth.tar" in output, output[-3000:]

@@ -55,8 +55,16 @@ def snakemake_cmd(*args: str) -> list[str]:
 
 def run(workdir: Path, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     cmd = ["timeout", "-k", "10", str(int(timeout)), *snakemake_cmd(*args)]
-    return subprocess.run(cmd, cwd=workdir, env=snakemake_env(), capture_output=True, text=True,
-                          timeout=timeout + 30, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def hostile_config(tmp: Path) -> dict[str, Any]:
@@ -119,7 +127,7 @@ def shard_state(results: Path) -> tuple[dict[Path, float], list[Path]]:
     finished = {p: p.stat().st_mtime for p in results.glob("certify/*/shards/*.parquet")}
     running = []
     for progress in results.glob(f"certify/*/shards/*{PROGRESS_SUFFIX}"):
-        parquet = progress.with_name(progress.name[:-len(PROGRESS_SUFFIX)])
+        parquet = progress.with_name(progress.name[: -len(PROGRESS_SUFFIX)])
         try:
             lines = progress.read_text().count("\n")
         except OSError:
@@ -134,7 +142,7 @@ def job_counts(output: str) -> dict[str, int]:
     if "Job stats:" not in lines:
         return {}
     counts = {}
-    for line in lines[lines.index("Job stats:") + 3:]:
+    for line in lines[lines.index("Job stats:") + 3 :]:
         parts = line.split()
         if len(parts) != 2 or parts[0] == "total":
             break
@@ -156,8 +164,16 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     args = ("--profile", str(CI_PROFILE), "--configfile", str(config_path))
 
     started = time.monotonic()
-    proc = subprocess.Popen(snakemake_cmd(*args), cwd=workdir, env=snakemake_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        snakemake_cmd(*args),
+        cwd=workdir,
+        env=snakemake_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     finished: dict[Path, float] = {}
     running: list[Path] = []
     try:
@@ -178,10 +194,21 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     unlock = run(workdir, *args, "--unlock")
     assert unlock.returncode == 0, unlock.stderr[-3000:]
     rerun = run(workdir, *args)
-    return {"tmp": tmp, "workdir": workdir, "config": config_path, "args": args, "wf": wf, "results": results,
-            "finished": finished, "interrupted": running, "rows_before": rows_before, "models": models,
-            "training": training,
-            "first_output": first_output, "rerun": rerun}
+    return {
+        "tmp": tmp,
+        "workdir": workdir,
+        "config": config_path,
+        "args": args,
+        "wf": wf,
+        "results": results,
+        "finished": finished,
+        "interrupted": running,
+        "rows_before": rows_before,
+        "models": models,
+        "training": training,
+        "first_output": first_output,
+        "rerun": rerun,
+    }
 
 
 def test_rerun_succeeds_and_nothing_was_injected(pipeline: dict[str, Any]) -> None:
@@ -193,8 +220,18 @@ def test_rerun_succeeds_and_nothing_was_injected(pipeline: dict[str, Any]) -> No
 
 def test_every_rule_is_exercised(pipeline: dict[str, Any]) -> None:
     planned = job_counts(pipeline["first_output"])
-    assert set(planned) == {"prepare_data", "model_recipe", "cost_matrix", "train", "certify_shard", "merge",
-                            "metrics", "paper_summary", "summary", "all"}, planned
+    assert set(planned) == {
+        "prepare_data",
+        "model_recipe",
+        "cost_matrix",
+        "train",
+        "certify_shard",
+        "merge",
+        "metrics",
+        "paper_summary",
+        "summary",
+        "all",
+    }, planned
 
 
 def test_only_unfinished_work_reruns(pipeline: dict[str, Any]) -> None:
@@ -256,10 +293,8 @@ def test_resumed_shard_equals_an_uninterrupted_one(pipeline: dict[str, Any], tmp
     progress = pipeline["interrupted"][0]
     run_key, shard = progress.parent.parent.name, int(progress.name.split(".")[0])
     reference = tmp_path / "reference.parquet"
-    cmd = f"{sys.executable} -m randsmooth certify {wf.certify_args(run_key, shard)} --num-threads 1 " \
-          f"--out {reference}"
-    subprocess.run(["bash", "-c", cmd], cwd=workdir, env=snakemake_env(), check=True, capture_output=True,
-                   timeout=300)
+    cmd = f"{sys.executable} -m randsmooth certify {wf.certify_args(run_key, shard)} --num-threads 1 --out {reference}"
+    subprocess.run(["bash", "-c", cmd], cwd=workdir, env=snakemake_env(), check=True, capture_output=True, timeout=300)
     expected = read_table(reference)
     merged = read_table(workdir / wf.path("counts", run=run_key)).set_index("idx").loc[expected["idx"]]
     for column in ("counts_selection", "counts_estimation", "counts_prefix"):

@@ -19,29 +19,34 @@ SHOW = "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'), flush=
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM_", "CUDA_VISIBLE_DEVICES", gpu_lease.LOCK_DIR_ENV))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "CUDA_VISIBLE_DEVICES", gpu_lease.LOCK_DIR_ENV))
+    }
     env.update(extra)
     return env
 
 
 # ------------------------------------------------------------------------------ decide
-@pytest.mark.parametrize("environ, devices, count, expected", [
-    ({"SLURM_JOB_ID": "7"}, None, 4, ()),
-    ({"SLURM_JOB_ID": "7", "CUDA_VISIBLE_DEVICES": "0,1"}, [0, 1], 4, ()),
-    ({"CUDA_VISIBLE_DEVICES": "3"}, None, 4, ()),
-    ({"CUDA_VISIBLE_DEVICES": ""}, None, 4, ()),
-    ({"CUDA_VISIBLE_DEVICES": "-1"}, None, 4, ()),
-    ({"CUDA_VISIBLE_DEVICES": "2,-1,3"}, None, 4, ()),
-    ({"CUDA_VISIBLE_DEVICES": "2,3"}, None, 4, ("2", "3")),
-    ({"CUDA_VISIBLE_DEVICES": "GPU-ab,GPU-cd"}, None, 0, ("GPU-ab", "GPU-cd")),
-    ({}, [1, 3], 4, ("1", "3")),
-    ({}, [], 4, ()),
-    ({}, None, 0, ()),
-    ({}, None, 3, ("0", "1", "2")),
-])
-def test_decide(environ: dict[str, str], devices: list[int] | None, count: int,
-                expected: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "environ, devices, count, expected",
+    [
+        ({"SLURM_JOB_ID": "7"}, None, 4, ()),
+        ({"SLURM_JOB_ID": "7", "CUDA_VISIBLE_DEVICES": "0,1"}, [0, 1], 4, ()),
+        ({"CUDA_VISIBLE_DEVICES": "3"}, None, 4, ()),
+        ({"CUDA_VISIBLE_DEVICES": ""}, None, 4, ()),
+        ({"CUDA_VISIBLE_DEVICES": "-1"}, None, 4, ()),
+        ({"CUDA_VISIBLE_DEVICES": "2,-1,3"}, None, 4, ()),
+        ({"CUDA_VISIBLE_DEVICES": "2,3"}, None, 4, ("2", "3")),
+        ({"CUDA_VISIBLE_DEVICES": "GPU-ab,GPU-cd"}, None, 0, ("GPU-ab", "GPU-cd")),
+        ({}, [1, 3], 4, ("1", "3")),
+        ({}, [], 4, ()),
+        ({}, None, 0, ()),
+        ({}, None, 3, ("0", "1", "2")),
+    ],
+)
+def test_decide(environ: dict[str, str], devices: list[int] | None, count: int, expected: tuple[str, ...]) -> None:
     decision = decide(environ, devices, gpu_count=count)
     assert isinstance(decision, Decision)
     assert decision.candidates == expected
@@ -100,40 +105,75 @@ def test_lock_path_is_file_name_safe(tmp_path: Path) -> None:
 
 # -------------------------------------------------------------------------------- CLI
 def lease_cmd(lock_dir: Path, *options: str) -> list[str]:
-    return [sys.executable, "-m", "randsmooth", "gpu-lease", "--lock-dir", str(lock_dir), "--poll", "0.05", *options,
-            "--"]
+    return [
+        sys.executable,
+        "-m",
+        "randsmooth",
+        "gpu-lease",
+        "--lock-dir",
+        str(lock_dir),
+        "--poll",
+        "0.05",
+        *options,
+        "--",
+    ]
 
 
 def test_cli_sets_cuda_visible_devices(tmp_path: Path) -> None:
-    out = subprocess.run(lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", SHOW],
-                         env=clean_env(), capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", SHOW],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "0"
     assert try_lock(lock_path(tmp_path, "0")) is not None  # released once the command exited
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"SLURM_JOB_ID": "12"}, "unset"),
-    ({"CUDA_VISIBLE_DEVICES": "5"}, "5"),
-    ({}, "unset"),  # --gpu-count 0: no GPU, run unchanged on the CPU
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"SLURM_JOB_ID": "12"}, "unset"),
+        ({"CUDA_VISIBLE_DEVICES": "5"}, "5"),
+        ({}, "unset"),  # --gpu-count 0: no GPU, run unchanged on the CPU
+    ],
+)
 def test_cli_is_a_no_op_when_not_needed(tmp_path: Path, env: dict[str, str], expected: str) -> None:
-    out = subprocess.run(lease_cmd(tmp_path, "--gpu-count", "0" if not env else "2") +
-                         [sys.executable, "-c", SHOW], env=clean_env(**env), capture_output=True, text=True,
-                         timeout=60, check=True)
+    out = subprocess.run(
+        lease_cmd(tmp_path, "--gpu-count", "0" if not env else "2") + [sys.executable, "-c", SHOW],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == expected
     assert not list(tmp_path.glob("*.lock"))
 
 
 def test_concurrent_jobs_get_distinct_devices_and_a_third_waits(tmp_path: Path) -> None:
     hold = "import os, sys, time; print(os.environ['CUDA_VISIBLE_DEVICES'], flush=True); sys.stdin.read()"
-    procs = [subprocess.Popen(lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", hold],
-                              env=clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", hold],
+            env=clean_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     try:
         devices = sorted(p.stdout.readline().strip() for p in procs)
         assert devices == ["0", "1"]
-        third = subprocess.Popen(lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", SHOW],
-                                 env=clean_env(), stdout=subprocess.PIPE, text=True)
+        third = subprocess.Popen(
+            lease_cmd(tmp_path, "--gpu-count", "2") + [sys.executable, "-c", SHOW],
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.0)
         assert third.poll() is None, "the third job must wait while both GPUs are leased"
         os.kill(procs[1].pid, signal.SIGKILL)  # a crashed holder releases its lease too
@@ -149,20 +189,33 @@ def test_concurrent_jobs_get_distinct_devices_and_a_third_waits(tmp_path: Path) 
 
 
 def test_cli_passes_the_exit_status_through(tmp_path: Path) -> None:
-    result = subprocess.run(lease_cmd(tmp_path, "--gpu-count", "1") + ["sh", "-c", "exit 3"], env=clean_env(),
-                            timeout=60, check=False)
+    result = subprocess.run(
+        lease_cmd(tmp_path, "--gpu-count", "1") + ["sh", "-c", "exit 3"], env=clean_env(), timeout=60, check=False
+    )
     assert result.returncode == 3
 
 
 def test_cli_timeout_and_usage_errors(tmp_path: Path) -> None:
     holder = acquire(["0"], tmp_path)
     try:
-        result = subprocess.run(lease_cmd(tmp_path, "--devices", "0", "--timeout", "0.3") + ["true"],
-                                env=clean_env(), capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            lease_cmd(tmp_path, "--devices", "0", "--timeout", "0.3") + ["true"],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 1 and "no free GPU" in result.stderr
     finally:
         holder.release()
     for args in (["--devices", "0"], ["--devices", "0", "--"]):
-        result = subprocess.run([sys.executable, "-m", "randsmooth", "gpu-lease", *args], env=clean_env(),
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "randsmooth", "gpu-lease", *args],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 2 and result.stderr.startswith("error:")

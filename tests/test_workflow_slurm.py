@@ -44,10 +44,30 @@ def skip_or_fail(reason: str) -> None:
 
 def snakemake(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = ["timeout", "-k", "10", str(TIMEOUT_S), sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE),
-           "--configfile", str(CI_CONFIG), *args]
-    return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=TIMEOUT_S + 30,
-                          stdin=subprocess.DEVNULL, check=False)
+    cmd = [
+        "timeout",
+        "-k",
+        "10",
+        str(TIMEOUT_S),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--configfile",
+        str(CI_CONFIG),
+        *args,
+    ]
+    return subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S + 30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def local_env() -> dict[str, str]:
@@ -58,7 +78,9 @@ def local_env() -> dict[str, str]:
 
 def slurm_jobs() -> list[dict[str, str]]:
     """Every job the controller still remembers (MinJobAge), as key=value dicts."""
-    out = subprocess.run(["scontrol", "-o", "show", "jobs"], capture_output=True, text=True, timeout=30, check=False).stdout
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "jobs"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout
     jobs = []
     for line in out.splitlines():
         fields = dict(m.groups() for m in re.finditer(r"(\w[\w:/]*)=(\S*)", line))
@@ -88,8 +110,10 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
         with local_slurm_cluster(cluster_root) as cluster:
             started = time.monotonic()
             result = snakemake(slurm_dir, cluster.env, "--profile", str(cluster.profile))
-            context = (f"snakemake exit {result.returncode} after {time.monotonic() - started:.0f} s\n"
-                       f"{(result.stdout + result.stderr)[-4000:]}\n{slurm_logs(slurm_dir)}\n{cluster.log_tail()}")
+            context = (
+                f"snakemake exit {result.returncode} after {time.monotonic() - started:.0f} s\n"
+                f"{(result.stdout + result.stderr)[-4000:]}\n{slurm_logs(slurm_dir)}\n{cluster.log_tail()}"
+            )
             assert result.returncode == 0, context
             jobs = slurm_jobs()
     except SlurmUnavailable as exc:

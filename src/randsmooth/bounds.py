@@ -415,8 +415,22 @@ def cost_sensitive_radius(
         return None if x is None else (x[0] if single else x)
 
     return CostSensitiveRadius(
-        r=shape(r), r_std=shape(r_std), r_shared=shape(r_shared), r_cs=shape(r_cs),
-        r_pair=shape(r_pair), r_pair_certified=shape(r_pair_cert), c_b=shape(c_b), n_a=shape(n_a),
-        n_b=shape(n_b), n=shape(n), mass=shape(mass), abstain=shape(abstain), targets=tgt, mode=mode,
-        alpha=a, alpha_a=alpha_a, alpha_b=float(alpha_b), legacy_alpha=bool(legacy_alpha),
+        r=shape(r),
+        r_std=shape(r_std),
+        r_shared=shape(r_shared),
+        r_cs=shape(r_cs),
+        r_pair=shape(r_pair),
+        r_pair_certified=shape(r_pair_cert),
+        c_b=shape(c_b),
+        n_a=shape(n_a),
+        n_b=shape(n_b),
+        n=shape(n),
+        mass=shape(mass),
+        abstain=shape(abstain),
+        targets=tgt,
+        mode=mode,
+        alpha=a,
+        alpha_a=alpha_a,
+        alpha_b=float(alpha_b),
+        legacy_alpha=bool(legacy_alpha),
     )

@@ -61,24 +61,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m randsmooth certify",
         description="Draw n0 selection and n estimation noise samples per test example, run the base "
-                    "model and write per-example class counts to Parquet (resumable; see randsmooth.results).")
+        "model and write per-example class counts to Parquet (resumable; see randsmooth.results).",
+    )
     p.add_argument("--checkpoint", required=True, help="model checkpoint (ours, Cohen's or MACER's layout)")
     p.add_argument("--arch", default=None, help="architecture, needed only for MACER-layout checkpoints")
     p.add_argument("--dataset", required=True, help="data set name (e.g. cifar10, imagenet, digits)")
     p.add_argument("--data-root", default=None, help="data set root directory")
-    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="data set option (repeatable; value parsed as JSON if possible)")
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="data set option (repeatable; value parsed as JSON if possible)",
+    )
     p.add_argument("--download", action="store_true", help="download the data set if missing")
     p.add_argument("--split", default="test", help="data split (default: test)")
     p.add_argument("--noise", default="gaussian", help="noise family (default: gaussian)")
-    p.add_argument("--noise-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="noise family parameter, e.g. k=1 (repeatable)")
+    p.add_argument(
+        "--noise-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="noise family parameter, e.g. k=1 (repeatable)",
+    )
     p.add_argument("--sigma", type=float, required=True, help="noise per-coordinate RMS in [0,1] pixel units")
     p.add_argument("--n0", type=int, default=100, help="selection samples per example (default 100)")
     p.add_argument("--n", type=int, default=100000, help="estimation samples per example (default 100000)")
     p.add_argument("--batch", type=int, default=400, help="model batch size (does not change counts)")
-    p.add_argument("--noise-block", type=int, default=DEFAULT_NOISE_BLOCK,
-                   help=f"samples per seeded noise block (default {DEFAULT_NOISE_BLOCK}; changes the streams)")
+    p.add_argument(
+        "--noise-block",
+        type=int,
+        default=DEFAULT_NOISE_BLOCK,
+        help=f"samples per seeded noise block (default {DEFAULT_NOISE_BLOCK}; changes the streams)",
+    )
     p.add_argument("--start", type=int, default=0, help="first dataset index of the subset (default 0)")
     p.add_argument("--stop", type=int, default=None, help="subset end, exclusive (default: split size)")
     p.add_argument("--skip", type=int, default=1, help="subset stride (Cohen: 20 CIFAR, 100 ImageNet)")
@@ -86,11 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-shards", type=int, default=1, help="number of shards (default 1)")
     p.add_argument("--seed", type=int, default=0, help="global noise seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--autocast", action="store_true",
-                   help="CUDA float16 autocast (certifies the reduced-precision model; off by default)")
+    p.add_argument(
+        "--autocast",
+        action="store_true",
+        help="CUDA float16 autocast (certifies the reduced-precision model; off by default)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    p.add_argument("--num-threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; set it to the job's cores under SLURM)")
+    p.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice; set it to the job's cores under SLURM)",
+    )
     p.add_argument("--out", required=True, help="output Parquet file (progress kept in OUT.progress.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
@@ -99,10 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> None:
     """Range checks with one-line messages naming the option."""
-    checks = [("--n0", args.n0, 1), ("--n", args.n, 1), ("--batch", args.batch, 1),
-              ("--noise-block", args.noise_block, 1), ("--start", args.start, 0), ("--skip", args.skip, 1),
-              ("--shard", args.shard, 0), ("--num-shards", args.num_shards, 1), ("--seed", args.seed, 0),
-              ("--num-threads", 1 if args.num_threads is None else args.num_threads, 1)]
+    checks = [
+        ("--n0", args.n0, 1),
+        ("--n", args.n, 1),
+        ("--batch", args.batch, 1),
+        ("--noise-block", args.noise_block, 1),
+        ("--start", args.start, 0),
+        ("--skip", args.skip, 1),
+        ("--shard", args.shard, 0),
+        ("--num-shards", args.num_shards, 1),
+        ("--seed", args.seed, 0),
+        ("--num-threads", 1 if args.num_threads is None else args.num_threads, 1),
+    ]
     for name, value, minimum in checks:
         if value < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -137,33 +167,76 @@ def certify(args: argparse.Namespace) -> Path:
         raise ValueError(f"--device: {exc}") from None
     spec = dataset_spec(args.dataset, **dataset_options)
     noise = get_noise(args.noise, args.sigma, spec.dim, **noise_params)
-    dataset = load_dataset(args.dataset, args.split, args.data_root, augment=False, download=args.download,
-                           **dataset_options)
+    dataset = load_dataset(
+        args.dataset, args.split, args.data_root, augment=False, download=args.download, **dataset_options
+    )
     stop = len(dataset) if args.stop is None else args.stop
     if stop > len(dataset):
         raise ValueError(f"--stop {stop} exceeds the size of {args.dataset}/{args.split} ({len(dataset)})")
-    model, info = load_model(args.checkpoint, device, arch=args.arch, dataset=args.dataset,
-                             dataset_options=dataset_options)
+    model, info = load_model(
+        args.checkpoint, device, arch=args.arch, dataset=args.dataset, dataset_options=dataset_options
+    )
     if int(info["num_classes"]) != spec.num_classes:
-        raise ValueError(f"--checkpoint {args.checkpoint} has {info['num_classes']} classes but {args.dataset} "
-                         f"has {spec.num_classes}")
+        raise ValueError(
+            f"--checkpoint {args.checkpoint} has {info['num_classes']} classes but {args.dataset} "
+            f"has {spec.num_classes}"
+        )
     if info.get("dataset") not in (None, spec.name):
         logger.warning("checkpoint was trained on %r, certifying on %r", info.get("dataset"), spec.name)
-    config = SamplerConfig(n0=args.n0, n=args.n, batch=args.batch, seed=args.seed, noise_block=args.noise_block,
-                           autocast=args.autocast, channels_last=args.channels_last)
+    config = SamplerConfig(
+        n0=args.n0,
+        n=args.n,
+        batch=args.batch,
+        seed=args.seed,
+        noise_block=args.noise_block,
+        autocast=args.autocast,
+        channels_last=args.channels_last,
+    )
     settings = RunSettings(
-        checkpoint=str(args.checkpoint), model_id=model_id(args.checkpoint), dataset=spec.name,
-        dataset_options=dataset_options, data_root=args.data_root, split=args.split, noise=noise.name,
-        noise_params=noise.params(), sigma=noise.sigma, dim=spec.dim, num_classes=spec.num_classes,
-        n0=args.n0, n=args.n, start=args.start, stop=stop, skip=args.skip, shard=args.shard,
-        num_shards=args.num_shards, seed=args.seed, noise_block=args.noise_block, batch=args.batch,
-        device=str(device), autocast=args.autocast, channels_last=args.channels_last,
-        prefix_budgets=list(config.budgets()), torch_version=torch.__version__, version=__version__)
+        checkpoint=str(args.checkpoint),
+        model_id=model_id(args.checkpoint),
+        dataset=spec.name,
+        dataset_options=dataset_options,
+        data_root=args.data_root,
+        split=args.split,
+        noise=noise.name,
+        noise_params=noise.params(),
+        sigma=noise.sigma,
+        dim=spec.dim,
+        num_classes=spec.num_classes,
+        n0=args.n0,
+        n=args.n,
+        start=args.start,
+        stop=stop,
+        skip=args.skip,
+        shard=args.shard,
+        num_shards=args.num_shards,
+        seed=args.seed,
+        noise_block=args.noise_block,
+        batch=args.batch,
+        device=str(device),
+        autocast=args.autocast,
+        channels_last=args.channels_last,
+        prefix_budgets=list(config.budgets()),
+        torch_version=torch.__version__,
+        version=__version__,
+    )
     sampler = CountSampler(model, noise, spec.num_classes, device, config)
     with ShardWriter(out, settings, overwrite=args.overwrite) as writer:
-        logger.info("certify %s/%s shard %d/%d: %d examples (%d already done), %s sigma=%g, n0=%d, n=%d, on %s",
-                    spec.name, args.split, args.shard, args.num_shards, len(settings.expected_indices()),
-                    len(writer.done), noise.name, noise.sigma, args.n0, args.n, device)
+        logger.info(
+            "certify %s/%s shard %d/%d: %d examples (%d already done), %s sigma=%g, n0=%d, n=%d, on %s",
+            spec.name,
+            args.split,
+            args.shard,
+            args.num_shards,
+            len(settings.expected_indices()),
+            len(writer.done),
+            noise.name,
+            noise.sigma,
+            args.n0,
+            args.n,
+            device,
+        )
         path = sample_shard(sampler, dataset, writer, progress=not args.no_progress)
     logger.info("wrote %s", path)
     return path

@@ -94,7 +94,9 @@ class CostMatrix:
         diag = np.diagonal(arr)
         if (diag != 0).any():
             y = int(np.flatnonzero(diag != 0)[0])
-            raise ValueError(f"cost matrix diagonal must be 0 (a correct prediction costs nothing), got C[{y}, {y}] = {diag[y]}")
+            raise ValueError(
+                f"cost matrix diagonal must be 0 (a correct prediction costs nothing), got C[{y}, {y}] = {diag[y]}"
+            )
         arr.setflags(write=False)
         object.__setattr__(self, "matrix", arr)
         targets = tuple(tuple(int(j) for j in np.flatnonzero(arr[y] > 0)) for y in range(arr.shape[0]))
@@ -170,8 +172,9 @@ class CostMatrix:
 
 
 # ------------------------------------------------------------------------------ builders
-def from_pairs(num_classes: int, pairs: Iterable[Sequence[Any]], *, seeds: Sequence[int] | None = None,
-               name: str = "") -> CostMatrix:
+def from_pairs(
+    num_classes: int, pairs: Iterable[Sequence[Any]], *, seeds: Sequence[int] | None = None, name: str = ""
+) -> CostMatrix:
     """Cost matrix from ``(seed, target, cost)`` triples (``(seed, target)`` means cost 1).
 
     Every listed cost must be positive and finite, seed != target, both in [0, num_classes), and
@@ -220,9 +223,16 @@ def _seed_rows(k: int, seeds: Sequence[int]) -> list[tuple[int, int, float]]:
     return [(s, t, 1.0) for s in seeds for t in range(k) if t != s]
 
 
-_DATASETS = {"cifar10": "cifar10", "cifar-10": "cifar10", "imagenette": "imagenette",
-             "imagenette2-160": "imagenette", "imagenette2": "imagenette", "ham": "ham10000",
-             "ham10000": "ham10000", "ham10k": "ham10000"}
+_DATASETS = {
+    "cifar10": "cifar10",
+    "cifar-10": "cifar10",
+    "imagenette": "imagenette",
+    "imagenette2-160": "imagenette",
+    "imagenette2": "imagenette",
+    "ham": "ham10000",
+    "ham10000": "ham10000",
+    "ham10k": "ham10000",
+}
 
 # (dataset, preset) -> (K, pairs, seeds); aliases resolved in preset().
 _PRESETS: dict[tuple[str, str], tuple[int, list[tuple[int, int, float]], tuple[int, ...] | None]] = {
@@ -236,8 +246,16 @@ _PRESETS: dict[tuple[str, str], tuple[int, list[tuple[int, int, float]], tuple[i
     ("imagenette", "s-seed"): (10, _seed_rows(10, [7]), None),
     ("ham10000", "ham"): (2, [(0, 1, 10.0), (1, 0, 1.0)], (0,)),
 }
-_ALIASES = {"single": "s-pair", "multi": "m-pair", "sseed": "s-seed", "mseed": "m-seed", "spair": "s-pair",
-            "mpair": "m-pair", "default": "ham", "ham10000": "ham"}
+_ALIASES = {
+    "single": "s-pair",
+    "multi": "m-pair",
+    "sseed": "s-seed",
+    "mseed": "m-seed",
+    "spair": "s-pair",
+    "mpair": "m-pair",
+    "default": "ham",
+    "ham10000": "ham",
+}
 
 
 def preset_names() -> tuple[str, ...]:
@@ -295,7 +313,9 @@ def from_config(config: Any) -> CostMatrix:
         if "matrix" in config:
             cm = CostMatrix(config["matrix"], seeds=None if seeds is None else tuple(seeds), name=name)
             if "num_classes" in config and config["num_classes"] != cm.num_classes:
-                raise ValueError(f"cost config num_classes={config['num_classes']} but the matrix is {cm.num_classes} x {cm.num_classes}")
+                raise ValueError(
+                    f"cost config num_classes={config['num_classes']} but the matrix is {cm.num_classes} x {cm.num_classes}"
+                )
             return cm
         if "pairs" in config:
             if "num_classes" not in config:
@@ -321,8 +341,7 @@ def to_config(cost_matrix: CostMatrix, *, dense: bool = False) -> dict[str, Any]
         out["matrix"] = cm.matrix.tolist()
     else:
         out["num_classes"] = cm.num_classes
-        out["pairs"] = [[y, j, float(cm.matrix[y, j])] for y in range(cm.num_classes)
-                        for j in cm.sensitive_targets(y)]
+        out["pairs"] = [[y, j, float(cm.matrix[y, j])] for y in range(cm.num_classes) for j in cm.sensitive_targets(y)]
     if cm.seeds is not None:
         out["seeds"] = list(cm.seeds)
     return out

@@ -92,7 +92,9 @@ def _stack(values: Any, column: str, num_classes: np.ndarray) -> np.ndarray:
     if (~np.isfinite(arr)).any() or (arr < 0).any() or (arr != np.floor(arr)).any():
         raise ValueError(f"column {column!r} must hold non-negative whole-number counts")
     if (num_classes != arr.shape[1]).any():
-        raise ValueError(f"column {column!r} has {arr.shape[1]} entries per row but num_classes is {np.unique(num_classes).tolist()}")
+        raise ValueError(
+            f"column {column!r} has {arr.shape[1]} entries per row but num_classes is {np.unique(num_classes).tolist()}"
+        )
     return arr.astype(np.int64)
 
 
@@ -205,13 +207,22 @@ def noise_from_table(table: pd.DataFrame) -> Noise:
     """The single noise configuration of ``table`` (ValueError if rows use several)."""
     groups = noise_groups(table)
     if len(groups) != 1:
-        raise ValueError(f"table mixes {len(groups)} noise configurations: {[repr(g[0]) for g in groups]}; split it first")
+        raise ValueError(
+            f"table mixes {len(groups)} noise configurations: {[repr(g[0]) for g in groups]}; split it first"
+        )
     return groups[0][0]
 
 
 # ------------------------------------------------------------------------------- CERTIFY
-def certify(table: pd.DataFrame, alpha: float, *, norm: str = "l2", budget: int | None = None,
-            two_sided: bool = False, noise: Noise | None = None) -> pd.DataFrame:
+def certify(
+    table: pd.DataFrame,
+    alpha: float,
+    *,
+    norm: str = "l2",
+    budget: int | None = None,
+    two_sided: bool = False,
+    noise: Noise | None = None,
+) -> pd.DataFrame:
     """Cohen et al.'s CERTIFY from counts, for any noise family and norm.
 
     Args:
@@ -243,15 +254,17 @@ def certify(table: pd.DataFrame, alpha: float, *, norm: str = "l2", budget: int 
     radius[abstain] = 0.0
     labels = _int_column(table, "label")
     pred = np.where(abstain, -1, c_a).astype(np.int64)
-    return pd.DataFrame({
-        "idx": _int_column(table, "idx"),
-        "label": labels,
-        "predict": pred,
-        "radius": radius,
-        "correct": (pred == labels).astype(np.int64),
-        "p_lower": p_lower,
-        "n_a": n_a.astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "idx": _int_column(table, "idx"),
+            "label": labels,
+            "predict": pred,
+            "radius": radius,
+            "correct": (pred == labels).astype(np.int64),
+            "p_lower": p_lower,
+            "n_a": n_a.astype(np.int64),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------- PREDICT
@@ -274,13 +287,15 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
     abstain = np.asarray(bounds.predict_abstains(n1, n2, alpha), dtype=bool)
     labels = _int_column(table, "label")
     pred = np.where(abstain, -1, top).astype(np.int64)
-    return pd.DataFrame({
-        "idx": _int_column(table, "idx"),
-        "label": labels,
-        "predict": pred,
-        "correct": (pred == labels).astype(np.int64),
-        "pvalue": pvalue,
-    })
+    return pd.DataFrame(
+        {
+            "idx": _int_column(table, "idx"),
+            "label": labels,
+            "predict": pred,
+            "correct": (pred == labels).astype(np.int64),
+            "pvalue": pvalue,
+        }
+    )
 
 
 def p_a_true(table: pd.DataFrame, budget: int | None = None) -> np.ndarray:
@@ -321,8 +336,16 @@ def cs_correct(labels: Any, predict: Any, cost_matrix: CostMatrix, abstain: str 
     return np.where(has_targets, ok_cs, ok_std).astype(np.int64)
 
 
-def cost_sensitive(table: pd.DataFrame, cost_matrix: CostMatrix | None, alpha: float, *, mode: str = "group",
-                   legacy_alpha: bool = False, abstain: str = "code", budget: int | None = None) -> pd.DataFrame:
+def cost_sensitive(
+    table: pd.DataFrame,
+    cost_matrix: CostMatrix | None,
+    alpha: float,
+    *,
+    mode: str = "group",
+    legacy_alpha: bool = False,
+    abstain: str = "code",
+    budget: int | None = None,
+) -> pd.DataFrame:
     """Xin et al.'s cost-sensitive CERTIFY (Algorithm 1, xin2025.md section 2) from counts.
 
     Args:
@@ -409,9 +432,15 @@ def cost_sensitive(table: pd.DataFrame, cost_matrix: CostMatrix | None, alpha: f
                     out_std[sub] = sigma * _probit(p_low)
                 out_r[sub] = out_std[sub]
                 continue
-            res = bounds.cost_sensitive_radius(counts[sub], c_a[sub], targets, alpha, sigma,
-                                               mode="pair" if mode == "pair" else "group",
-                                               legacy_alpha=legacy_alpha)
+            res = bounds.cost_sensitive_radius(
+                counts[sub],
+                c_a[sub],
+                targets,
+                alpha,
+                sigma,
+                mode="pair" if mode == "pair" else "group",
+                legacy_alpha=legacy_alpha,
+            )
             out_r[sub], out_std[sub], out_cs[sub] = res.r, res.r_std, res.r_cs
             out_cb[sub], out_nb[sub], out_mass[sub] = res.c_b, res.n_b, res.mass
             if mode == "pair":
@@ -424,20 +453,22 @@ def cost_sensitive(table: pd.DataFrame, cost_matrix: CostMatrix | None, alpha: f
         seed_group = cost_matrix.is_seed(labels)
     else:
         seed_group = np.ones(num_rows, dtype=bool)
-    df = pd.DataFrame({
-        "idx": _int_column(table, "idx"),
-        "label": labels,
-        "predict": pred,
-        "r": out_r,
-        "r_std": out_std,
-        "r_cs": out_cs,
-        "c_b": out_cb,
-        "n_a": n_a.astype(np.int64),
-        "n_b": out_nb,
-        "mass": out_mass,
-        "correct": correct,
-        "seed_group": seed_group,
-    })
+    df = pd.DataFrame(
+        {
+            "idx": _int_column(table, "idx"),
+            "label": labels,
+            "predict": pred,
+            "r": out_r,
+            "r_std": out_std,
+            "r_cs": out_cs,
+            "c_b": out_cb,
+            "n_a": n_a.astype(np.int64),
+            "n_b": out_nb,
+            "mass": out_mass,
+            "correct": correct,
+            "seed_group": seed_group,
+        }
+    )
     if mode == "pair":
         df["targets"] = out_targets
         df["r_pair"] = out_pair
@@ -450,9 +481,19 @@ def _probit(p: Any) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- synthetic tables
-def synthetic_table(labels: Sequence[int], selection: Any, estimation: Any, *, sigma: float = 0.5,
-                    noise: str = "gaussian", noise_params: dict[str, Any] | None = None, dim: int = 3072,
-                    budgets: Sequence[int] = (), seed: int = 0, idx: Sequence[int] | None = None) -> pd.DataFrame:
+def synthetic_table(
+    labels: Sequence[int],
+    selection: Any,
+    estimation: Any,
+    *,
+    sigma: float = 0.5,
+    noise: str = "gaussian",
+    noise_params: dict[str, Any] | None = None,
+    dim: int = 3072,
+    budgets: Sequence[int] = (),
+    seed: int = 0,
+    idx: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """A per-example table in the engine's schema built from given counts (tests, what-if studies).
 
     ``selection`` and ``estimation`` are (N, K) count arrays (n0 and n per row are their sums).
@@ -481,23 +522,25 @@ def synthetic_table(labels: Sequence[int], selection: Any, estimation: Any, *, s
             prefix.append(current)
         rows_budgets.append(np.asarray(row_b, dtype=np.int64))
         rows_prefix.append([np.asarray(p, dtype=np.int64) for p in reversed(prefix)])
-    return pd.DataFrame({
-        "idx": np.arange(num_rows, dtype=np.int64) if idx is None else np.asarray(idx, dtype=np.int64),
-        "label": labels_arr,
-        "num_classes": np.full(num_rows, k, dtype=np.int32),
-        "counts_selection": list(sel),
-        "counts_estimation": list(est),
-        "prefix_budgets": rows_budgets,
-        "counts_prefix": rows_prefix,
-        "n0": sel.sum(axis=1),
-        "n": n,
-        "noise": noise,
-        "noise_params": json.dumps(noise_params or {}),
-        "sigma": float(sigma),
-        "dim": np.full(num_rows, dim, dtype=np.int64),
-        "seed": np.full(num_rows, seed, dtype=np.int64),
-        "noise_block": np.zeros(num_rows, dtype=np.int64),
-        "model_id": "synthetic",
-        "time_s": np.zeros(num_rows),
-        "version": "synthetic",
-    })
+    return pd.DataFrame(
+        {
+            "idx": np.arange(num_rows, dtype=np.int64) if idx is None else np.asarray(idx, dtype=np.int64),
+            "label": labels_arr,
+            "num_classes": np.full(num_rows, k, dtype=np.int32),
+            "counts_selection": list(sel),
+            "counts_estimation": list(est),
+            "prefix_budgets": rows_budgets,
+            "counts_prefix": rows_prefix,
+            "n0": sel.sum(axis=1),
+            "n": n,
+            "noise": noise,
+            "noise_params": json.dumps(noise_params or {}),
+            "sigma": float(sigma),
+            "dim": np.full(num_rows, dim, dtype=np.int64),
+            "seed": np.full(num_rows, seed, dtype=np.int64),
+            "noise_block": np.zeros(num_rows, dtype=np.int64),
+            "model_id": "synthetic",
+            "time_s": np.zeros(num_rows),
+            "version": "synthetic",
+        }
+    )

@@ -35,10 +35,13 @@ def select_device(requested: str = "auto") -> torch.device:
     if match is None:
         raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', got {requested!r}")
     if not torch.cuda.is_available():
-        raise DeviceUnavailableError(f"config requests device {requested!r} but no CUDA device is visible; "
-                           "set device: cpu or auto")
+        raise DeviceUnavailableError(
+            f"config requests device {requested!r} but no CUDA device is visible; set device: cpu or auto"
+        )
     index = match.group(1)
     if index is not None and int(index) >= torch.cuda.device_count():
-        raise DeviceUnavailableError(f"config requests device {requested!r} but only {torch.cuda.device_count()} "
-                           "CUDA device(s) are visible; set device: cuda, cpu or auto")
+        raise DeviceUnavailableError(
+            f"config requests device {requested!r} but only {torch.cuda.device_count()} "
+            "CUDA device(s) are visible; set device: cuda, cpu or auto"
+        )
     return torch.device(name)

@@ -46,8 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .results import (ExampleRecord, RunSettings, ShardWriter, check_int, default_prefix_budgets,
-                      noise_params_json)
+from .results import ExampleRecord, RunSettings, ShardWriter, check_int, default_prefix_budgets, noise_params_json
 from .sampling import Noise
 from .seeding import derive_seed
 
@@ -88,8 +87,9 @@ class SamplerConfig:
         if self.prefix_budgets is not None:
             budgets = [check_int("prefix_budgets entry", b, 1) for b in self.prefix_budgets]
             if budgets != sorted(set(budgets)) or budgets[-1] != self.n:
-                raise ValueError(f"prefix_budgets must be strictly increasing and end with n={self.n}, "
-                                 f"got {self.prefix_budgets!r}")
+                raise ValueError(
+                    f"prefix_budgets must be strictly increasing and end with n={self.n}, got {self.prefix_budgets!r}"
+                )
 
     def budgets(self) -> tuple[int, ...]:
         """The prefix budgets actually recorded (sorted, last == n)."""
@@ -105,8 +105,9 @@ class CountSampler:
     model) to logits (N, num_classes). It is put in eval mode (and channels-last if configured).
     """
 
-    def __init__(self, model: nn.Module, noise: Noise, num_classes: int, device: torch.device | str,
-                 config: SamplerConfig) -> None:
+    def __init__(
+        self, model: nn.Module, noise: Noise, num_classes: int, device: torch.device | str, config: SamplerConfig
+    ) -> None:
         self.device = torch.device(device)
         self.num_classes = check_int("num_classes", num_classes, 1)
         if config.autocast and self.device.type != "cuda":
@@ -136,13 +137,13 @@ class CountSampler:
             pos = 0
             while pos < size:
                 if filled == 0 and size - pos >= batch:  # a whole batch inside this block: no copy
-                    yield noisy[pos:pos + batch]
+                    yield noisy[pos : pos + batch]
                     pos += batch
                     continue
                 if buf is None:
                     buf = torch.empty((min(batch, num), *x.shape), device=x.device, dtype=noisy.dtype)
                 take = min(batch - filled, size - pos)
-                buf[filled:filled + take].copy_(noisy[pos:pos + take])
+                buf[filled : filled + take].copy_(noisy[pos : pos + take])
                 filled += take
                 pos += take
                 if filled == batch:
@@ -158,12 +159,15 @@ class CountSampler:
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.config.autocast):
             logits = self.model(inputs)
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
-            raise ValueError(f"model returned logits of shape {tuple(logits.shape)}, expected "
-                             f"(batch, num_classes={self.num_classes})")
+            raise ValueError(
+                f"model returned logits of shape {tuple(logits.shape)}, expected "
+                f"(batch, num_classes={self.num_classes})"
+            )
         return logits.argmax(dim=1)
 
-    def stream_counts(self, x: torch.Tensor, idx: int, stream: str, num: int,
-                      budgets: Sequence[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    def stream_counts(
+        self, x: torch.Tensor, idx: int, stream: str, num: int, budgets: Sequence[int] = ()
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Class counts of ``num`` noisy samples of ``x`` and cumulative counts at ``budgets``.
 
         Returns device tensors: counts (K,) int64 and prefix counts (len(budgets), K) int64
@@ -178,7 +182,7 @@ class CountSampler:
                 preds = self._predict(inputs)
                 m = preds.shape[0]
                 while j < len(budgets) and budgets[j] <= done + m:
-                    snapshots.append(counts + torch.bincount(preds[:budgets[j] - done], minlength=k))
+                    snapshots.append(counts + torch.bincount(preds[: budgets[j] - done], minlength=k))
                     j += 1
                 counts += torch.bincount(preds, minlength=k)
                 done += m
@@ -194,18 +198,24 @@ class CountSampler:
         est, prefix = self.stream_counts(x, idx, "estimation", self.config.n, budgets)
         k = self.num_classes
         host = torch.cat([sel, est, prefix.reshape(-1)]).cpu().numpy()  # the one sync per example
-        return ExampleRecord(idx=int(idx), label=int(label), counts_selection=host[:k],
-                             counts_estimation=host[k:2 * k],
-                             prefix_budgets=np.asarray(budgets, dtype=np.int64),
-                             counts_prefix=host[2 * k:].reshape(len(budgets), k),
-                             time_s=time.perf_counter() - start)
+        return ExampleRecord(
+            idx=int(idx),
+            label=int(label),
+            counts_selection=host[:k],
+            counts_estimation=host[k : 2 * k],
+            prefix_budgets=np.asarray(budgets, dtype=np.int64),
+            counts_prefix=host[2 * k :].reshape(len(budgets), k),
+            time_s=time.perf_counter() - start,
+        )
 
     def _check_input(self, x: Any, idx: int) -> torch.Tensor:
         if not torch.is_tensor(x):
             x = torch.as_tensor(np.asarray(x))
         if not x.is_floating_point() or x.numel() != self.noise.dim:
-            raise ValueError(f"example {idx}: expected a float tensor with {self.noise.dim} coordinates "
-                             f"(the noise dim), got dtype {x.dtype} shape {tuple(x.shape)}")
+            raise ValueError(
+                f"example {idx}: expected a float tensor with {self.noise.dim} coordinates "
+                f"(the noise dim), got dtype {x.dtype} shape {tuple(x.shape)}"
+            )
         return x.to(self.device, torch.float32)
 
     def run(self, dataset: Any, indices: Iterable[int], *, progress: bool = False) -> Iterator[ExampleRecord]:
@@ -214,6 +224,7 @@ class CountSampler:
         bar = None
         if progress:
             from tqdm import tqdm
+
             bar = tqdm(total=len(indices), desc="certify", unit="ex", dynamic_ncols=True)
         try:
             for i in indices:
@@ -222,9 +233,16 @@ class CountSampler:
                 if not 0 <= label < self.num_classes:
                     raise ValueError(f"example {i}: label {label} outside [0, num_classes={self.num_classes})")
                 record = self.sample_example(x, label, i)
-                logger.debug("idx %d label %d: selection top %d, estimation top %d (%d/%d), %.2f s", i, label,
-                             int(record.counts_selection.argmax()), int(record.counts_estimation.argmax()),
-                             int(record.counts_estimation.max()), self.config.n, record.time_s)
+                logger.debug(
+                    "idx %d label %d: selection top %d, estimation top %d (%d/%d), %.2f s",
+                    i,
+                    label,
+                    int(record.counts_selection.argmax()),
+                    int(record.counts_estimation.argmax()),
+                    int(record.counts_estimation.max()),
+                    self.config.n,
+                    record.time_s,
+                )
                 if bar is not None:
                     bar.update(1)
                 yield record
@@ -236,13 +254,20 @@ class CountSampler:
 def check_settings(sampler: CountSampler, settings: RunSettings) -> None:
     """Raise ``ValueError`` unless ``settings`` describe what ``sampler`` actually samples."""
     c, noise = sampler.config, sampler.noise
-    pairs = {"n0": (c.n0, settings.n0), "n": (c.n, settings.n), "seed": (c.seed, settings.seed),
-             "noise_block": (c.noise_block, settings.noise_block),
-             "prefix_budgets": (list(c.budgets()), settings.prefix_budgets),
-             "num_classes": (sampler.num_classes, settings.num_classes), "noise": (noise.name, settings.noise),
-             "sigma": (noise.sigma, settings.sigma), "dim": (noise.dim, settings.dim),
-             "noise_params": (noise_params_json(noise.params()), noise_params_json(settings.noise_params)),
-             "autocast": (c.autocast, settings.autocast), "device_type": (sampler.device.type, settings.device_type)}
+    pairs = {
+        "n0": (c.n0, settings.n0),
+        "n": (c.n, settings.n),
+        "seed": (c.seed, settings.seed),
+        "noise_block": (c.noise_block, settings.noise_block),
+        "prefix_budgets": (list(c.budgets()), settings.prefix_budgets),
+        "num_classes": (sampler.num_classes, settings.num_classes),
+        "noise": (noise.name, settings.noise),
+        "sigma": (noise.sigma, settings.sigma),
+        "dim": (noise.dim, settings.dim),
+        "noise_params": (noise_params_json(noise.params()), noise_params_json(settings.noise_params)),
+        "autocast": (c.autocast, settings.autocast),
+        "device_type": (sampler.device.type, settings.device_type),
+    }
     diffs = [f"{name} {mine!r} != {theirs!r}" for name, (mine, theirs) in pairs.items() if mine != theirs]
     if diffs:
         raise ValueError(f"sampler and run settings disagree: {'; '.join(diffs)} [sampler != settings]")

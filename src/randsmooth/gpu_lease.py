@@ -69,7 +69,7 @@ def count_gpus() -> int:
 def _visible_entries(value: str) -> list[str]:
     """Entries of a CUDA_VISIBLE_DEVICES value; CUDA ignores everything from the first -1 on."""
     entries = [e.strip() for e in value.split(",") if e.strip()]
-    return entries[:entries.index("-1")] if "-1" in entries else entries
+    return entries[: entries.index("-1")] if "-1" in entries else entries
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,7 @@ class Decision:
     reason: str
 
 
-def decide(environ: Mapping[str, str], devices: Sequence[int] | None = None,
-           gpu_count: int | None = None) -> Decision:
+def decide(environ: Mapping[str, str], devices: Sequence[int] | None = None, gpu_count: int | None = None) -> Decision:
     """Choose the candidate device ids for a lease (see the module docstring).
 
     ``gpu_count`` replaces the ``nvidia-smi`` count (tests use fake counts); it is only consulted
@@ -93,8 +92,11 @@ def decide(environ: Mapping[str, str], devices: Sequence[int] | None = None,
         entries = _visible_entries(environ["CUDA_VISIBLE_DEVICES"])
         if len(entries) <= 1:
             shown = environ["CUDA_VISIBLE_DEVICES"]
-            return Decision((), f"CUDA_VISIBLE_DEVICES={shown!r} is already restricted to "
-                                f"{'no device' if not entries else 'one device'}")
+            return Decision(
+                (),
+                f"CUDA_VISIBLE_DEVICES={shown!r} is already restricted to "
+                f"{'no device' if not entries else 'one device'}",
+            )
         if devices is None:
             return Decision(tuple(entries), "leasing one of the devices in CUDA_VISIBLE_DEVICES")
     if devices is not None:
@@ -149,8 +151,16 @@ def _record_holder(fd: int, note: str) -> None:
     os.pwrite(fd, f"pid {os.getpid()}: {note}\n".encode("utf-8", errors="replace"), 0)
 
 
-def acquire(candidates: Sequence[str], lock_dir: str | os.PathLike[str], *, timeout: float | None = None,
-            poll: float = 5.0, note: str = "", clock=time.monotonic, sleep=time.sleep) -> Lease:
+def acquire(
+    candidates: Sequence[str],
+    lock_dir: str | os.PathLike[str],
+    *,
+    timeout: float | None = None,
+    poll: float = 5.0,
+    note: str = "",
+    clock=time.monotonic,
+    sleep=time.sleep,
+) -> Lease:
     """Lease the first free device of ``candidates``, waiting (polling) while all are taken.
 
     Raises ``TimeoutError`` after ``timeout`` seconds (None: wait forever) and ``ValueError`` for
@@ -172,8 +182,7 @@ def acquire(candidates: Sequence[str], lock_dir: str | os.PathLike[str], *, time
                 _record_holder(fd, note)
                 return Lease(device, fd, path)
         if deadline is not None and clock() >= deadline:
-            raise TimeoutError(f"no free GPU among {list(candidates)} after {timeout:g} s "
-                               f"(locks in {lock_dir})")
+            raise TimeoutError(f"no free GPU among {list(candidates)} after {timeout:g} s (locks in {lock_dir})")
         if not waiting_logged:
             log.info("all GPUs %s are leased (locks in %s); waiting for one", list(candidates), lock_dir)
             waiting_logged = True
@@ -191,9 +200,11 @@ def _device_list(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m randsmooth gpu-lease",
-                                description="Run COMMAND with CUDA_VISIBLE_DEVICES set to one leased GPU.",
-                                usage="python -m randsmooth gpu-lease [options] -- COMMAND [ARG ...]")
+    p = argparse.ArgumentParser(
+        prog="python -m randsmooth gpu-lease",
+        description="Run COMMAND with CUDA_VISIBLE_DEVICES set to one leased GPU.",
+        usage="python -m randsmooth gpu-lease [options] -- COMMAND [ARG ...]",
+    )
     p.add_argument("--lock-dir", default=None, help=f"lock folder (default ${LOCK_DIR_ENV} or a per-user tmp folder)")
     p.add_argument("--devices", type=_device_list, default=None, help="device ids to lease from, e.g. 0,1")
     p.add_argument("--gpu-count", type=int, default=None, help="assume this many GPUs instead of asking nvidia-smi")
@@ -210,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     split = argv.index("--")
     args = build_parser().parse_args(argv[:split])
-    command = argv[split + 1:]
+    command = argv[split + 1 :]
     if not command:
         print("error: gpu-lease needs a COMMAND after --", file=sys.stderr)
         return 2
@@ -219,8 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     if decision.candidates:
         lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
         try:
-            lease = acquire(decision.candidates, lock_dir, timeout=args.timeout, poll=args.poll,
-                            note=" ".join(command)[:500])
+            lease = acquire(
+                decision.candidates, lock_dir, timeout=args.timeout, poll=args.poll, note=" ".join(command)[:500]
+            )
         except (TimeoutError, ValueError, OSError) as exc:
             print(f"error: gpu-lease: {exc}", file=sys.stderr)
             return 1

@@ -133,7 +133,9 @@ def read_reference_log(path: str | os.PathLike) -> pd.DataFrame:
             repeated += 1
             continue
         if len(fields) != len(header):
-            raise ValueError(f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(fields)}: {line!r}")
+            raise ValueError(
+                f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(fields)}: {line!r}"
+            )
         body.append((lineno, [f.strip() for f in fields]))
     if repeated:
         log.warning("%s: dropped %d repeated header line(s) (appended runs)", path, repeated)
@@ -146,8 +148,9 @@ def read_reference_log(path: str | os.PathLike) -> pd.DataFrame:
     if "time" in header:
         raw_t = [fields[header.index("time")] for _, fields in body]
         is_td = [":" in t for t in raw_t]
-        attrs["time_format"] = (None if not raw_t else "timedelta" if all(is_td)
-                                else "seconds" if not any(is_td) else "mixed")
+        attrs["time_format"] = (
+            None if not raw_t else "timedelta" if all(is_td) else "seconds" if not any(is_td) else "mixed"
+        )
     if kind == "certify":
         attrs["radius_format"] = _radius_format([fields[header.index("radius")] for _, fields in body])
     elif kind == "cost_sensitive":  # r, r1, r2 and mass share one rendering
@@ -226,8 +229,14 @@ def _floats(df: pd.DataFrame, column: str, fmt: str) -> list[str]:
     return [fmt.format(float(v)) for v in values]
 
 
-def write_reference_log(df: pd.DataFrame, path: str | os.PathLike, kind: str = "certify", *,
-                        time_format: str | None = None, radius_format: str | None = None) -> None:
+def write_reference_log(
+    df: pd.DataFrame,
+    path: str | os.PathLike,
+    kind: str = "certify",
+    *,
+    time_format: str | None = None,
+    radius_format: str | None = None,
+) -> None:
     """Write ``df`` in one of the reference formats (header once, file overwritten atomically).
 
     Args:
@@ -333,8 +342,15 @@ def _check_ladder_args(log_df: pd.DataFrame, n: Any, sigma: Any) -> None:
         raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
 
 
-def counts_from_radii(log_df: pd.DataFrame, n: int, alpha: float, sigma: float, *, two_sided: bool = False,
-                      radius_format: str | None = None) -> pd.DataFrame:
+def counts_from_radii(
+    log_df: pd.DataFrame,
+    n: int,
+    alpha: float,
+    sigma: float,
+    *,
+    two_sided: bool = False,
+    radius_format: str | None = None,
+) -> pd.DataFrame:
     """Range of estimation counts n_A consistent with each written radius of a certify log.
 
     Inverts Cohen's Gaussian certificate on the written (rounded) radius: every k in
@@ -355,9 +371,15 @@ def counts_from_radii(log_df: pd.DataFrame, n: int, alpha: float, sigma: float, 
     return pd.DataFrame({"n_a_min": np.where(valid, k[lo_c], np.nan), "n_a_max": np.where(valid, k[hi_c], np.nan)})
 
 
-def infer_alpha(log_df: pd.DataFrame, n: int, sigma: float,
-                candidates: Sequence[float] = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1), *,
-                two_sided: bool = False, radius_format: str | None = None) -> AlphaInference:
+def infer_alpha(
+    log_df: pd.DataFrame,
+    n: int,
+    sigma: float,
+    candidates: Sequence[float] = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1),
+    *,
+    two_sided: bool = False,
+    radius_format: str | None = None,
+) -> AlphaInference:
     """Which confidence level(s) produced the radii of a certify log?
 
     For every non-abstained row (predict != -1) the written radius must equal the rendering
@@ -390,5 +412,6 @@ def infer_alpha(log_df: pd.DataFrame, n: int, sigma: float,
         fraction[float(a)] = float(np.mean(hit))
         ceiling[float(a)] = float(ladder[-1]) if ladder.size else float("nan")
     consistent = tuple(a for a, f in fraction.items() if f == 1.0)
-    return AlphaInference(consistent=consistent, fraction=fraction, n_checked=int(written.size),
-                          ceiling=ceiling, radius_format=fmt)
+    return AlphaInference(
+        consistent=consistent, fraction=fraction, n_checked=int(written.size), ceiling=ceiling, radius_format=fmt
+    )

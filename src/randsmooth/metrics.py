@@ -172,8 +172,11 @@ def precision_recall(df: pd.DataFrame, positive: int = 0) -> dict[str, float]:
     return {
         "precision": tp / (tp + fp) if tp + fp else float("nan"),
         "recall": tp / (tp + fn) if tp + fn else float("nan"),
-        "tp": tp, "fp": fp, "fn": fn,
-        "n_positive": int(np.sum(y)), "n_predicted_positive": int(np.sum(p)),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "n_positive": int(np.sum(y)),
+        "n_predicted_positive": int(np.sum(p)),
     }
 
 
@@ -190,13 +193,20 @@ def predict_metrics(table: pd.DataFrame, alpha: float, budgets: Sequence[int] | 
     rows = []
     for b in budgets:
         res = decide.predict(table, alpha, budget=int(b))
-        rows.append({"budget": int(b), "accuracy": float(res["correct"].mean()),
-                     "abstain_rate": float(np.mean(res["predict"] == -1)), "n_rows": len(res)})
+        rows.append(
+            {
+                "budget": int(b),
+                "accuracy": float(res["correct"].mean()),
+                "abstain_rate": float(np.mean(res["predict"] == -1)),
+                "n_rows": len(res),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def predict_breakdown(table: pd.DataFrame, alpha: float, budgets: Sequence[int] | None = None,
-                      gold_budget: int | None = None) -> pd.DataFrame:
+def predict_breakdown(
+    table: pd.DataFrame, alpha: float, budgets: Sequence[int] | None = None, gold_budget: int | None = None
+) -> pd.DataFrame:
     """Cohen's ``analyze_predict`` table: PREDICT at each budget vs the gold-standard prediction.
 
     The gold prediction is PREDICT at ``gold_budget`` (default: the largest common budget).
@@ -215,14 +225,16 @@ def predict_breakdown(table: pd.DataFrame, alpha: float, budgets: Sequence[int] 
         answered = pred != -1
         corr = res["correct"].to_numpy() == 1
         acc = pred == gold
-        rows.append({
-            "budget": int(b),
-            "correct_accurate": float(np.mean(answered & corr & acc)),
-            "correct_inaccurate": float(np.mean(answered & corr & ~acc)),
-            "incorrect_accurate": float(np.mean(answered & ~corr & acc)),
-            "incorrect_inaccurate": float(np.mean(answered & ~corr & ~acc)),
-            "abstain": float(np.mean(~answered)),
-        })
+        rows.append(
+            {
+                "budget": int(b),
+                "correct_accurate": float(np.mean(answered & corr & acc)),
+                "correct_inaccurate": float(np.mean(answered & corr & ~acc)),
+                "incorrect_accurate": float(np.mean(answered & ~corr & acc)),
+                "incorrect_inaccurate": float(np.mean(answered & ~corr & ~acc)),
+                "abstain": float(np.mean(~answered)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -235,12 +247,19 @@ def pa_histogram(table: pd.DataFrame, bins: Any = 20, *, budget: int | None = No
     """
     pa = decide.p_a_true(table, budget)
     counts, edges = np.histogram(pa, bins=bins, range=(0.0, 1.0))
-    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "count": counts.astype(np.int64),
-                         "fraction": counts / len(pa)})
+    return pd.DataFrame(
+        {"left": edges[:-1], "right": edges[1:], "count": counts.astype(np.int64), "fraction": counts / len(pa)}
+    )
 
 
-def pa_ccdf(table: pd.DataFrame, thresholds: Any, *, budget: int | None = None,
-            certified_alpha: float | None = None, two_sided: bool = False) -> Any:
+def pa_ccdf(
+    table: pd.DataFrame,
+    thresholds: Any,
+    *,
+    budget: int | None = None,
+    certified_alpha: float | None = None,
+    two_sided: bool = False,
+) -> Any:
     """Complementary ECDF of the empirical true-label p_A: fraction of ALL rows with p_A >= t.
 
     p_A = estimation count of the true label / n' (Sun et al. 2025, figure 9). With
@@ -261,8 +280,14 @@ def pa_ccdf(table: pd.DataFrame, thresholds: Any, *, budget: int | None = None,
     return float(values[0]) if np.ndim(thresholds) == 0 else values
 
 
-def pa_ccdf_curve(table: pd.DataFrame, *, grid: Any = None, budget: int | None = None,
-                  certified_alpha: float | None = None, two_sided: bool = False) -> pd.DataFrame:
+def pa_ccdf_curve(
+    table: pd.DataFrame,
+    *,
+    grid: Any = None,
+    budget: int | None = None,
+    certified_alpha: float | None = None,
+    two_sided: bool = False,
+) -> pd.DataFrame:
     """:func:`pa_ccdf` on Sun's grid 0.5:0.001:1.0 (or ``grid``) as a DataFrame x, y."""
     x = SUN_ECDF_GRID if grid is None else np.asarray(grid, dtype=np.float64)
     y = pa_ccdf(table, x, budget=budget, certified_alpha=certified_alpha, two_sided=two_sided)
@@ -276,7 +301,9 @@ def _curve(curve: Any, key: Any) -> pd.Series:
     elif isinstance(curve, pd.DataFrame) and {"radius", "certified_accuracy"} <= set(curve.columns):
         s = pd.Series(curve["certified_accuracy"].to_numpy(np.float64), index=curve["radius"].to_numpy(np.float64))
     else:
-        raise ValueError(f"curve for {key!r} must be a Series indexed by radius or a DataFrame with columns radius, certified_accuracy")
+        raise ValueError(
+            f"curve for {key!r} must be a Series indexed by radius or a DataFrame with columns radius, certified_accuracy"
+        )
     return s
 
 
@@ -297,12 +324,24 @@ def envelope(results: Mapping[float, Any]) -> pd.DataFrame:
             raise ValueError(f"curve for sigma={k!r} uses a different radius grid than sigma={keys[0]!r}")
     values = np.stack([c.to_numpy(np.float64) for c in curves])
     best = np.argmax(values, axis=0)
-    return pd.DataFrame({"radius": grid, "certified_accuracy": values[best, np.arange(len(grid))],
-                         "sigma": np.asarray([float(keys[i]) for i in best])})
+    return pd.DataFrame(
+        {
+            "radius": grid,
+            "certified_accuracy": values[best, np.arange(len(grid))],
+            "sigma": np.asarray([float(keys[i]) for i in best]),
+        }
+    )
 
 
-def acr_budget_curve(table: pd.DataFrame, alpha: float, budgets: Sequence[int] | None = None, *,
-                     method: str = "prefix", norm: str = "l2", two_sided: bool = False) -> pd.DataFrame:
+def acr_budget_curve(
+    table: pd.DataFrame,
+    alpha: float,
+    budgets: Sequence[int] | None = None,
+    *,
+    method: str = "prefix",
+    norm: str = "l2",
+    two_sided: bool = False,
+) -> pd.DataFrame:
     """ACR as a function of the Monte Carlo budget N' (Sun et al. 2025, section 2.2).
 
     method="prefix" (default): re-run CERTIFY on the recorded cumulative counts of the first N'
@@ -338,19 +377,32 @@ def acr_budget_curve(table: pd.DataFrame, alpha: float, budgets: Sequence[int] |
             p_low = np.asarray(bounds.cp_lower(n_a, b, alpha, two_sided=two_sided), dtype=np.float64)
             abst = p_low <= 0.5
             pred = np.where(abst, -1, c_a)
-            res = pd.DataFrame({"label": labels, "predict": pred,
-                                "radius": np.where(abst, 0.0, nz.radius(p_low, norm)),
-                                "correct": (pred == labels).astype(np.int64)})
+            res = pd.DataFrame(
+                {
+                    "label": labels,
+                    "predict": pred,
+                    "radius": np.where(abst, 0.0, nz.radius(p_low, norm)),
+                    "correct": (pred == labels).astype(np.int64),
+                }
+            )
         cap = float(nz.radius(np.asarray([bounds.cp_lower(b, b, alpha, two_sided=two_sided)]), norm)[0])
         at_cap = (n_a == b) & (res["correct"].to_numpy() == 1)
-        rows.append({"budget": b, "acr": acr(res), "clean_accuracy": clean_accuracy(res),
-                     "max_radius": cap, "frac_at_cap": float(np.mean(at_cap))})
+        rows.append(
+            {
+                "budget": b,
+                "acr": acr(res),
+                "clean_accuracy": clean_accuracy(res),
+                "max_radius": cap,
+                "frac_at_cap": float(np.mean(at_cap)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # -------------------------------------------------------------------- cost-sensitive metrics
-def _cs_frame(df: pd.DataFrame, cost_matrix: CostMatrix | None,
-              abstain: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cs_frame(
+    df: pd.DataFrame, cost_matrix: CostMatrix | None, abstain: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(correct, radius, seed mask) of a cost-sensitive per-example table."""
     rcol = "r" if "r" in df.columns else "radius"
     require_columns(df, ["label", "predict", rcol], "cost-sensitive metrics")
@@ -393,8 +445,7 @@ def rob_std(df: pd.DataFrame, eps: Any) -> Any:
     return certified_accuracy(df, eps)
 
 
-def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str, per_target: bool,
-              reduce: str) -> Any:
+def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str, per_target: bool, reduce: str) -> Any:
     if not isinstance(cost_matrix, CostMatrix):
         raise ValueError(f"cost_matrix must be a CostMatrix, got {type(cost_matrix).__name__}")
     correct, r, _ = _cs_frame(df, cost_matrix, abstain)
@@ -415,7 +466,9 @@ def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str,
                 targets = tuple(df["targets"].iat[i])
                 rp = np.asarray(df["r_pair"].iat[i], dtype=np.float64)
                 if targets != omega:
-                    raise ValueError(f"row {i}: r_pair targets {targets} differ from Omega_{y} = {omega} of the cost matrix")
+                    raise ValueError(
+                        f"row {i}: r_pair targets {targets} differ from Omega_{y} = {omega} of the cost matrix"
+                    )
                 abst = pred[i] == -1
                 ok = (rp >= g) & (np.asarray(omega) != pred[i]) & ~(abst & (abstain == "strict"))
                 failed = [C[y, j] for j, c in zip(omega, ok) if not c]
@@ -427,8 +480,9 @@ def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str,
     return _out(np.asarray(values, dtype=np.float64), scalar)
 
 
-def rob_cost_max(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *, abstain: str = "code",
-                 per_target: bool = False) -> Any:
+def rob_cost_max(
+    df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *, abstain: str = "code", per_target: bool = False
+) -> Any:
     """Candidate Rob_cost(eps): mean over ALL test rows of max_{j in Omega_y not certified} C[y, j].
 
     **The paper's exact definition of Rob_cost was not verified** (xin2025.md section 3.3 lists
@@ -444,15 +498,22 @@ def rob_cost_max(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *, abstain
     return _rob_cost(df, cost_matrix, eps, abstain, per_target, "max")
 
 
-def rob_cost_sum(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *, abstain: str = "code",
-                 per_target: bool = False) -> Any:
+def rob_cost_sum(
+    df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *, abstain: str = "code", per_target: bool = False
+) -> Any:
     """Second candidate Rob_cost: like :func:`rob_cost_max` but summing C[y, j] over the
     uncertified targets (identical for one target per seed, e.g. binary HAM10000). Unverified."""
     return _rob_cost(df, cost_matrix, eps, abstain, per_target, "sum")
 
 
-def group_breakdown(certify_df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, *,
-                    cs_df: pd.DataFrame | None = None, abstain: str = "code") -> pd.DataFrame:
+def group_breakdown(
+    certify_df: pd.DataFrame,
+    cost_matrix: CostMatrix,
+    eps: Any,
+    *,
+    cs_df: pd.DataFrame | None = None,
+    abstain: str = "code",
+) -> pd.DataFrame:
     """Per-group metrics (sensitive seeds vs normal classes vs all) in long format.
 
     Columns group, metric, radius, value, n_rows. Metrics: clean_accuracy (radius 0),
@@ -469,18 +530,39 @@ def group_breakdown(certify_df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any,
     for name, mask in groups.items():
         n = int(mask.sum())
         sub = certify_df[mask]
-        rows.append({"group": name, "metric": "clean_accuracy", "radius": 0.0,
-                     "value": clean_accuracy(sub) if n else float("nan"), "n_rows": n})
+        rows.append(
+            {
+                "group": name,
+                "metric": "clean_accuracy",
+                "radius": 0.0,
+                "value": clean_accuracy(sub) if n else float("nan"),
+                "n_rows": n,
+            }
+        )
         for g in grid:
-            rows.append({"group": name, "metric": "rob_std", "radius": float(g),
-                         "value": float(certified_accuracy(sub, g)) if n else float("nan"), "n_rows": n})
+            rows.append(
+                {
+                    "group": name,
+                    "metric": "rob_std",
+                    "radius": float(g),
+                    "value": float(certified_accuracy(sub, g)) if n else float("nan"),
+                    "n_rows": n,
+                }
+            )
     if cs_df is not None:
         if len(cs_df) != len(certify_df) or not np.array_equal(cs_df["idx"].to_numpy(), certify_df["idx"].to_numpy()):
             raise ValueError("cs_df must hold the same rows (idx, in order) as certify_df")
         values = np.atleast_1d(rob_cs(cs_df, grid, cost_matrix=cost_matrix, abstain=abstain))
         for g, v in zip(grid, values):
-            rows.append({"group": "sensitive", "metric": f"rob_cs_{abstain}", "radius": float(g),
-                         "value": float(v), "n_rows": int(seeds.sum())})
+            rows.append(
+                {
+                    "group": "sensitive",
+                    "metric": f"rob_cs_{abstain}",
+                    "radius": float(g),
+                    "value": float(v),
+                    "n_rows": int(seeds.sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -525,8 +607,7 @@ def markdown_cohen_string(df: pd.DataFrame) -> str:
     """Cohen et al.'s ``analyze.py`` Markdown table (see :func:`to_markdown`)."""
     legends, radii, values = _check_table(df)
     best = _best_rows(values)
-    out = ["|  | ", "".join("r = {:.3} |".format(r) for r in radii), "\n",
-           "| --- | ", " --- |" * len(radii), "\n"]
+    out = ["|  | ", "".join("r = {:.3} |".format(r) for r in radii), "\n", "| --- | ", " --- |" * len(radii), "\n"]
     for i, legend in enumerate(legends):
         out.append("<b> {} </b>| ".format(legend))
         for j in range(len(radii)):

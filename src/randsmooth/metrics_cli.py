@@ -50,16 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, required=True, help="error level (one-sided unless --two-sided)")
     p.add_argument("--norm", default="l2", choices=["l1", "l2", "linf"], help="radius norm (default l2)")
     p.add_argument("--two-sided", action="store_true", help="two-sided Clopper-Pearson (Yang et al.)")
-    p.add_argument("--budget", type=int, default=None, help="certify with the first N estimation samples (a prefix budget)")
-    p.add_argument("--radii", type=lambda s: _float_list(s, "--radii"), default=_float_list(DEFAULT_RADII, "--radii"),
-                   help=f"comma-separated radii (default {DEFAULT_RADII})")
-    p.add_argument("--pa-thresholds", type=lambda s: _float_list(s, "--pa-thresholds"),
-                   default=_float_list(DEFAULT_PA_THRESHOLDS, "--pa-thresholds"),
-                   help=f"thresholds of the p_A complementary ECDF (default {DEFAULT_PA_THRESHOLDS})")
+    p.add_argument(
+        "--budget", type=int, default=None, help="certify with the first N estimation samples (a prefix budget)"
+    )
+    p.add_argument(
+        "--radii",
+        type=lambda s: _float_list(s, "--radii"),
+        default=_float_list(DEFAULT_RADII, "--radii"),
+        help=f"comma-separated radii (default {DEFAULT_RADII})",
+    )
+    p.add_argument(
+        "--pa-thresholds",
+        type=lambda s: _float_list(s, "--pa-thresholds"),
+        default=_float_list(DEFAULT_PA_THRESHOLDS, "--pa-thresholds"),
+        help=f"thresholds of the p_A complementary ECDF (default {DEFAULT_PA_THRESHOLDS})",
+    )
     p.add_argument("--cost-preset", default=None, help="cost-matrix preset name (e.g. s-seed, m-pair, ham)")
     p.add_argument("--cost-dataset", default=None, help="dataset of the cost preset (cifar10, imagenette, ham10000)")
-    p.add_argument("--cost-config", default=None,
-                   help="cost matrix as a YAML/JSON file in any form accepted by randsmooth.costs.from_config")
+    p.add_argument(
+        "--cost-config",
+        default=None,
+        help="cost matrix as a YAML/JSON file in any form accepted by randsmooth.costs.from_config",
+    )
     p.add_argument("--cs-mode", default="group", choices=["group", "pair"], help="cost-sensitive certificate")
     p.add_argument("--legacy-alpha", action="store_true", help="reference code's error split (valid only at 1-2 alpha)")
     p.add_argument("--positive-class", type=int, default=0, help="positive class for precision/recall (HAM: 0)")
@@ -101,8 +113,15 @@ def compute(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame
     if cm is not None:
         extra["cost_matrix"] = cm
         for convention in ("code", "strict"):
-            cs = decide.cost_sensitive(table, cm, args.alpha, mode=args.cs_mode, legacy_alpha=args.legacy_alpha,
-                                       abstain=convention, budget=args.budget)
+            cs = decide.cost_sensitive(
+                table,
+                cm,
+                args.alpha,
+                mode=args.cs_mode,
+                legacy_alpha=args.legacy_alpha,
+                abstain=convention,
+                budget=args.budget,
+            )
             values = metrics.rob_cs(cs, args.radii)
             for r, v in zip(args.radii, values):
                 _rows_add(rows, f"rob_cs_{convention}", r, v)
@@ -127,11 +146,21 @@ def _markdown(summary: pd.DataFrame, cert_table: pd.DataFrame, table: pd.DataFra
     nz = decide.noise_groups(table)
     legend = ", ".join(f"{g.name} &sigma; = {g.sigma:g}" for g, _ in nz)
     ca = metrics.certified_accuracy_table({legend: cert_table}, args.radii)
-    lines = [f"# Metrics for `{os.path.basename(args.table)}`", "",
-             f"alpha = {args.alpha:g} ({'two' if args.two_sided else 'one'}-sided), norm {args.norm}, "
-             f"budget {args.budget if args.budget is not None else 'all n'}, {len(cert_table)} rows", "",
-             "## Certified accuracy", "", metrics.markdown_cohen_string(ca).rstrip("\n"), "",
-             "## All metrics", "", "| metric | param | value |", "| --- | --- | --- |"]
+    lines = [
+        f"# Metrics for `{os.path.basename(args.table)}`",
+        "",
+        f"alpha = {args.alpha:g} ({'two' if args.two_sided else 'one'}-sided), norm {args.norm}, "
+        f"budget {args.budget if args.budget is not None else 'all n'}, {len(cert_table)} rows",
+        "",
+        "## Certified accuracy",
+        "",
+        metrics.markdown_cohen_string(ca).rstrip("\n"),
+        "",
+        "## All metrics",
+        "",
+        "| metric | param | value |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {m} | {p} | {v:.4f} |" for m, p, v in summary.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
@@ -159,6 +188,7 @@ def _cost_matrix(args: argparse.Namespace, num_classes: int) -> CostMatrix | Non
     if cm.num_classes > num_classes:
         raise ValueError(f"cost matrix has {cm.num_classes} classes but the table has {num_classes}")
     return cm.padded(num_classes) if cm.num_classes < num_classes else cm
+
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m randsmooth metrics``; returns the exit code."""

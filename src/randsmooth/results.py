@@ -82,36 +82,57 @@ META_SCHEMA = b"randsmooth.schema"
 META_SETTINGS = b"randsmooth.settings"
 PROGRESS_SUFFIX = ".progress.jsonl"
 
-ARROW_SCHEMA = pa.schema([
-    ("idx", pa.int64()),
-    ("label", pa.int64()),
-    ("num_classes", pa.int32()),
-    ("counts_selection", pa.list_(pa.int64())),
-    ("counts_estimation", pa.list_(pa.int64())),
-    ("prefix_budgets", pa.list_(pa.int64())),
-    ("counts_prefix", pa.list_(pa.list_(pa.int64()))),
-    ("n0", pa.int64()),
-    ("n", pa.int64()),
-    ("noise", pa.string()),
-    ("noise_params", pa.string()),
-    ("sigma", pa.float64()),
-    ("dim", pa.int64()),
-    ("seed", pa.int64()),
-    ("noise_block", pa.int64()),
-    ("model_id", pa.string()),
-    ("time_s", pa.float64()),
-    ("version", pa.string()),
-])
+ARROW_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int64()),
+        ("label", pa.int64()),
+        ("num_classes", pa.int32()),
+        ("counts_selection", pa.list_(pa.int64())),
+        ("counts_estimation", pa.list_(pa.int64())),
+        ("prefix_budgets", pa.list_(pa.int64())),
+        ("counts_prefix", pa.list_(pa.list_(pa.int64()))),
+        ("n0", pa.int64()),
+        ("n", pa.int64()),
+        ("noise", pa.string()),
+        ("noise_params", pa.string()),
+        ("sigma", pa.float64()),
+        ("dim", pa.int64()),
+        ("seed", pa.int64()),
+        ("noise_block", pa.int64()),
+        ("model_id", pa.string()),
+        ("time_s", pa.float64()),
+        ("version", pa.string()),
+    ]
+)
 
 # Settings that every shard of one merged table must share (the run's scientific identity).
 CONSISTENCY_FIELDS: tuple[str, ...] = (
-    "model_id", "dataset", "dataset_options", "split", "noise", "noise_params", "sigma", "dim",
-    "num_classes", "n0", "n", "seed", "noise_block", "prefix_budgets", "autocast",
+    "model_id",
+    "dataset",
+    "dataset_options",
+    "split",
+    "noise",
+    "noise_params",
+    "sigma",
+    "dim",
+    "num_classes",
+    "n0",
+    "n",
+    "seed",
+    "noise_block",
+    "prefix_budgets",
+    "autocast",
 )
 # Settings a resumed run must share with its progress file, so that resumed counts are identical
 # to an uninterrupted run (device type and torch version determine the random streams).
 RESUME_FIELDS: tuple[str, ...] = CONSISTENCY_FIELDS + (
-    "start", "stop", "skip", "shard", "num_shards", "device_type", "torch_version",
+    "start",
+    "stop",
+    "skip",
+    "shard",
+    "num_shards",
+    "device_type",
+    "torch_version",
 )
 
 
@@ -176,9 +197,20 @@ class RunSettings:
     merged_from: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
-        for name, minimum in (("dim", 1), ("num_classes", 1), ("n0", 1), ("n", 1), ("start", 0),
-                              ("stop", 0), ("skip", 1), ("shard", 0), ("num_shards", 1), ("seed", 0),
-                              ("noise_block", 1), ("batch", 1)):
+        for name, minimum in (
+            ("dim", 1),
+            ("num_classes", 1),
+            ("n0", 1),
+            ("n", 1),
+            ("start", 0),
+            ("stop", 0),
+            ("skip", 1),
+            ("shard", 0),
+            ("num_shards", 1),
+            ("seed", 0),
+            ("noise_block", 1),
+            ("batch", 1),
+        ):
             check_int(name, getattr(self, name), minimum)
         if self.stop < self.start:
             raise ValueError(f"stop must be >= start, got start={self.start}, stop={self.stop}")
@@ -187,10 +219,14 @@ class RunSettings:
         if not isinstance(self.sigma, (int, float)) or isinstance(self.sigma, bool) or not self.sigma > 0:
             raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
         budgets = list(self.prefix_budgets) or list(default_prefix_budgets(self.n))
-        if any(check_int("prefix_budgets entry", b, 1) > self.n for b in budgets) or \
-                budgets != sorted(set(budgets)) or budgets[-1] != self.n:
-            raise ValueError(f"prefix_budgets must be strictly increasing, <= n and end with n={self.n}, "
-                             f"got {self.prefix_budgets!r}")
+        if (
+            any(check_int("prefix_budgets entry", b, 1) > self.n for b in budgets)
+            or budgets != sorted(set(budgets))
+            or budgets[-1] != self.n
+        ):
+            raise ValueError(
+                f"prefix_budgets must be strictly increasing, <= n and end with n={self.n}, got {self.prefix_budgets!r}"
+            )
         object.__setattr__(self, "prefix_budgets", [int(b) for b in budgets])
         object.__setattr__(self, "sigma", float(self.sigma))
 
@@ -201,7 +237,7 @@ class RunSettings:
 
     def expected_indices(self) -> range:
         """This shard's indices: ``subset()[shard::num_shards]``."""
-        return self.subset()[self.shard::self.num_shards]
+        return self.subset()[self.shard :: self.num_shards]
 
     @property
     def device_type(self) -> str:
@@ -230,10 +266,18 @@ class RunSettings:
 
     def row_constants(self) -> dict[str, Any]:
         """The per-row columns that are constant over a run."""
-        return {"n0": self.n0, "n": self.n, "noise": self.noise,
-                "noise_params": noise_params_json(self.noise_params), "sigma": self.sigma,
-                "dim": self.dim, "seed": self.seed, "noise_block": self.noise_block,
-                "model_id": self.model_id, "version": self.version}
+        return {
+            "n0": self.n0,
+            "n": self.n,
+            "noise": self.noise,
+            "noise_params": noise_params_json(self.noise_params),
+            "sigma": self.sigma,
+            "dim": self.dim,
+            "seed": self.seed,
+            "noise_block": self.noise_block,
+            "model_id": self.model_id,
+            "version": self.version,
+        }
 
     def differences(self, other: "RunSettings", fields: Sequence[str]) -> list[str]:
         """Human-readable ``"name: mine != other"`` for every listed field that differs."""
@@ -268,36 +312,53 @@ class ExampleRecord:
         where = f"{source}: index {self.idx}"
         sel, est, pre = self.counts_selection, self.counts_estimation, self.counts_prefix
         if sel.shape != (k,) or est.shape != (k,) or pre.shape != (len(budgets), k):
-            raise ValueError(f"{where}: count shapes {sel.shape}, {est.shape}, {pre.shape} do not match "
-                             f"num_classes={k} and {len(budgets)} prefix budgets")
+            raise ValueError(
+                f"{where}: count shapes {sel.shape}, {est.shape}, {pre.shape} do not match "
+                f"num_classes={k} and {len(budgets)} prefix budgets"
+            )
         if not np.array_equal(self.prefix_budgets, budgets):
             raise ValueError(f"{where}: prefix_budgets {self.prefix_budgets.tolist()} != {budgets.tolist()}")
         if (sel < 0).any() or (pre < 0).any() or sel.sum() != settings.n0 or est.sum() != settings.n:
-            raise ValueError(f"{where}: selection counts must sum to n0={settings.n0} and estimation "
-                             f"counts to n={settings.n}, got {sel.sum()} and {est.sum()}")
-        if not np.array_equal(pre.sum(axis=1), budgets) or not np.array_equal(pre[-1], est) \
-                or (np.diff(pre, axis=0) < 0).any():
-            raise ValueError(f"{where}: counts_prefix is not cumulative with row sums {budgets.tolist()} "
-                             "ending in counts_estimation")
+            raise ValueError(
+                f"{where}: selection counts must sum to n0={settings.n0} and estimation "
+                f"counts to n={settings.n}, got {sel.sum()} and {est.sum()}"
+            )
+        if (
+            not np.array_equal(pre.sum(axis=1), budgets)
+            or not np.array_equal(pre[-1], est)
+            or (np.diff(pre, axis=0) < 0).any()
+        ):
+            raise ValueError(
+                f"{where}: counts_prefix is not cumulative with row sums {budgets.tolist()} ending in counts_estimation"
+            )
         if not 0 <= self.label < k:
             raise ValueError(f"{where}: label {self.label} outside [0, {k})")
 
     def to_json(self) -> str:
-        return json.dumps({"idx": int(self.idx), "label": int(self.label),
-                           "counts_selection": self.counts_selection.tolist(),
-                           "counts_estimation": self.counts_estimation.tolist(),
-                           "counts_prefix": self.counts_prefix.tolist(), "time_s": float(self.time_s)})
+        return json.dumps(
+            {
+                "idx": int(self.idx),
+                "label": int(self.label),
+                "counts_selection": self.counts_selection.tolist(),
+                "counts_estimation": self.counts_estimation.tolist(),
+                "counts_prefix": self.counts_prefix.tolist(),
+                "time_s": float(self.time_s),
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str, settings: RunSettings, source: str) -> "ExampleRecord":
         data = json.loads(text)
         try:
-            return cls(idx=int(data["idx"]), label=int(data["label"]),
-                       counts_selection=np.asarray(data["counts_selection"], dtype=np.int64),
-                       counts_estimation=np.asarray(data["counts_estimation"], dtype=np.int64),
-                       prefix_budgets=np.asarray(settings.prefix_budgets, dtype=np.int64),
-                       counts_prefix=np.asarray(data["counts_prefix"], dtype=np.int64),
-                       time_s=float(data["time_s"]))
+            return cls(
+                idx=int(data["idx"]),
+                label=int(data["label"]),
+                counts_selection=np.asarray(data["counts_selection"], dtype=np.int64),
+                counts_estimation=np.asarray(data["counts_estimation"], dtype=np.int64),
+                prefix_budgets=np.asarray(settings.prefix_budgets, dtype=np.int64),
+                counts_prefix=np.asarray(data["counts_prefix"], dtype=np.int64),
+                time_s=float(data["time_s"]),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: malformed row ({exc})") from None
 
@@ -338,8 +399,9 @@ def records_to_table(records: Sequence[ExampleRecord], settings: RunSettings) ->
 
 def with_settings(table: pa.Table, settings: RunSettings) -> pa.Table:
     """``table`` with the randsmooth file metadata (schema version + settings JSON)."""
-    return table.replace_schema_metadata({META_SCHEMA: SCHEMA_VERSION.encode(),
-                                          META_SETTINGS: settings.to_json().encode()})
+    return table.replace_schema_metadata(
+        {META_SCHEMA: SCHEMA_VERSION.encode(), META_SETTINGS: settings.to_json().encode()}
+    )
 
 
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> Path:
@@ -374,15 +436,19 @@ def read_arrow(path: str | os.PathLike) -> tuple[pa.Table, RunSettings]:
         raise ValueError(f"{source}: not a readable Parquet file ({exc})") from None
     meta = table.schema.metadata or {}
     if meta.get(META_SCHEMA) != SCHEMA_VERSION.encode():
-        raise ValueError(f"{source}: missing or unsupported metadata {META_SCHEMA.decode()} "
-                         f"(expected {SCHEMA_VERSION!r}, got {meta.get(META_SCHEMA)!r})")
+        raise ValueError(
+            f"{source}: missing or unsupported metadata {META_SCHEMA.decode()} "
+            f"(expected {SCHEMA_VERSION!r}, got {meta.get(META_SCHEMA)!r})"
+        )
     try:
         settings = RunSettings.from_dict(json.loads(meta[META_SETTINGS]), source)
     except (KeyError, json.JSONDecodeError) as exc:
         raise ValueError(f"{source}: missing or malformed metadata {META_SETTINGS.decode()} ({exc})") from None
     if not table.schema.equals(ARROW_SCHEMA, check_metadata=False):
-        raise ValueError(f"{source}: columns/types differ from the randsmooth schema {SCHEMA_VERSION}: "
-                         f"got {table.schema.to_string(show_schema_metadata=False)}")
+        raise ValueError(
+            f"{source}: columns/types differ from the randsmooth schema {SCHEMA_VERSION}: "
+            f"got {table.schema.to_string(show_schema_metadata=False)}"
+        )
     _check_rows(table, settings, source)
     return table, settings
 
@@ -435,8 +501,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     table, settings = read_arrow(path)
     table = table.sort_by("idx")
     records = list(_iter_records(table, settings, str(path)))
-    df = table.drop_columns(["counts_selection", "counts_estimation", "prefix_budgets",
-                             "counts_prefix"]).to_pandas()
+    df = table.drop_columns(["counts_selection", "counts_estimation", "prefix_budgets", "counts_prefix"]).to_pandas()
     for name in ("counts_selection", "counts_estimation", "prefix_budgets", "counts_prefix"):
         df[name] = pd.Series([getattr(r, name) for r in records], index=df.index, dtype=object)
     df = df[[f.name for f in ARROW_SCHEMA]]
@@ -451,8 +516,9 @@ def counts_matrix(df: pd.DataFrame, column: str) -> np.ndarray:
     ``prefix_budgets`` -> (N, B).
     """
     if column not in ("counts_selection", "counts_estimation", "counts_prefix", "prefix_budgets"):
-        raise ValueError(f"column must be one of counts_selection, counts_estimation, counts_prefix, "
-                         f"prefix_budgets, got {column!r}")
+        raise ValueError(
+            f"column must be one of counts_selection, counts_estimation, counts_prefix, prefix_budgets, got {column!r}"
+        )
     if len(df) == 0:
         raise ValueError("counts_matrix: the table has no rows")
     return np.stack([np.asarray(v, dtype=np.int64) for v in df[column].to_numpy()])
@@ -495,8 +561,7 @@ class ShardWriter:
             self._load_progress()
         else:
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
-            header = json.dumps({"randsmooth.schema": SCHEMA_VERSION, "settings": settings.to_dict()},
-                                sort_keys=True)
+            header = json.dumps({"randsmooth.schema": SCHEMA_VERSION, "settings": settings.to_dict()}, sort_keys=True)
             with open(self.progress_path, "w", encoding="utf-8") as fh:
                 fh.write(header + "\n")
         self._fh = open(self.progress_path, "a", encoding="utf-8")
@@ -515,13 +580,17 @@ class ShardWriter:
         except json.JSONDecodeError:
             header = None
         if not isinstance(header, dict) or header.get("randsmooth.schema") != SCHEMA_VERSION:
-            raise ValueError(f"{source}: corrupt progress file (line 1 is not a randsmooth header); "
-                             "delete it to start the shard over")
+            raise ValueError(
+                f"{source}: corrupt progress file (line 1 is not a randsmooth header); "
+                "delete it to start the shard over"
+            )
         previous = RunSettings.from_dict(header.get("settings"), source)
         diffs = previous.differences(self.settings, RESUME_FIELDS)
         if diffs:
-            raise ValueError(f"{source}: progress file was written with different settings "
-                             f"({'; '.join(diffs)} [file != this run]); delete it to start over")
+            raise ValueError(
+                f"{source}: progress file was written with different settings "
+                f"({'; '.join(diffs)} [file != this run]); delete it to start over"
+            )
         for lineno, line in enumerate(lines[1:], start=2):
             where = f"{source}:{lineno}"
             try:
@@ -561,8 +630,9 @@ class ShardWriter:
         """Write the complete shard to ``out_path`` atomically and remove the progress file."""
         missing = sorted(self.expected - set(self.records))
         if missing:
-            raise ValueError(f"{self.out_path}: cannot finalize, {len(missing)} indices not done "
-                             f"(first: {missing[:10]})")
+            raise ValueError(
+                f"{self.out_path}: cannot finalize, {len(missing)} indices not done (first: {missing[:10]})"
+            )
         self.close()
         write_atomic(records_to_table(list(self.records.values()), self.settings), self.out_path)
         self.progress_path.unlink(missing_ok=True)
@@ -594,8 +664,13 @@ def _as_range(indices: Sequence[int], skip: int) -> range | None:
     return r if len(r) == len(indices) and all(a == b for a, b in zip(r, indices)) else None
 
 
-def merge(shard_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike, *,
-          expect_indices: Iterable[int] | None = None, expect_count: int | None = None) -> Path:
+def merge(
+    shard_paths: Sequence[str | os.PathLike],
+    out_path: str | os.PathLike,
+    *,
+    expect_indices: Iterable[int] | None = None,
+    expect_count: int | None = None,
+) -> Path:
     """Merge shard count tables into one table sorted by idx, written atomically to ``out_path``.
 
     Checks (each failure is a ``ValueError`` naming the offending shard): every shard is readable
@@ -629,8 +704,10 @@ def merge(shard_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
         tables.append(table)
         settings.append(s)
     if len({(s.device_type, s.torch_version) for s in settings}) > 1:
-        logger.warning("merging shards sampled on different device types / torch versions: counts are "
-                       "valid but not bit-reproducible as a single run")
+        logger.warning(
+            "merging shards sampled on different device types / torch versions: counts are "
+            "valid but not bit-reproducible as a single run"
+        )
     skips = {s.skip for s in settings}
     if expect_indices is not None:
         declared = sorted(set(int(i) for i in expect_indices))
@@ -638,8 +715,10 @@ def merge(shard_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
         declared = sorted(set().union(*(s.subset() for s in settings)))
     missing = sorted(set(declared) - set(owner))
     if missing:
-        raise ValueError(f"missing indices {_format_indices(missing)}: shards of the declared subset "
-                         f"are absent ({len(shard_paths)} given)")
+        raise ValueError(
+            f"missing indices {_format_indices(missing)}: shards of the declared subset "
+            f"are absent ({len(shard_paths)} given)"
+        )
     extra = sorted(set(owner) - set(declared))
     if extra:
         raise ValueError(f"shard {owner[extra[0]]}: indices {_format_indices(extra)} are outside the expected set")
@@ -651,14 +730,33 @@ def merge(shard_paths: Sequence[str | os.PathLike], out_path: str | os.PathLike,
         step = skips.pop() if len(skips) == 1 else (declared[1] - declared[0] if len(declared) > 1 else 1)
         covered = _as_range(declared, step)
     if covered is None:
-        raise ValueError(f"the merged indices {_format_indices(declared)} do not form one range(start, stop, "
-                         f"skip) with a common skip (shard skips: {sorted(s.skip for s in settings)})")
+        raise ValueError(
+            f"the merged indices {_format_indices(declared)} do not form one range(start, stop, "
+            f"skip) with a common skip (shard skips: {sorted(s.skip for s in settings)})"
+        )
     first = settings[0]
     merged_settings = dataclasses.replace(
-        first, start=covered.start, stop=covered.stop, skip=covered.step, shard=0, num_shards=1,
-        merged_from=[{"path": str(p), "start": s.start, "stop": s.stop, "skip": s.skip, "shard": s.shard,
-                      "num_shards": s.num_shards, "device": s.device, "batch": s.batch,
-                      "torch_version": s.torch_version} for p, s in zip(shard_paths, settings)])
+        first,
+        start=covered.start,
+        stop=covered.stop,
+        skip=covered.step,
+        shard=0,
+        num_shards=1,
+        merged_from=[
+            {
+                "path": str(p),
+                "start": s.start,
+                "stop": s.stop,
+                "skip": s.skip,
+                "shard": s.shard,
+                "num_shards": s.num_shards,
+                "device": s.device,
+                "batch": s.batch,
+                "torch_version": s.torch_version,
+            }
+            for p, s in zip(shard_paths, settings)
+        ],
+    )
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables]).sort_by("idx")
     out = write_atomic(with_settings(table, merged_settings), out_path)
     logger.info("merged %d shards (%d examples) into %s", len(tables), len(table), out)
@@ -670,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m randsmooth merge",
         description="Merge certification shards into one count table after checking that they are "
-                    "complete, disjoint, consistent and cover the declared subset.")
+        "complete, disjoint, consistent and cover the declared subset.",
+    )
     parser.add_argument("shards", nargs="+", help="shard Parquet files written by 'randsmooth certify'")
     parser.add_argument("--out", required=True, help="merged Parquet file (written atomically)")
     parser.add_argument("--expect-count", type=int, default=None, help="required total number of examples")

@@ -85,8 +85,10 @@ def _int(low: int) -> _Check:
 
 
 def _number(low: float, strict: bool) -> _Check:
-    return _Check(lambda v: _is_number(v) and (v > low if strict else v >= low),
-                  f"a finite number {'>' if strict else '>='} {low}")
+    return _Check(
+        lambda v: _is_number(v) and (v > low if strict else v >= low),
+        f"a finite number {'>' if strict else '>='} {low}",
+    )
 
 
 def _optional(check: _Check) -> _Check:
@@ -96,14 +98,21 @@ def _optional(check: _Check) -> _Check:
 _STR = _Check(lambda v: isinstance(v, str), "a string")
 _BOOL = _Check(lambda v: isinstance(v, bool), "true or false")
 _DICT = _Check(lambda v: isinstance(v, dict), "a mapping")
-_MILESTONES = _Check(lambda v: isinstance(v, list) and len(v) > 0 and all(_is_int(m) and m >= 1 for m in v)
-                     and v == sorted(set(v)), "a non-empty increasing list of integers >= 1")
+_MILESTONES = _Check(
+    lambda v: isinstance(v, list) and len(v) > 0 and all(_is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
+    "a non-empty increasing list of integers >= 1",
+)
 
 # key -> (default, check) or a nested schema; _REQUIRED marks keys without default
 CONFIG_SCHEMA: dict[str, Any] = {
-    "dataset": {"name": (_REQUIRED, _STR), "root": (None, _optional(_STR)), "options": ({}, _DICT),
-                "seed": (None, _optional(_int(0))), "augment": (None, _optional(_BOOL)),
-                "download": (False, _BOOL)},
+    "dataset": {
+        "name": (_REQUIRED, _STR),
+        "root": (None, _optional(_STR)),
+        "options": ({}, _DICT),
+        "seed": (None, _optional(_int(0))),
+        "augment": (None, _optional(_BOOL)),
+        "download": (False, _BOOL),
+    },
     "model": {"arch": (_REQUIRED, _STR), "params": ({}, _DICT)},
     "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=False)), "params": ({}, _DICT)},
     "method": {"name": ("gaussian", _STR), "params": ({}, _DICT)},
@@ -111,9 +120,13 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "batch_size": (_REQUIRED, _int(1)),
     "test_batch_size": (None, _optional(_int(1))),
     "num_noise": (1, _int(1)),
-    "optimizer": {"name": ("sgd", _STR), "lr": (_REQUIRED, _number(0.0, strict=True)),
-                  "momentum": (0.9, _number(0.0, strict=False)), "weight_decay": (1e-4, _number(0.0, strict=False)),
-                  "nesterov": (False, _BOOL)},
+    "optimizer": {
+        "name": ("sgd", _STR),
+        "lr": (_REQUIRED, _number(0.0, strict=True)),
+        "momentum": (0.9, _number(0.0, strict=False)),
+        "weight_decay": (1e-4, _number(0.0, strict=False)),
+        "nesterov": (False, _BOOL),
+    },
     "schedule": {"name": (_REQUIRED, _STR)},  # the remaining keys depend on the name, see _SCHEDULES
     "seed": (0, _int(0)),
     "device": ("auto", _STR),
@@ -175,8 +188,9 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in schedule_raw.items() if k != "name"}
         cfg["schedule"].update(_resolve_section(rest, _SCHEDULES[cfg["schedule"]["name"]], "schedule."))
     if cfg["optimizer"]["name"] not in _OPTIMIZERS:
-        raise ValueError(f"config key 'optimizer.name' must be one of {list(_OPTIMIZERS)}, "
-                         f"got {cfg['optimizer']['name']!r}")
+        raise ValueError(
+            f"config key 'optimizer.name' must be one of {list(_OPTIMIZERS)}, got {cfg['optimizer']['name']!r}"
+        )
     if cfg["optimizer"]["nesterov"] and cfg["optimizer"]["momentum"] <= 0:
         raise ValueError("config key 'optimizer.nesterov' requires optimizer.momentum > 0")
     if cfg["test_batch_size"] is None:
@@ -243,9 +257,16 @@ def library_versions(device: torch.device) -> dict[str, Any]:
     """Versions of the software the run used (written to versions.json)."""
     import torchvision  # local: only needed here
 
-    versions = {"python": platform.python_version(), "torch": torch.__version__,
-                "torchvision": torchvision.__version__, "numpy": np.__version__, "randsmooth": __version__,
-                "cuda": torch.version.cuda, "platform": platform.platform(), "device": str(device)}
+    versions = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "randsmooth": __version__,
+        "cuda": torch.version.cuda,
+        "platform": platform.platform(),
+        "device": str(device),
+    }
     if device.type == "cuda":
         versions["cudnn"] = torch.backends.cudnn.version()
         versions["device_name"] = torch.cuda.get_device_name(device)
@@ -295,8 +316,13 @@ def _load_data(cfg: dict[str, Any]) -> tuple[Any, Dataset, Dataset]:
 def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     """SGD over all parameters (BN included, as in the reference trainers)."""
     opt = cfg["optimizer"]
-    return torch.optim.SGD(model.parameters(), lr=opt["lr"], momentum=opt["momentum"],
-                           weight_decay=opt["weight_decay"], nesterov=opt["nesterov"])
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=opt["lr"],
+        momentum=opt["momentum"],
+        weight_decay=opt["weight_decay"],
+        nesterov=opt["nesterov"],
+    )
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict[str, Any]) -> torch.optim.lr_scheduler.LRScheduler:
@@ -323,8 +349,16 @@ def _batches(loader: DataLoader, desc: str) -> Iterator[Any]:
     return iter(tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0, disable=None))
 
 
-def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: TrainingLoss, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler, ctx: StepContext, amp: bool, desc: str) -> dict[str, float]:
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: TrainingLoss,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    ctx: StepContext,
+    amp: bool,
+    desc: str,
+) -> dict[str, float]:
     """One pass over ``loader`` (yielding (x, y, index)); returns mean loss, accuracy and method stats."""
     device = ctx.device
     model.train()
@@ -356,14 +390,16 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: TrainingLoss,
     metrics = {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / predictions}
     metrics.update({f"train_{name}": total.item() / seen for name, total in stat_sums.items()})
     if not math.isfinite(metrics["train_loss"]):
-        raise FloatingPointError(f"{desc}: training loss is {metrics['train_loss']} (diverged); "
-                                 "lower optimizer.lr or check the data")
+        raise FloatingPointError(
+            f"{desc}: training loss is {metrics['train_loss']} (diverged); lower optimizer.lr or check the data"
+        )
     return metrics
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, noise: Noise | None, device: torch.device, seed: int,
-             amp: bool = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, loader: DataLoader, noise: Noise | None, device: torch.device, seed: int, amp: bool = False
+) -> dict[str, float]:
     """Clean and noisy (one draw per image, generator seeded by ``seed``) test loss and accuracy."""
     model.eval()
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -403,11 +439,19 @@ def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = 
     return diffs
 
 
-def _make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int,
-                 device: torch.device) -> DataLoader:
+def _make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int, device: torch.device
+) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)  # data order and worker seeds
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
-                      pin_memory=device.type == "cuda", drop_last=False)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
+    )
 
 
 class _Run:
@@ -420,8 +464,9 @@ class _Run:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
         self.spec, train_set, test_set = _load_data(cfg)
         self.train_set = IndexedDataset(train_set)
-        self.test_loader = _make_loader(test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1),
-                                        cfg["workers"], device)
+        self.test_loader = _make_loader(
+            test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1), cfg["workers"], device
+        )
         self.noise = _build_noise(cfg, self.spec.dim)
         torch.manual_seed(derive_seed(cfg["seed"], "init"))
         self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
@@ -440,8 +485,10 @@ class _Run:
             raise ValueError(f"{path}: not a training checkpoint of this loop (no extra.config)")
         diffs = _config_differences(_comparable(stored), _comparable(self.cfg))
         if diffs:
-            raise ValueError(f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
-                             "use --no-resume or another output directory")
+            raise ValueError(
+                f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
+                "use --no-resume or another output directory"
+            )
         for key in ("state_dict", "optimizer", "scheduler", "epoch"):
             if checkpoint.get(key) is None:
                 raise ValueError(f"{path}: checkpoint is missing key {key!r} needed to resume")
@@ -462,30 +509,60 @@ class _Run:
         loader = _make_loader(self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device)
         noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise", epoch))
         torch.manual_seed(derive_seed(seed, "global", epoch))
-        ctx = StepContext(noise=self.noise, generator=noise_gen, device=self.device, epoch=epoch,
-                          num_epochs=cfg["epochs"], num_noise=cfg["num_noise"])
+        ctx = StepContext(
+            noise=self.noise,
+            generator=noise_gen,
+            device=self.device,
+            epoch=epoch,
+            num_epochs=cfg["epochs"],
+            num_noise=cfg["num_noise"],
+        )
         lr = self.optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch + 1}/{cfg['epochs']}"
         metrics = train_one_epoch(self.model, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
         self.scheduler.step()
-        self.rng = {"torch_cpu": torch.get_rng_state(), "noise_generator": noise_gen.get_state(),
-                    "loader_generator": loader.generator.get_state()}
-        metrics.update(evaluate(self.model, self.test_loader, self.noise, self.device,
-                                derive_seed(seed, "eval"), self.amp))
+        self.rng = {
+            "torch_cpu": torch.get_rng_state(),
+            "noise_generator": noise_gen.get_state(),
+            "loader_generator": loader.generator.get_state(),
+        }
+        metrics.update(
+            evaluate(self.model, self.test_loader, self.noise, self.device, derive_seed(seed, "eval"), self.amp)
+        )
         row = {"epoch": epoch + 1, "lr": lr, **metrics, "time_s": time.perf_counter() - started}
-        logger.info("%s: lr %.4g, train loss %.4f acc %.4f, test acc %.4f, noisy test acc %.4f (%.1f s)", desc, lr,
-                    row["train_loss"], row["train_acc"], row["test_acc"], row["noisy_test_acc"], row["time_s"])
+        logger.info(
+            "%s: lr %.4g, train loss %.4f acc %.4f, test acc %.4f, noisy test acc %.4f (%.1f s)",
+            desc,
+            lr,
+            row["train_loss"],
+            row["train_acc"],
+            row["test_acc"],
+            row["noisy_test_acc"],
+            row["time_s"],
+        )
         return row
 
     def save(self, path: Path, epoch: int) -> Path:
-        extra = {"config": self.cfg, "noise": self.noise.describe() if self.noise is not None else None,
-                 "method": {"name": self.loss_fn.name, **self.loss_fn.params()},
-                 "metrics": self.rows[-1] if self.rows else None,
-                 "scaler": self.scaler.state_dict() if self.amp else None,
-                 "rng_scheme": "per-epoch generators seeded from (seed, stream, epoch); see randsmooth.train"}
-        return save_checkpoint(path, model=self.model, arch=self.cfg["model"]["arch"], dataset=self.spec.name,
-                               optimizer=self.optimizer, scheduler=self.scheduler, epoch=epoch, extra=extra,
-                               dataset_options=_data_options(self.cfg), rng=self.rng)
+        extra = {
+            "config": self.cfg,
+            "noise": self.noise.describe() if self.noise is not None else None,
+            "method": {"name": self.loss_fn.name, **self.loss_fn.params()},
+            "metrics": self.rows[-1] if self.rows else None,
+            "scaler": self.scaler.state_dict() if self.amp else None,
+            "rng_scheme": "per-epoch generators seeded from (seed, stream, epoch); see randsmooth.train",
+        }
+        return save_checkpoint(
+            path,
+            model=self.model,
+            arch=self.cfg["model"]["arch"],
+            dataset=self.spec.name,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            epoch=epoch,
+            extra=extra,
+            dataset_options=_data_options(self.cfg),
+            rng=self.rng,
+        )
 
 
 def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool = True) -> Path:
@@ -517,8 +594,17 @@ def _train(cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: boo
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
         run.resume(checkpoint_path)
-    logger.info("training %s on %s (%s, sigma %s, method %r) for %d epochs on %s; output %s", cfg["model"]["arch"],
-                run.spec.name, cfg["noise"]["name"], cfg["noise"]["sigma"], run.loss_fn, cfg["epochs"], device, out_dir)
+    logger.info(
+        "training %s on %s (%s, sigma %s, method %r) for %d epochs on %s; output %s",
+        cfg["model"]["arch"],
+        run.spec.name,
+        cfg["noise"]["name"],
+        cfg["noise"]["sigma"],
+        run.loss_fn,
+        cfg["epochs"],
+        device,
+        out_dir,
+    )
     for epoch in range(run.start_epoch, cfg["epochs"]):
         run.rows.append(run.run_epoch(epoch))
         write_log(out_dir / LOG_NAME, run.rows)  # log first: a resume truncates rows beyond the checkpoint

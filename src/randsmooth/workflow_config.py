@@ -137,8 +137,10 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             patterns = list(exc.schema.get("patternProperties", {}))
             extra = sorted(k for k in exc.instance if k not in known and not any(re.search(p, k) for p in patterns))
             if extra:
-                raise ValueError(f"config key {'/'.join(parts + [str(extra[0])])!r} is not allowed "
-                                 f"(unknown key); expected one of {sorted(known)}") from None
+                raise ValueError(
+                    f"config key {'/'.join(parts + [str(extra[0])])!r} is not allowed "
+                    f"(unknown key); expected one of {sorted(known)}"
+                ) from None
         where = "/".join(parts) or "<top level>"
         raise ValueError(f"config key {where!r}: {exc.message}") from None
     return config
@@ -328,22 +330,29 @@ class Workflow:
     def _add_dataset(self, name: str, raw: Mapping[str, Any]) -> None:
         where = f"datasets/{name}"
         root = raw["root"] if raw["root"] is not None else self.data_root
-        entry = DatasetEntry(key="", name=raw["name"], root=root, options=copy.deepcopy(raw["options"]),
-                             seed=raw["seed"], download=bool(raw["download"]))
+        entry = DatasetEntry(
+            key="",
+            name=raw["name"],
+            root=root,
+            options=copy.deepcopy(raw["options"]),
+            seed=raw["seed"],
+            download=bool(raw["download"]),
+        )
         key = content_key([entry.name], entry.identity())
         entry = DatasetEntry(key, entry.name, entry.root, entry.options, entry.seed, entry.download)
         previous = self.datasets.get(key)
         if previous is not None and (previous.root, previous.download) != (entry.root, entry.download):
             other = next(n for n, k in self.dataset_names.items() if k == key)
-            raise ValueError(f"config key {where!r}: the same data set as 'datasets/{other}' but with a "
-                             "different root or download setting; use one entry")
+            raise ValueError(
+                f"config key {where!r}: the same data set as 'datasets/{other}' but with a "
+                "different root or download setting; use one entry"
+            )
         self.datasets[key] = entry
         self.dataset_names[name] = key
 
     def _lookup(self, names: Mapping[str, str], section: str, name: str, where: str) -> str:
         if name not in names:
-            raise ValueError(f"config key {where!r}: unknown {section} entry {name!r}; "
-                             f"defined: {sorted(names)}")
+            raise ValueError(f"config key {where!r}: unknown {section} entry {name!r}; defined: {sorted(names)}")
         return names[name]
 
     def _recipe(self, raw: Any, where: str) -> dict[str, Any]:
@@ -360,8 +369,10 @@ class Workflow:
         allowed = SCHEDULE_KEYS[name]
         extra = sorted(set(raw) - set(allowed) - {"name"})
         if extra:
-            raise ValueError(f"config key '{where}/{extra[0]}' does not apply to schedule {name!r} "
-                             f"(its keys: {sorted(allowed) or 'none'})")
+            raise ValueError(
+                f"config key '{where}/{extra[0]}' does not apply to schedule {name!r} "
+                f"(its keys: {sorted(allowed) or 'none'})"
+            )
         out: dict[str, Any] = {"name": name}
         for key, default in allowed.items():
             value = raw.get(key, default)
@@ -377,8 +388,9 @@ class Workflow:
                 out[key] = _float(out[key])
         return out
 
-    def train_config(self, dataset: DatasetEntry, raw: Mapping[str, Any], recipe: Mapping[str, Any],
-                     where: str) -> dict[str, Any]:
+    def train_config(
+        self, dataset: DatasetEntry, raw: Mapping[str, Any], recipe: Mapping[str, Any], where: str
+    ) -> dict[str, Any]:
         """The complete ``randsmooth train`` config of a model (every key, defaults resolved).
 
         ``dataset.root`` is None (the rule passes the folder via ``RANDSMOOTH_DATA_DIR``) and
@@ -386,19 +398,34 @@ class Workflow:
         """
         opt = recipe["optimizer"]
         return {
-            "dataset": {"name": dataset.name, "root": None, "options": copy.deepcopy(dataset.options),
-                        "seed": dataset.seed, "augment": recipe["augment"], "download": False},
+            "dataset": {
+                "name": dataset.name,
+                "root": None,
+                "options": copy.deepcopy(dataset.options),
+                "seed": dataset.seed,
+                "augment": recipe["augment"],
+                "download": False,
+            },
             "model": {"arch": raw["arch"], "params": copy.deepcopy(raw["arch_params"])},
-            "noise": {"name": raw["noise"], "sigma": _float(raw["sigma"]),
-                      "params": copy.deepcopy(raw["noise_params"])},
+            "noise": {
+                "name": raw["noise"],
+                "sigma": _float(raw["sigma"]),
+                "params": copy.deepcopy(raw["noise_params"]),
+            },
             "method": {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"]["params"])},
             "epochs": recipe["epochs"],
             "batch_size": recipe["batch_size"],
-            "test_batch_size": recipe["test_batch_size"] if recipe["test_batch_size"] is not None
+            "test_batch_size": recipe["test_batch_size"]
+            if recipe["test_batch_size"] is not None
             else recipe["batch_size"],
             "num_noise": recipe["num_noise"],
-            "optimizer": {"name": opt["name"], "lr": _float(opt["lr"]), "momentum": _float(opt["momentum"]),
-                          "weight_decay": _float(opt["weight_decay"]), "nesterov": opt["nesterov"]},
+            "optimizer": {
+                "name": opt["name"],
+                "lr": _float(opt["lr"]),
+                "momentum": _float(opt["momentum"]),
+                "weight_decay": _float(opt["weight_decay"]),
+                "nesterov": opt["nesterov"],
+            },
             "schedule": self._schedule(recipe["schedule"], recipe["epochs"], f"{where}/schedule"),
             "seed": recipe["seed"],
             "device": "auto",
@@ -416,24 +443,37 @@ class Workflow:
         method = {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))}
         if checkpoint is not None:
             if raw.get("recipe") is not None:
-                raise ValueError(f"config key '{where}/recipe': a model with a checkpoint is not trained; "
-                                 "remove recipe or checkpoint")
+                raise ValueError(
+                    f"config key '{where}/recipe': a model with a checkpoint is not trained; "
+                    "remove recipe or checkpoint"
+                )
             identity = {"checkpoint": checkpoint, "arch": raw.get("arch"), "dataset": dataset.key}
             key = content_key(["import", dataset.name, raw.get("arch"), Path(checkpoint).stem], identity)
-            entry = ModelEntry(key, dataset, raw.get("arch"), method, raw["noise"],
-                               copy.deepcopy(raw["noise_params"]), sigma, None, checkpoint)
+            entry = ModelEntry(
+                key,
+                dataset,
+                raw.get("arch"),
+                method,
+                raw["noise"],
+                copy.deepcopy(raw["noise_params"]),
+                sigma,
+                None,
+                checkpoint,
+            )
         else:
             for needed in ("arch", "recipe"):
                 if raw.get(needed) is None:
-                    raise ValueError(f"config key '{where}/{needed}' is required for a trained model "
-                                     "(or give a checkpoint)")
+                    raise ValueError(
+                        f"config key '{where}/{needed}' is required for a trained model (or give a checkpoint)"
+                    )
             recipe = self._recipe(raw["recipe"], f"{where}/recipe")
             cfg = self.train_config(dataset, raw, recipe, f"{where}/recipe")
             identity = {k: v for k, v in cfg.items() if k not in RUNTIME_TRAIN_KEYS}
             readable = [dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)]
             key = content_key(readable, identity)
-            entry = ModelEntry(key, dataset, raw["arch"], method, raw["noise"],
-                               copy.deepcopy(raw["noise_params"]), sigma, cfg, None)
+            entry = ModelEntry(
+                key, dataset, raw["arch"], method, raw["noise"], copy.deepcopy(raw["noise_params"]), sigma, cfg, None
+            )
         self.models[key] = entry
         self.model_names[name] = key
 
@@ -447,25 +487,43 @@ class Workflow:
             noise_params = copy.deepcopy(model.noise_params) if noise == model.noise else {}
         sigma = raw["sigma"] if raw["sigma"] is not None else model.sigma
         if not sigma > 0:
-            raise ValueError(f"config key '{where}/sigma': model {raw['model']!r} was trained without noise; "
-                             "set a certification sigma > 0")
+            raise ValueError(
+                f"config key '{where}/sigma': model {raw['model']!r} was trained without noise; "
+                "set a certification sigma > 0"
+            )
         ex = raw["examples"]
         if ex["stop"] is not None and ex["stop"] <= ex["start"]:
             raise ValueError(f"config key '{where}/examples/stop' must be > start ({ex['start']}), got {ex['stop']}")
         count = None if ex["stop"] is None else len(range(ex["start"], ex["stop"], ex["skip"]))
         shards = self._shards(raw, count, where)
-        run = RunEntry(key="", model_key=model.key, dataset=model.dataset, noise=noise, noise_params=noise_params,
-                       sigma=_float(sigma), n0=raw["n0"], n=raw["n"], split=ex["split"], start=ex["start"],
-                       stop=ex["stop"], skip=ex["skip"], shards=shards, seed=raw["seed"], batch=raw["batch"],
-                       noise_block=raw["noise_block"])
+        run = RunEntry(
+            key="",
+            model_key=model.key,
+            dataset=model.dataset,
+            noise=noise,
+            noise_params=noise_params,
+            sigma=_float(sigma),
+            n0=raw["n0"],
+            n=raw["n"],
+            split=ex["split"],
+            start=ex["start"],
+            stop=ex["stop"],
+            skip=ex["skip"],
+            shards=shards,
+            seed=raw["seed"],
+            batch=raw["batch"],
+            noise_block=raw["noise_block"],
+        )
         identity = {k: v for k, v in vars(run).items() if k not in ("key", "batch", "dataset")}
         identity["dataset"] = run.dataset.key
         key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], identity)
         run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
         previous = self.runs.get(key)
         if previous is not None and previous.batch != run.batch:
-            raise ValueError(f"config key '{where}/batch': this run samples the same counts as another entry "
-                             f"with batch {previous.batch}; use one batch size")
+            raise ValueError(
+                f"config key '{where}/batch': this run samples the same counts as another entry "
+                f"with batch {previous.batch}; use one batch size"
+            )
         self.runs[key] = run
         self.run_aliases[name] = RunAlias(name, key, raw["model"], _float(raw["alpha"]), bool(raw["two_sided"]))
 
@@ -475,8 +533,9 @@ class Workflow:
             raise ValueError(f"config key '{where}/shard_size': give shards or shard_size, not both")
         if raw["shard_size"] is not None:
             if count is None:
-                raise ValueError(f"config key '{where}/shard_size' needs examples/stop (the subset size); "
-                                 "or give shards")
+                raise ValueError(
+                    f"config key '{where}/shard_size' needs examples/stop (the subset size); or give shards"
+                )
             shards = math.ceil(count / raw["shard_size"])
         else:
             shards = raw["shards"] if raw["shards"] is not None else 1
@@ -490,9 +549,12 @@ class Workflow:
         self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
         for table, spec in raw["tables"].items():
             where = f"papers/{paper}/tables/{table}"
-            self.tables[(paper, table)] = {"description": spec.get("description", ""), "norm": spec["norm"],
-                                           "radii": [_float(r) for r in spec["radii"]],
-                                           "envelope": bool(spec["envelope"])}
+            self.tables[(paper, table)] = {
+                "description": spec.get("description", ""),
+                "norm": spec["norm"],
+                "radii": [_float(r) for r in spec["radii"]],
+                "envelope": bool(spec["envelope"]),
+            }
             costs: list[dict[str, Any] | None] = [dict(c) for c in spec["costs"]] or [None]
             for i, cost in enumerate(costs):
                 if cost is not None:
@@ -508,8 +570,9 @@ class Workflow:
                         variant = self._variant(alias, spec, budget, cost)
                         label = self._label(run_name, run, budget, cost, spec)
                         model = self.models[run.model_key]
-                        group = run.noise if model.method["name"] == "gaussian" else \
-                            f"{run.noise}+{model.method['name']}"
+                        group = (
+                            run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
+                        )
                         self.entries.append(TableEntry(paper, table, label, group, alias, variant))
 
     @staticmethod
@@ -522,8 +585,10 @@ class Workflow:
 
         forms = [k for k in ("preset", "pairs", "matrix") if k in cost]
         if len(forms) != 1:
-            raise ValueError(f"config key {where!r}: give exactly one of preset (with dataset), pairs (with "
-                             f"num_classes) or matrix, got {forms or 'none'}")
+            raise ValueError(
+                f"config key {where!r}: give exactly one of preset (with dataset), pairs (with "
+                f"num_classes) or matrix, got {forms or 'none'}"
+            )
         if "preset" not in cost and "dataset" in cost:
             raise ValueError(f"config key '{where}/dataset' only applies to a preset")
         try:
@@ -539,17 +604,30 @@ class Workflow:
 
         allowed = default_prefix_budgets(run.n)
         if budget not in allowed:
-            raise ValueError(f"config key {where!r}: budget {budget} is not a recorded prefix budget of run "
-                             f"{run_name!r} (n = {run.n}): use one of {list(allowed)} or null")
+            raise ValueError(
+                f"config key {where!r}: budget {budget} is not a recorded prefix budget of run "
+                f"{run_name!r} (n = {run.n}): use one of {list(allowed)} or null"
+            )
 
-    def _variant(self, alias: RunAlias, spec: Mapping[str, Any], budget: int | None,
-                 cost: Mapping[str, Any] | None) -> Variant:
-        fields = {"alpha": alias.alpha, "two_sided": alias.two_sided, "norm": spec["norm"], "budget": budget,
-                  "radii": tuple(_float(r) for r in spec["radii"]),
-                  "pa_thresholds": tuple(_float(t) for t in spec["pa_thresholds"]),
-                  "cost": None if cost is None else dict(cost)}
-        readable = [fields["norm"], f"a{format_number(alias.alpha)}", "2s" if alias.two_sided else None,
-                    f"b{budget}" if budget is not None else None, cost["name"] if cost else None]
+    def _variant(
+        self, alias: RunAlias, spec: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
+    ) -> Variant:
+        fields = {
+            "alpha": alias.alpha,
+            "two_sided": alias.two_sided,
+            "norm": spec["norm"],
+            "budget": budget,
+            "radii": tuple(_float(r) for r in spec["radii"]),
+            "pa_thresholds": tuple(_float(t) for t in spec["pa_thresholds"]),
+            "cost": None if cost is None else dict(cost),
+        }
+        readable = [
+            fields["norm"],
+            f"a{format_number(alias.alpha)}",
+            "2s" if alias.two_sided else None,
+            f"b{budget}" if budget is not None else None,
+            cost["name"] if cost else None,
+        ]
         key = content_key(readable, {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
         cost_key = None
         if cost is not None and "preset" not in cost:
@@ -561,8 +639,9 @@ class Workflow:
         return variant
 
     @staticmethod
-    def _label(run_name: str, run: RunEntry, budget: int | None, cost: Mapping[str, Any] | None,
-               spec: Mapping[str, Any]) -> str:
+    def _label(
+        run_name: str, run: RunEntry, budget: int | None, cost: Mapping[str, Any] | None, spec: Mapping[str, Any]
+    ) -> str:
         label = run_name
         if len(spec["budgets"]) > 1:
             label += f" n'={budget if budget is not None else run.n}"
@@ -700,12 +779,35 @@ class Workflow:
         args += ["--split", run.split, "--noise", run.noise]
         for key, value in sorted(run.noise_params.items()):
             args += ["--noise-param", f"{key}={canonical_json(value)}"]
-        args += ["--sigma", format_number(run.sigma), "--n0", run.n0, "--n", run.n, "--batch", run.batch,
-                 "--noise-block", run.noise_block, "--start", run.start]
+        args += [
+            "--sigma",
+            format_number(run.sigma),
+            "--n0",
+            run.n0,
+            "--n",
+            run.n,
+            "--batch",
+            run.batch,
+            "--noise-block",
+            run.noise_block,
+            "--start",
+            run.start,
+        ]
         if run.stop is not None:
             args += ["--stop", run.stop]
-        args += ["--skip", run.skip, "--shard", shard, "--num-shards", run.shards, "--seed", run.seed,
-                 "--device", self.device, "--no-progress"]
+        args += [
+            "--skip",
+            run.skip,
+            "--shard",
+            shard,
+            "--num-shards",
+            run.shards,
+            "--seed",
+            run.seed,
+            "--device",
+            self.device,
+            "--no-progress",
+        ]
         return self.quote(args)
 
     def merge_args(self, run_key: str) -> str:
@@ -713,8 +815,9 @@ class Workflow:
         run = self.run(run_key)
         if run.stop is None:
             return ""
-        return self.quote(["--start", run.start, "--stop", run.stop, "--skip", run.skip,
-                           "--expect-count", run.num_examples()])
+        return self.quote(
+            ["--start", run.start, "--stop", run.stop, "--skip", run.skip, "--expect-count", run.num_examples()]
+        )
 
     def metrics_args(self, run_key: str, variant_key: str) -> str:
         """Arguments of ``python -m randsmooth metrics`` (without --table and outputs)."""
@@ -724,8 +827,12 @@ class Workflow:
             args.append("--two-sided")
         if v.budget is not None:
             args += ["--budget", v.budget]
-        args += ["--radii", ",".join(format_number(r) for r in v.radii),
-                 "--pa-thresholds", ",".join(format_number(t) for t in v.pa_thresholds)]
+        args += [
+            "--radii",
+            ",".join(format_number(r) for r in v.radii),
+            "--pa-thresholds",
+            ",".join(format_number(t) for t in v.pa_thresholds),
+        ]
         if v.cost is not None:
             if v.cost_key is None:
                 args += ["--cost-preset", v.cost["preset"], "--cost-dataset", v.cost["dataset"]]
@@ -773,38 +880,69 @@ class Workflow:
         for e in self.paper_entries(paper):
             run = self.runs[e.variant.run_key]
             model = self.models[run.model_key]
-            entries.append({
-                "paper": e.paper, "table": e.table, "label": e.label, "group": e.group,
-                "run": e.run.name, "model": e.run.model_name, "dataset": run.dataset.name,
-                "arch": model.arch, "method": model.method["name"], "train_noise": model.noise,
-                "train_sigma": model.sigma, "noise": run.noise, "sigma": run.sigma, "n0": run.n0, "n": run.n,
-                "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
-                "alpha": e.variant.alpha, "two_sided": e.variant.two_sided, "norm": e.variant.norm,
-                "budget": e.variant.budget, "cost": None if e.variant.cost is None else e.variant.cost["name"],
-                "run_dir": posixpath.dirname(self.path("counts", run=run.key)),
-                "path": self.path("metrics_csv", run=run.key, variant=e.variant.key),
-            })
-        tables = [{"paper": p, "table": t, "title": self.papers[p]["title"], **spec}
-                  for (p, t), spec in self.tables.items() if paper is None or p == paper]
+            entries.append(
+                {
+                    "paper": e.paper,
+                    "table": e.table,
+                    "label": e.label,
+                    "group": e.group,
+                    "run": e.run.name,
+                    "model": e.run.model_name,
+                    "dataset": run.dataset.name,
+                    "arch": model.arch,
+                    "method": model.method["name"],
+                    "train_noise": model.noise,
+                    "train_sigma": model.sigma,
+                    "noise": run.noise,
+                    "sigma": run.sigma,
+                    "n0": run.n0,
+                    "n": run.n,
+                    "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
+                    "alpha": e.variant.alpha,
+                    "two_sided": e.variant.two_sided,
+                    "norm": e.variant.norm,
+                    "budget": e.variant.budget,
+                    "cost": None if e.variant.cost is None else e.variant.cost["name"],
+                    "run_dir": posixpath.dirname(self.path("counts", run=run.key)),
+                    "path": self.path("metrics_csv", run=run.key, variant=e.variant.key),
+                }
+            )
+        tables = [
+            {"paper": p, "table": t, "title": self.papers[p]["title"], **spec}
+            for (p, t), spec in self.tables.items()
+            if paper is None or p == paper
+        ]
         return canonical_json({"entries": entries, "tables": tables})
 
     def describe(self) -> list[dict[str, str]]:
         """Name -> folder of every data set, model and run of the config (for people)."""
-        rows = [{"kind": "dataset", "name": n, "key": k, "path": self.path("dataset", dataset=k)}
-                for n, k in self.dataset_names.items()]
-        rows += [{"kind": "model", "name": n, "key": k,
-                  "path": self.checkpoint_path(k)} for n, k in self.model_names.items()]
-        rows += [{"kind": "run", "name": a.name, "key": a.run_key, "path": self.path("counts", run=a.run_key)}
-                 for a in self.run_aliases.values()]
-        rows += [{"kind": "metrics", "name": f"{e.paper}/{e.table}/{e.label}", "key": e.variant.key,
-                  "path": self.path("metrics_csv", run=e.variant.run_key, variant=e.variant.key)}
-                 for e in self.entries]
+        rows = [
+            {"kind": "dataset", "name": n, "key": k, "path": self.path("dataset", dataset=k)}
+            for n, k in self.dataset_names.items()
+        ]
+        rows += [
+            {"kind": "model", "name": n, "key": k, "path": self.checkpoint_path(k)} for n, k in self.model_names.items()
+        ]
+        rows += [
+            {"kind": "run", "name": a.name, "key": a.run_key, "path": self.path("counts", run=a.run_key)}
+            for a in self.run_aliases.values()
+        ]
+        rows += [
+            {
+                "kind": "metrics",
+                "name": f"{e.paper}/{e.table}/{e.label}",
+                "key": e.variant.key,
+                "path": self.path("metrics_csv", run=e.variant.run_key, variant=e.variant.key),
+            }
+            for e in self.entries
+        ]
         return rows
 
 
 # ------------------------------------------------------------------- prepare-data
-def prepare_dataset(name: str, root: str, options: Mapping[str, Any], seed: int | None,
-                    download: bool) -> dict[str, Any]:
+def prepare_dataset(
+    name: str, root: str, options: Mapping[str, Any], seed: int | None, download: bool
+) -> dict[str, Any]:
     """Check (and download, if allowed) both splits of a data set; return a description.
 
     Raises the data module's clear errors (missing folder, checksum mismatch, ...).
@@ -820,9 +958,17 @@ def prepare_dataset(name: str, root: str, options: Mapping[str, Any], seed: int 
     for split in ("train", "test"):
         data = load_dataset(name, split, root, augment=False, download=download, seed=seed, **options)
         sizes[split] = len(data)
-    return {"dataset": name, "options": dict(options), "seed": seed, "root": root,
-            "sizes": sizes, "num_classes": spec.num_classes, "input_shape": list(spec.input_shape),
-            "dim": spec.dim, "randsmooth_version": __version__}
+    return {
+        "dataset": name,
+        "options": dict(options),
+        "seed": seed,
+        "root": root,
+        "sizes": sizes,
+        "num_classes": spec.num_classes,
+        "input_shape": list(spec.input_shape),
+        "dim": spec.dim,
+        "randsmooth_version": __version__,
+    }
 
 
 # ------------------------------------------------------------------------ summary
@@ -857,6 +1003,7 @@ COUNT_METRICS = ("n_rows", "budget")
 
 def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
     """A plain Markdown table of a DataFrame (index as first column, floats rounded, counts as ints)."""
+
     def cell(value: Any, column: str = "") -> str:
         if isinstance(value, float):
             if math.isnan(value):
@@ -867,8 +1014,7 @@ def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
         return str(value).replace("|", "\\|")
 
     columns = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join([index_name] + columns) + " |",
-             "| " + " | ".join(["---"] * (len(columns) + 1)) + " |"]
+    lines = ["| " + " | ".join([index_name] + columns) + " |", "| " + " | ".join(["---"] * (len(columns) + 1)) + " |"]
     for idx, row in frame.iterrows():
         lines.append("| " + " | ".join([cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns)]) + " |")
     return "\n".join(lines)
@@ -892,8 +1038,13 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
         if info.get("description"):
             lines += [info["description"].strip(), ""]
         first = rows.iloc[0]
-        lines += [(f"norm {info['norm']}, alpha {first['alpha']:g} "
-                   f"({'two' if first['two_sided'] else 'one'}-sided); rows = runs as named in the config"), ""]
+        lines += [
+            (
+                f"norm {info['norm']}, alpha {first['alpha']:g} "
+                f"({'two' if first['two_sided'] else 'one'}-sided); rows = runs as named in the config"
+            ),
+            "",
+        ]
         labels = list(dict.fromkeys(rows["label"]))
         ca = rows[rows["metric"] == "certified_accuracy"]
         if not ca.empty:
@@ -903,21 +1054,20 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
             if info.get("envelope"):
                 groups = rows.drop_duplicates("label").set_index("label")["group"]
                 env = pivot.groupby(groups.reindex(pivot.index).to_numpy()).max()
-                lines += ["### Envelope (best over the runs of each group)", "",
-                          _md_table(env, "group"), ""]
+                lines += ["### Envelope (best over the runs of each group)", "", _md_table(env, "group"), ""]
         scalars = rows[rows["param"].isna()]
         if not scalars.empty:
             pivot = scalars.pivot_table(index="label", columns="metric", values="value", aggfunc="first")
-            order = [c for c in SCALAR_ORDER if c in pivot.columns] + \
-                    sorted(c for c in pivot.columns if c not in SCALAR_ORDER and c != "alpha")
+            order = [c for c in SCALAR_ORDER if c in pivot.columns] + sorted(
+                c for c in pivot.columns if c not in SCALAR_ORDER and c != "alpha"
+            )
             lines += ["### Scalar metrics", "", _md_table(pivot.reindex(labels)[order], "run"), ""]
         others = rows[rows["param"].notna() & (rows["metric"] != "certified_accuracy")]
         for metric in dict.fromkeys(others["metric"]):
             sub = others[others["metric"] == metric]
             pivot = sub.pivot_table(index="label", columns="param", values="value", aggfunc="first")
             pivot.columns = [_param_label(c) for c in pivot.columns]
-            lines += [f"### {metric}", "", _md_table(pivot.reindex([l for l in labels if l in pivot.index]),
-                                                     "run"), ""]
+            lines += [f"### {metric}", "", _md_table(pivot.reindex([l for l in labels if l in pivot.index]), "run"), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -940,8 +1090,10 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m randsmooth.workflow_config",
-                                     description="Helpers of the Snakemake workflow (see module docstring).")
+    parser = argparse.ArgumentParser(
+        prog="python -m randsmooth.workflow_config",
+        description="Helpers of the Snakemake workflow (see module docstring).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare-data", help="check/download a data set and record its sizes")
     prep.add_argument("--name", required=True)

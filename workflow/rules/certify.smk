@@ -9,19 +9,19 @@ rule certify_shard:
         data=lambda w: ancient(WF.dataset_manifest(WF.run(w.run).dataset.key)),
     output:
         WF.pattern("shard"),
-    params:
-        py=lambda w: PY,
-        lease=lambda w: LEASE,
-        args=lambda w: WF.certify_args(w.run, w.shard),
-    threads: WF.threads
-    resources:
-        gpu=1,
     log:
         WF.log_path("certify_shard", "{run}/{shard}.log"),
     benchmark:
         WF.benchmark_path("certify_shard", "{run}/{shard}.tsv")
     conda:
         TRAINING_ENV
+    threads: WF.threads
+    resources:
+        gpu=1,
+    params:
+        py=lambda w: PY,
+        lease=lambda w: LEASE,
+        args=lambda w: WF.certify_args(w.run, w.shard),
     shell:
         "{params.lease}{params.py} -m randsmooth certify {params.args} --num-threads {threads} "
         "--out {output:q} > {log:q} 2>&1"
@@ -32,9 +32,6 @@ rule merge:
         lambda w: WF.shard_paths(w.run),
     output:
         WF.pattern("counts"),
-    params:
-        py=lambda w: PY,
-        args=lambda w: WF.merge_args(w.run),
     log:
         WF.log_path("merge", "{run}.log"),
     benchmark:
@@ -42,5 +39,8 @@ rule merge:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=lambda w: PY,
+        args=lambda w: WF.merge_args(w.run),
     shell:
         "{params.py} -m randsmooth merge {input:q} --out {output:q} {params.args} > {log:q} 2>&1"

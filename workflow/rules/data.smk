@@ -4,9 +4,6 @@
 rule prepare_data:
     output:
         WF.pattern("dataset"),
-    params:
-        py=lambda w: PY,
-        args=lambda w: WF.prepare_args(w.dataset),
     log:
         WF.log_path("prepare_data", "{dataset}.log"),
     benchmark:
@@ -14,5 +11,8 @@ rule prepare_data:
     localrule: True
     conda:
         TRAINING_ENV
+    params:
+        py=lambda w: PY,
+        args=lambda w: WF.prepare_args(w.dataset),
     shell:
         "{params.py} -m randsmooth.workflow_config prepare-data {params.args} --out {output:q} > {log:q} 2>&1"

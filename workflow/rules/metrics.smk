@@ -5,13 +5,13 @@
 rule cost_matrix:
     output:
         WF.pattern("cost"),
-    params:
-        matrix=lambda w: WF.cost_json(w.cost),
     log:
         WF.log_path("cost_matrix", "{cost}.log"),
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        matrix=lambda w: WF.cost_json(w.cost),
     shell:
         "printf '%s\\n' {params.matrix:q} > {output:q} 2> {log:q}"
 
@@ -29,9 +29,6 @@ rule metrics:
         ),
         md=WF.pattern("metrics_md"),
         examples=WF.pattern("metrics_examples"),
-    params:
-        py=lambda w: PY,
-        args=lambda w: WF.metrics_args(w.run, w.variant),
     log:
         WF.log_path("metrics", "{run}/{variant}.log"),
     benchmark:
@@ -39,6 +36,9 @@ rule metrics:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=lambda w: PY,
+        args=lambda w: WF.metrics_args(w.run, w.variant),
     shell:
         "{params.py} -m randsmooth metrics --table {input.table:q} {params.args} --out-csv {output.csv:q} "
         "--out-md {output.md:q} --per-example {output.examples:q} > {log:q} 2>&1"

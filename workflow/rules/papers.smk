@@ -14,9 +14,6 @@ rule paper_summary:
             labels={"paper": "{paper}", "table": "summary"},
         ),
         md=WF.pattern("paper_md"),
-    params:
-        py=lambda w: PY,
-        spec=lambda w: WF.summary_spec(w.paper),
     log:
         WF.log_path("paper_summary", "{paper}.log"),
     benchmark:
@@ -24,6 +21,9 @@ rule paper_summary:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=lambda w: PY,
+        spec=lambda w: WF.summary_spec(w.paper),
     shell:
         "{params.py} -m randsmooth.workflow_config summary --spec {params.spec:q} "
         "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
@@ -40,9 +40,6 @@ rule summary:
             labels={"table": "all papers"},
         ),
         md=WF.pattern("summary_md"),
-    params:
-        py=lambda w: PY,
-        spec=lambda w: WF.summary_spec(),
     log:
         WF.log_path("summary", "summary.log"),
     benchmark:
@@ -50,6 +47,9 @@ rule summary:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=lambda w: PY,
+        spec=lambda w: WF.summary_spec(),
     shell:
         "{params.py} -m randsmooth.workflow_config summary --spec {params.spec:q} "
         "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"

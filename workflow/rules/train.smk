@@ -5,13 +5,13 @@
 rule model_recipe:
     output:
         WF.pattern("recipe"),
-    params:
-        recipe=lambda w: WF.recipe_json(w.model),
     log:
         WF.log_path("model_recipe", "{model}.log"),
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        recipe=lambda w: WF.recipe_json(w.model),
     shell:
         "printf '%s\\n' {params.recipe:q} > {output:q} 2> {log:q}"
 
@@ -24,21 +24,21 @@ rule train:
         data=lambda w: ancient(WF.dataset_manifest(WF.model(w.model).dataset.key)),
     output:
         WF.pattern("final"),
-    params:
-        py=lambda w: PY,
-        lease=lambda w: LEASE,
-        out_dir=lambda w, output: os.path.dirname(output[0]),
-        data_root=lambda w: WF.model(w.model).dataset.root,
-        device=lambda w: WF.device,
-    threads: WF.threads
-    resources:
-        gpu=1,
     log:
         WF.log_path("train", "{model}.log"),
     benchmark:
         WF.benchmark_path("train", "{model}.tsv")
     conda:
         TRAINING_ENV
+    threads: WF.threads
+    resources:
+        gpu=1,
+    params:
+        py=lambda w: PY,
+        lease=lambda w: LEASE,
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+        data_root=lambda w: WF.model(w.model).dataset.root,
+        device=lambda w: WF.device,
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
         "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} "

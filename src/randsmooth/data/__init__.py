@@ -14,7 +14,18 @@ from .registry import DATA_DIR_ENV, SPLITS, dataset_names, dataset_spec, default
 from .spec import DatasetSpec
 
 __all__ = [
-    "ChecksumError", "DATA_DIR_ENV", "DatasetLayoutError", "DatasetSpec", "SPLITS", "dataset_names", "dataset_spec",
-    "default_data_dir", "download_file", "extract_archive", "file_checksum", "load_dataset", "subset_indices",
+    "ChecksumError",
+    "DATA_DIR_ENV",
+    "DatasetLayoutError",
+    "DatasetSpec",
+    "SPLITS",
+    "dataset_names",
+    "dataset_spec",
+    "default_data_dir",
+    "download_file",
+    "extract_archive",
+    "file_checksum",
+    "load_dataset",
+    "subset_indices",
     "verify_file",
 ]

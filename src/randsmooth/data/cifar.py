@@ -50,9 +50,11 @@ CIFAR10_MD5: Mapping[str, str] = {
     "test_batch": "40351d587109b95175f43aff81a1287e",
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
-_EXPECTED_LAYOUT = (f"expected <root>/{CIFAR10_FOLDER}/{{{', '.join(CIFAR10_TRAIN_FILES)}, "
-                    f"{', '.join(CIFAR10_TEST_FILES)}, {CIFAR10_META_FILE}}} (the python version of "
-                    f"CIFAR-10, {CIFAR10_URL})")
+_EXPECTED_LAYOUT = (
+    f"expected <root>/{CIFAR10_FOLDER}/{{{', '.join(CIFAR10_TRAIN_FILES)}, "
+    f"{', '.join(CIFAR10_TEST_FILES)}, {CIFAR10_META_FILE}}} (the python version of "
+    f"CIFAR-10, {CIFAR10_URL})"
+)
 
 
 def check_cifar10_layout(folder: Path) -> None:
@@ -102,13 +104,28 @@ class CIFAR10Dataset(SeededDataset):
         return torch.from_numpy(self.data[index]).to(torch.float32).div_(255.0), self.targets[index]
 
 
-def load_cifar10(split: str, root: Path, *, augment: bool, download: bool, seed: int,
-                 url: str = CIFAR10_URL, checksums: Mapping[str, str] | None = None) -> CIFAR10Dataset:
+def load_cifar10(
+    split: str,
+    root: Path,
+    *,
+    augment: bool,
+    download: bool,
+    seed: int,
+    url: str = CIFAR10_URL,
+    checksums: Mapping[str, str] | None = None,
+) -> CIFAR10Dataset:
     """Load a CIFAR-10 split from ``root`` (extracting / downloading the archive if needed)."""
     table = dict(CIFAR10_MD5 if checksums is None else checksums)
-    folder = ensure_extracted(root, CIFAR10_FOLDER, CIFAR10_ARCHIVE, url=url, md5=table.get("archive"),
-                              download=download, check=check_cifar10_layout,
-                              how_to_obtain=f"place {CIFAR10_ARCHIVE} ({url}) in {root}")
+    folder = ensure_extracted(
+        root,
+        CIFAR10_FOLDER,
+        CIFAR10_ARCHIVE,
+        url=url,
+        md5=table.get("archive"),
+        download=download,
+        check=check_cifar10_layout,
+        how_to_obtain=f"place {CIFAR10_ARCHIVE} ({url}) in {root}",
+    )
     names = CIFAR10_TRAIN_FILES if split == "train" else CIFAR10_TEST_FILES
     for name in names + (CIFAR10_META_FILE,):
         if table.get(name):

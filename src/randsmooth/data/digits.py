@@ -42,8 +42,9 @@ def _split(seed: int, test_size: float) -> dict[str, tuple[np.ndarray, np.ndarra
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)
     labels = bunch.target.astype(np.int64)
-    idx_train, idx_test = train_test_split(np.arange(len(labels)), test_size=test_size,
-                                           random_state=seed, stratify=labels)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(labels)), test_size=test_size, random_state=seed, stratify=labels
+    )
     out = {}
     for split, idx in (("train", np.sort(idx_train)), ("test", np.sort(idx_test))):
         x, y = images[idx], labels[idx]
@@ -53,16 +54,20 @@ def _split(seed: int, test_size: float) -> dict[str, tuple[np.ndarray, np.ndarra
     return out
 
 
-def digits_tensors(split: str, *, seed: int = 0, test_size: float = DIGITS_TEST_SIZE,
-                   upsample: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_tensors(
+    split: str, *, seed: int = 0, test_size: float = DIGITS_TEST_SIZE, upsample: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(images float32 (n, C, H, W) in [0, 1], labels int64 (n,)) of one split."""
     if not isinstance(upsample, bool):
         raise ValueError(f"upsample must be True or False, got {upsample!r}")
     x, y = _split(int(seed), _check_test_size(test_size))[split]
     images = torch.tensor(x).unsqueeze(1)
     if upsample:
-        images = F.interpolate(images, size=(UPSAMPLED_SIZE, UPSAMPLED_SIZE), mode="bilinear",
-                               align_corners=False).clamp_(0.0, 1.0).repeat(1, 3, 1, 1)
+        images = (
+            F.interpolate(images, size=(UPSAMPLED_SIZE, UPSAMPLED_SIZE), mode="bilinear", align_corners=False)
+            .clamp_(0.0, 1.0)
+            .repeat(1, 3, 1, 1)
+        )
     return images.contiguous(), torch.tensor(y)
 
 
@@ -72,8 +77,14 @@ def digits_spec(*, seed: int = 0, test_size: float = DIGITS_TEST_SIZE, upsample:
     flat = images.to(torch.float64).transpose(0, 1).reshape(images.shape[1], -1)
     mean = tuple(round(float(v), 6) for v in flat.mean(dim=1))
     std = tuple(round(float(v), 6) for v in flat.std(dim=1, correction=0))
-    return DatasetSpec(name="digits", num_classes=10, input_shape=tuple(images.shape[1:]),
-                       mean=mean, std=std, class_names=DIGITS_CLASSES)
+    return DatasetSpec(
+        name="digits",
+        num_classes=10,
+        input_shape=tuple(images.shape[1:]),
+        mean=mean,
+        std=std,
+        class_names=DIGITS_CLASSES,
+    )
 
 
 class DigitsDataset(SeededDataset):
@@ -94,8 +105,9 @@ class DigitsDataset(SeededDataset):
         return self.tensors[0][index], self.targets[index]
 
 
-def load_digits_dataset(split: str, *, augment: bool, seed: int, upsample: bool = False,
-                        test_size: float = DIGITS_TEST_SIZE) -> DigitsDataset:
+def load_digits_dataset(
+    split: str, *, augment: bool, seed: int, upsample: bool = False, test_size: float = DIGITS_TEST_SIZE
+) -> DigitsDataset:
     """The digits ``split`` ("train" or "test") as a :class:`DigitsDataset`."""
     images, labels = digits_tensors(split, seed=seed, test_size=test_size, upsample=upsample)
     return DigitsDataset(images, labels, augment=augment, seed=seed)

@@ -59,8 +59,15 @@ def verify_file(path: str | Path, *, md5: str | None = None, sha256: str | None 
             raise ChecksumError(f"{algorithm} checksum mismatch for {path}: expected {want}, got {got}")
 
 
-def download_file(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
-                  timeout: float = 60.0, opener: Callable[..., Any] | None = None) -> Path:
+def download_file(
+    url: str,
+    dest: str | Path,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    timeout: float = 60.0,
+    opener: Callable[..., Any] | None = None,
+) -> Path:
     """Download ``url`` to ``dest`` atomically and verify its md5 and/or sha256 checksum.
 
     If ``dest`` already exists with the right checksum nothing is downloaded; if it exists with a
@@ -74,8 +81,10 @@ def download_file(url: str, dest: str | Path, *, md5: str | None = None, sha256:
         try:
             verify_file(dest, md5=md5, sha256=sha256)
         except ChecksumError as err:
-            raise ChecksumError(f"{err}; the existing file was not downloaded by this version or is "
-                                f"corrupt: delete it to download {url} again") from None
+            raise ChecksumError(
+                f"{err}; the existing file was not downloaded by this version or is "
+                f"corrupt: delete it to download {url} again"
+            ) from None
         log.info("%s already present with the expected checksum", dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +105,10 @@ def download_file(url: str, dest: str | Path, *, md5: str | None = None, sha256:
         for algorithm, digest in digests.items():
             got = digest.hexdigest()
             if got != expected[algorithm]:
-                raise ChecksumError(f"{algorithm} checksum mismatch for {url}: expected "
-                                    f"{expected[algorithm]}, got {got}; the download was deleted")
+                raise ChecksumError(
+                    f"{algorithm} checksum mismatch for {url}: expected "
+                    f"{expected[algorithm]}, got {got}; the download was deleted"
+                )
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -112,8 +123,9 @@ def _content_length(resp: Any) -> int | None:
     return int(value) if value and str(value).isdigit() else None
 
 
-def extract_archive(archive: str | Path, dest_dir: str | Path, member: str, *,
-                    check: Callable[[Path], None] | None = None) -> Path:
+def extract_archive(
+    archive: str | Path, dest_dir: str | Path, member: str, *, check: Callable[[Path], None] | None = None
+) -> Path:
     """Extract the top-level folder ``member`` of a tar archive to ``dest_dir/member`` atomically.
 
     The archive is unpacked (with tarfile's safe ``"data"`` filter) into a temporary directory
@@ -131,8 +143,9 @@ def extract_archive(archive: str | Path, dest_dir: str | Path, member: str, *,
         extracted = tmp / member
         if not extracted.is_dir():
             found = sorted(p.name for p in tmp.iterdir())
-            raise DatasetLayoutError(f"archive {archive} has no top-level folder {member!r} "
-                                     f"(top-level entries: {found})")
+            raise DatasetLayoutError(
+                f"archive {archive} has no top-level folder {member!r} (top-level entries: {found})"
+            )
         if check is not None:
             check(extracted)
         try:
@@ -146,8 +159,17 @@ def extract_archive(archive: str | Path, dest_dir: str | Path, member: str, *,
     return target
 
 
-def ensure_extracted(root: Path, member: str, archive_name: str, *, url: str, md5: str | None,
-                     download: bool, check: Callable[[Path], None], how_to_obtain: str) -> Path:
+def ensure_extracted(
+    root: Path,
+    member: str,
+    archive_name: str,
+    *,
+    url: str,
+    md5: str | None,
+    download: bool,
+    check: Callable[[Path], None],
+    how_to_obtain: str,
+) -> Path:
     """Return ``root/member`` (layout-checked), extracting (and if allowed downloading) it first.
 
     Order: an existing ``root/member`` is checked and used; else an existing ``root/archive_name``
@@ -170,7 +192,8 @@ def ensure_extracted(root: Path, member: str, archive_name: str, *, url: str, md
     elif download:
         download_file(url, archive, md5=md5)
     else:
-        raise DatasetLayoutError(f"{folder} not found (nor the archive {archive}); pass "
-                                 f"download=True or {how_to_obtain}")
+        raise DatasetLayoutError(
+            f"{folder} not found (nor the archive {archive}); pass download=True or {how_to_obtain}"
+        )
     extract_archive(archive, root, member, check=check)
     return folder

@@ -35,16 +35,20 @@ log = logging.getLogger(__name__)
 
 IMAGENET_CLASSES: tuple[str, ...] = tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 IMAGENET_NUM_CLASSES = 1000
-IMAGENET_LAYOUT_HINT = ("expected <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG (run the standard "
-                        "valprep script to sort val images into class folders)")
+IMAGENET_LAYOUT_HINT = (
+    "expected <root>/train/<wnid>/*.JPEG and <root>/val/<wnid>/*.JPEG (run the standard "
+    "valprep script to sort val images into class folders)"
+)
 
 IMAGENETTE_URL = "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz"
 IMAGENETTE_MD5 = "e793b78cc4c9e9a4ccc0c1155377a412"
 IMAGENETTE_FOLDER = "imagenette2-160"
 IMAGENETTE_ARCHIVE = "imagenette2-160.tgz"
-IMAGENETTE_LAYOUT_HINT = ("expected <root>/imagenette2-160/train/<wnid>/*.JPEG and "
-                          "<root>/imagenette2-160/val/<wnid>/*.JPEG with the 10 Imagenette wnids "
-                          f"(the fast.ai archive {IMAGENETTE_URL})")
+IMAGENETTE_LAYOUT_HINT = (
+    "expected <root>/imagenette2-160/train/<wnid>/*.JPEG and "
+    "<root>/imagenette2-160/val/<wnid>/*.JPEG with the 10 Imagenette wnids "
+    f"(the fast.ai archive {IMAGENETTE_URL})"
+)
 
 SPLIT_FOLDERS = {"train": "train", "test": "val"}
 
@@ -67,27 +71,32 @@ def list_samples(split_dir: Path, classes: list[str], hint: str) -> list[tuple[s
     """(path, label) pairs in ImageFolder order; error naming any class folder without images."""
     class_to_idx = {name: k for k, name in enumerate(classes)}
     samples = make_dataset(str(split_dir), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
-    counts = torch.bincount(torch.tensor([label for _, label in samples], dtype=torch.long),
-                            minlength=len(classes))
+    counts = torch.bincount(torch.tensor([label for _, label in samples], dtype=torch.long), minlength=len(classes))
     empty = [classes[k] for k in range(len(classes)) if counts[k] == 0]
     if empty:
-        raise DatasetLayoutError(f"{split_dir}: {len(empty)} class folder(s) without images "
-                                 f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}); {hint}")
+        raise DatasetLayoutError(
+            f"{split_dir}: {len(empty)} class folder(s) without images "
+            f"({', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''}); {hint}"
+        )
     return samples
 
 
-def check_class_folders(folder: Path, hint: str, *, expected: tuple[str, ...] | None = None,
-                        count: int | None = None) -> list[str]:
+def check_class_folders(
+    folder: Path, hint: str, *, expected: tuple[str, ...] | None = None, count: int | None = None
+) -> list[str]:
     """Check train/ and val/ have identical class folders (and the expected set or number)."""
     train = list_classes(folder / "train", hint)
     val = list_classes(folder / "val", hint)
     if train != val:
         only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
-        raise DatasetLayoutError(f"{folder}: train/ and val/ have different class folders (only in train: "
-                                 f"{only_train[:5]}, only in val: {only_val[:5]}); {hint}")
+        raise DatasetLayoutError(
+            f"{folder}: train/ and val/ have different class folders (only in train: "
+            f"{only_train[:5]}, only in val: {only_val[:5]}); {hint}"
+        )
     if expected is not None and tuple(train) != tuple(sorted(expected)):
-        raise DatasetLayoutError(f"{folder}: class folders {train[:12]} are not the expected "
-                                 f"{sorted(expected)}; {hint}")
+        raise DatasetLayoutError(
+            f"{folder}: class folders {train[:12]} are not the expected {sorted(expected)}; {hint}"
+        )
     if count is not None and len(train) != count:
         raise DatasetLayoutError(f"{folder}: found {len(train)} class folders, expected {count}; {hint}")
     return train
@@ -96,8 +105,7 @@ def check_class_folders(folder: Path, hint: str, *, expected: tuple[str, ...] | 
 class ImageFileDataset(SeededDataset):
     """Images read from files; ``samples`` = [(path, label)], items are float32 tensors in [0, 1]."""
 
-    def __init__(self, samples: list[tuple[str, int]], classes: tuple[str, ...], transform: Compose,
-                 seed: int) -> None:
+    def __init__(self, samples: list[tuple[str, int]], classes: tuple[str, ...], transform: Compose, seed: int) -> None:
         super().__init__(transform, seed)
         self.samples = samples
         self.targets = [label for _, label in samples]
@@ -127,8 +135,9 @@ def _pick_folder(root: Path, name: str, classes: tuple[str, ...] | None = None) 
     return named
 
 
-def _folder_dataset(folder: Path, split: str, classes: list[str], names: tuple[str, ...], hint: str,
-                    transform: Compose, seed: int) -> ImageFileDataset:
+def _folder_dataset(
+    folder: Path, split: str, classes: list[str], names: tuple[str, ...], hint: str, transform: Compose, seed: int
+) -> ImageFileDataset:
     split_dir = folder / SPLIT_FOLDERS[split]
     samples = list_samples(split_dir, classes, hint)
     log.info("%s: %d images in %d classes", split_dir, len(samples), len(classes))
@@ -155,8 +164,10 @@ def load_imagenet(split: str, root: Path, *, augment: bool, download: bool, seed
         log.info("download=True ignored for imagenet: it must be supplied by the user")
     folder = _pick_folder(root, "imagenet")
     if not folder.exists():
-        raise DatasetLayoutError(f"ImageNet not found: neither {root / 'imagenet'} nor {root} holds train/ "
-                                 f"and val/; {IMAGENET_LAYOUT_HINT}. Obtain ILSVRC2012 from image-net.org.")
+        raise DatasetLayoutError(
+            f"ImageNet not found: neither {root / 'imagenet'} nor {root} holds train/ "
+            f"and val/; {IMAGENET_LAYOUT_HINT}. Obtain ILSVRC2012 from image-net.org."
+        )
     hint = IMAGENET_LAYOUT_HINT.replace("<root>", str(folder))
     classes = check_class_folders(folder, hint, count=IMAGENET_NUM_CLASSES)
     return _folder_dataset(folder, split, classes, IMAGENET_CLASSES, hint, imagenet_transform(augment), seed)
@@ -169,16 +180,32 @@ def check_imagenette_layout(folder: Path) -> None:
         list_samples(folder / split_name, classes, IMAGENETTE_LAYOUT_HINT)
 
 
-def load_imagenette(split: str, root: Path, *, augment: bool, download: bool, seed: int,
-                    url: str = IMAGENETTE_URL, md5: str = IMAGENETTE_MD5) -> ImageFileDataset:
+def load_imagenette(
+    split: str,
+    root: Path,
+    *,
+    augment: bool,
+    download: bool,
+    seed: int,
+    url: str = IMAGENETTE_URL,
+    md5: str = IMAGENETTE_MD5,
+) -> ImageFileDataset:
     """Imagenette (imagenette2-160) ``split``, extracted / downloaded into ``root`` if needed."""
     folder = _pick_folder(root, IMAGENETTE_FOLDER, IMAGENETTE_WNIDS)
     if folder == root:
         check_imagenette_layout(folder)
     else:
-        ensure_extracted(root, IMAGENETTE_FOLDER, IMAGENETTE_ARCHIVE, url=url, md5=md5, download=download,
-                         check=check_imagenette_layout,
-                         how_to_obtain=f"place {IMAGENETTE_ARCHIVE} ({url}) in {root}")
+        ensure_extracted(
+            root,
+            IMAGENETTE_FOLDER,
+            IMAGENETTE_ARCHIVE,
+            url=url,
+            md5=md5,
+            download=download,
+            check=check_imagenette_layout,
+            how_to_obtain=f"place {IMAGENETTE_ARCHIVE} ({url}) in {root}",
+        )
     classes = list(IMAGENETTE_WNIDS)
-    return _folder_dataset(folder, split, classes, IMAGENETTE_CLASSES, IMAGENETTE_LAYOUT_HINT,
-                           imagenette_transform(augment), seed)
+    return _folder_dataset(
+        folder, split, classes, IMAGENETTE_CLASSES, IMAGENETTE_LAYOUT_HINT, imagenette_transform(augment), seed
+    )

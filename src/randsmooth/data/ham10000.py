@@ -52,17 +52,25 @@ log = logging.getLogger(__name__)
 
 HAM_FOLDER_NAMES = ("ham10000", "HAM10000")
 HAM_METADATA_NAMES = ("HAM10000_metadata.csv", "HAM10000_metadata")
-HAM_IMAGE_DIRS = (".", "HAM10000_images_part_1", "HAM10000_images_part_2",
-                  "HAM10000_images_part1", "HAM10000_images_part2", "data")
+HAM_IMAGE_DIRS = (
+    ".",
+    "HAM10000_images_part_1",
+    "HAM10000_images_part_2",
+    "HAM10000_images_part1",
+    "HAM10000_images_part2",
+    "data",
+)
 HAM_REQUIRED_COLUMNS = ("lesion_id", "image_id", "dx")
 HAM_DX_CODES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 HAM_MALIGNANT_DX = ("mel", "bcc")
 HAM_IMAGE_SIZE = 299
 HAM_DEFAULT_SEED = 1
 MANIFEST_COLUMNS = ("image_id", "lesion_id", "dx", "label", "split")
-_HOW_TO_OBTAIN = ("download HAM10000 yourself (Harvard Dataverse doi:10.7910/DVN/DBW86T or ISIC 2018 task 3) and "
-                  "place HAM10000_metadata.csv and the images (<image_id>.jpg, e.g. in HAM10000_images_part_1/ "
-                  "and HAM10000_images_part_2/) in <root>/ham10000/")
+_HOW_TO_OBTAIN = (
+    "download HAM10000 yourself (Harvard Dataverse doi:10.7910/DVN/DBW86T or ISIC 2018 task 3) and "
+    "place HAM10000_metadata.csv and the images (<image_id>.jpg, e.g. in HAM10000_images_part_1/ "
+    "and HAM10000_images_part_2/) in <root>/ham10000/"
+)
 
 
 def ham_label(dx: str) -> int:
@@ -79,8 +87,10 @@ def find_metadata(root: Path) -> Path:
             if path.is_file():
                 return path
             looked.append(str(path))
-    raise DatasetLayoutError(f"HAM10000 metadata CSV not found (looked for {', '.join(looked)}); "
-                             + _HOW_TO_OBTAIN.replace("<root>", str(root)))
+    raise DatasetLayoutError(
+        f"HAM10000 metadata CSV not found (looked for {', '.join(looked)}); "
+        + _HOW_TO_OBTAIN.replace("<root>", str(root))
+    )
 
 
 def read_metadata(path: Path) -> pd.DataFrame:
@@ -89,8 +99,10 @@ def read_metadata(path: Path) -> pd.DataFrame:
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in HAM_REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected at least {list(HAM_REQUIRED_COLUMNS)} "
-                         f"(found {list(table.columns)})")
+        raise ValueError(
+            f"{path}: missing column(s) {missing}; expected at least {list(HAM_REQUIRED_COLUMNS)} "
+            f"(found {list(table.columns)})"
+        )
     table = table[["image_id", "lesion_id", "dx"]].apply(lambda col: col.str.strip())
     if (table == "").any().any():
         raise ValueError(f"{path}: empty image_id, lesion_id or dx values")
@@ -118,8 +130,7 @@ def index_images(folder: Path) -> dict[str, Path]:
     return found
 
 
-def grouped_split(labels: np.ndarray, groups: np.ndarray, *, seed: int, n_splits: int,
-                  test_fold: int) -> np.ndarray:
+def grouped_split(labels: np.ndarray, groups: np.ndarray, *, seed: int, n_splits: int, test_fold: int) -> np.ndarray:
     """Boolean test mask: fold ``test_fold`` of StratifiedGroupKFold(n_splits, shuffle, seed)."""
     if not isinstance(n_splits, int) or n_splits < 2:
         raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
@@ -141,8 +152,7 @@ def build_manifest(records: pd.DataFrame, *, seed: int, n_splits: int, test_fold
     """Manifest (image_id, lesion_id, dx, label, split) for records sorted by image_id."""
     records = records.sort_values("image_id", kind="stable").reset_index(drop=True)
     labels = np.array([ham_label(dx) for dx in records["dx"]])
-    is_test = grouped_split(labels, records["lesion_id"].to_numpy(), seed=seed, n_splits=n_splits,
-                            test_fold=test_fold)
+    is_test = grouped_split(labels, records["lesion_id"].to_numpy(), seed=seed, n_splits=n_splits, test_fold=test_fold)
     return records.assign(label=labels, split=np.where(is_test, "test", "train"))[list(MANIFEST_COLUMNS)]
 
 
@@ -163,8 +173,10 @@ def validate_manifest(manifest: pd.DataFrame, records: pd.DataFrame, path: Path)
     manifest = manifest[list(MANIFEST_COLUMNS)].sort_values("image_id", kind="stable").reset_index(drop=True)
     records = records.sort_values("image_id", kind="stable").reset_index(drop=True)
     if list(manifest["image_id"]) != list(records["image_id"]):
-        raise ValueError(f"split manifest {path} lists {len(manifest)} images, but {len(records)} with images "
-                         f"are in the metadata and they differ; {fix}")
+        raise ValueError(
+            f"split manifest {path} lists {len(manifest)} images, but {len(records)} with images "
+            f"are in the metadata and they differ; {fix}"
+        )
     for column in ("lesion_id", "dx"):
         if list(manifest[column]) != list(records[column]):
             raise ValueError(f"split manifest {path}: column {column!r} disagrees with the metadata; {fix}")
@@ -181,8 +193,15 @@ def write_csv_atomic(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` as CSV via a temporary file in the same directory and ``os.replace``."""
     atomic_write_text(path, table.to_csv(index=False))
 
-def ham_split_manifest(root: Path, *, seed: int = HAM_DEFAULT_SEED, n_splits: int = 5, test_fold: int = 0,
-                       manifest: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, Path]]:
+
+def ham_split_manifest(
+    root: Path,
+    *,
+    seed: int = HAM_DEFAULT_SEED,
+    n_splits: int = 5,
+    test_fold: int = 0,
+    manifest: str | Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
     """(manifest sorted by image_id, image_id -> path) for the HAM10000 data under ``root``."""
     metadata_path = find_metadata(root)
     folder = metadata_path.parent
@@ -190,15 +209,23 @@ def ham_split_manifest(root: Path, *, seed: int = HAM_DEFAULT_SEED, n_splits: in
     images = index_images(folder)
     has_image = records["image_id"].isin(images.keys())
     if not has_image.any():
-        raise DatasetLayoutError(f"no HAM10000 image <image_id>.jpg found for the rows of {metadata_path} in "
-                                 f"{folder} or its sub-folders {list(HAM_IMAGE_DIRS[1:])}; "
-                                 + _HOW_TO_OBTAIN.replace("<root>", str(root)))
+        raise DatasetLayoutError(
+            f"no HAM10000 image <image_id>.jpg found for the rows of {metadata_path} in "
+            f"{folder} or its sub-folders {list(HAM_IMAGE_DIRS[1:])}; " + _HOW_TO_OBTAIN.replace("<root>", str(root))
+        )
     if not has_image.all():
-        log.warning("HAM10000: %d of %d metadata rows have no image in %s and are dropped",
-                    int((~has_image).sum()), len(records), folder)
+        log.warning(
+            "HAM10000: %d of %d metadata rows have no image in %s and are dropped",
+            int((~has_image).sum()),
+            len(records),
+            folder,
+        )
     records = records[has_image]
-    path = Path(manifest) if manifest is not None else (
-        folder / f"randsmooth_ham10000_split_seed{seed}_k{n_splits}_fold{test_fold}.csv")
+    path = (
+        Path(manifest)
+        if manifest is not None
+        else (folder / f"randsmooth_ham10000_split_seed{seed}_k{n_splits}_fold{test_fold}.csv")
+    )
     if path.exists():
         stored = pd.read_csv(path, dtype=str, keep_default_na=False)
         table = validate_manifest(stored, records, path)
@@ -217,8 +244,9 @@ def ham_split_manifest(root: Path, *, seed: int = HAM_DEFAULT_SEED, n_splits: in
 def ham_transform(augment: bool) -> Compose:
     """Train: RandomResizedCrop(299, scale (0.35, 1)) + h/v flips; test: Resize(299) + CenterCrop(299)."""
     if augment:
-        return Compose([RandomResizedCrop(HAM_IMAGE_SIZE, scale=(0.35, 1.0)), ToTensor(),
-                        RandomFlip(dim=-1), RandomFlip(dim=-2)])
+        return Compose(
+            [RandomResizedCrop(HAM_IMAGE_SIZE, scale=(0.35, 1.0)), ToTensor(), RandomFlip(dim=-1), RandomFlip(dim=-2)]
+        )
     return Compose([Resize(HAM_IMAGE_SIZE), CenterCrop(HAM_IMAGE_SIZE), ToTensor()])
 
 
@@ -231,14 +259,28 @@ class HamDataset(ImageFileDataset):
         self.records = records
 
 
-def load_ham10000(split: str, root: Path, *, augment: bool, download: bool, seed: int, n_splits: int = 5,
-                  test_fold: int = 0, manifest: str | Path | None = None) -> HamDataset:
+def load_ham10000(
+    split: str,
+    root: Path,
+    *,
+    augment: bool,
+    download: bool,
+    seed: int,
+    n_splits: int = 5,
+    test_fold: int = 0,
+    manifest: str | Path | None = None,
+) -> HamDataset:
     """The HAM10000 ``split`` (lesion-grouped, see module doc); ``records`` holds its manifest rows."""
     if download:
         log.info("download=True ignored for ham10000: it must be supplied by the user")
     table, images = ham_split_manifest(root, seed=seed, n_splits=n_splits, test_fold=test_fold, manifest=manifest)
     rows = table[table["split"] == split].reset_index(drop=True)
     dataset = HamDataset(rows, images, ham_transform(augment), seed)
-    log.info("HAM10000 %s: %d images (%d malignant) from %d lesions", split, len(rows),
-             int((rows["label"] == 0).sum()), rows["lesion_id"].nunique())
+    log.info(
+        "HAM10000 %s: %d images (%d malignant) from %d lesions",
+        split,
+        len(rows),
+        int((rows["label"] == 0).sum()),
+        rows["lesion_id"].nunique(),
+    )
     return dataset

@@ -13,8 +13,16 @@ from .cifar import load_cifar10
 from .digits import DIGITS_TEST_SIZE, digits_spec, load_digits_dataset
 from .folders import IMAGENET_CLASSES, load_imagenet, load_imagenette
 from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, load_ham10000
-from .spec import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, HAM_CLASSES, IMAGENET_MEAN, IMAGENET_STD,
-                   IMAGENETTE_CLASSES, DatasetSpec)
+from .spec import (
+    CIFAR10_CLASSES,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    HAM_CLASSES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    IMAGENETTE_CLASSES,
+    DatasetSpec,
+)
 
 SPLITS = ("train", "test")
 DATA_DIR_ENV = "RANDSMOOTH_DATA_DIR"
@@ -33,25 +41,45 @@ def _static(spec: DatasetSpec) -> Callable[..., DatasetSpec]:
     return lambda *, seed, **_: spec
 
 
-def _load_digits(split: str, root: Path | None, *, augment: bool, download: bool, seed: int,
-                 upsample: bool = False, test_size: float = DIGITS_TEST_SIZE) -> Dataset:
+def _load_digits(
+    split: str,
+    root: Path | None,
+    *,
+    augment: bool,
+    download: bool,
+    seed: int,
+    upsample: bool = False,
+    test_size: float = DIGITS_TEST_SIZE,
+) -> Dataset:
     return load_digits_dataset(split, augment=augment, seed=seed, upsample=upsample, test_size=test_size)
 
 
 _REGISTRY: dict[str, _Entry] = {
-    "digits": _Entry(spec=digits_spec, loader=_load_digits,
-                     options=frozenset({"upsample", "test_size"}), needs_root=False),
-    "cifar10": _Entry(spec=_static(DatasetSpec("cifar10", 10, (3, 32, 32), CIFAR10_MEAN, CIFAR10_STD,
-                                               CIFAR10_CLASSES)), loader=load_cifar10,
-                      options=frozenset({"url", "checksums"})),
-    "imagenet": _Entry(spec=_static(DatasetSpec("imagenet", 1000, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD,
-                                                IMAGENET_CLASSES)), loader=load_imagenet),
-    "imagenette": _Entry(spec=_static(DatasetSpec("imagenette", 10, (3, 160, 160), IMAGENET_MEAN, IMAGENET_STD,
-                                                  IMAGENETTE_CLASSES)), loader=load_imagenette,
-                        options=frozenset({"url", "md5"})),
-    "ham10000": _Entry(spec=_static(DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN,
-                                                IMAGENET_STD, HAM_CLASSES)), loader=load_ham10000,
-                       options=frozenset({"n_splits", "test_fold", "manifest"}), default_seed=HAM_DEFAULT_SEED),
+    "digits": _Entry(
+        spec=digits_spec, loader=_load_digits, options=frozenset({"upsample", "test_size"}), needs_root=False
+    ),
+    "cifar10": _Entry(
+        spec=_static(DatasetSpec("cifar10", 10, (3, 32, 32), CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)),
+        loader=load_cifar10,
+        options=frozenset({"url", "checksums"}),
+    ),
+    "imagenet": _Entry(
+        spec=_static(DatasetSpec("imagenet", 1000, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CLASSES)),
+        loader=load_imagenet,
+    ),
+    "imagenette": _Entry(
+        spec=_static(DatasetSpec("imagenette", 10, (3, 160, 160), IMAGENET_MEAN, IMAGENET_STD, IMAGENETTE_CLASSES)),
+        loader=load_imagenette,
+        options=frozenset({"url", "md5"}),
+    ),
+    "ham10000": _Entry(
+        spec=_static(
+            DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN, IMAGENET_STD, HAM_CLASSES)
+        ),
+        loader=load_ham10000,
+        options=frozenset({"n_splits", "test_fold", "manifest"}),
+        default_seed=HAM_DEFAULT_SEED,
+    ),
 }
 
 
@@ -100,8 +128,16 @@ def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV) or "data")
 
 
-def load_dataset(name: str, split: str, root: str | Path | None = None, *, augment: bool | None = None,
-                 download: bool = False, seed: int | None = None, **options: Any) -> Dataset:
+def load_dataset(
+    name: str,
+    split: str,
+    root: str | Path | None = None,
+    *,
+    augment: bool | None = None,
+    download: bool = False,
+    seed: int | None = None,
+    **options: Any,
+) -> Dataset:
     """Load split ``split`` ("train" or "test") of data set ``name``.
 
     Items are ``(x, y)``: x a float32 tensor in [0, 1] of shape ``dataset_spec(name,

@@ -21,15 +21,34 @@ CIFAR10_STD = (0.2023, 0.1994, 0.2010)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # Imagenette class folders (WordNet ids) in sorted order, i.e. ImageFolder label order, and the
 # first common name of each (the names torchvision's Imagenette class uses).
-IMAGENETTE_WNIDS = ("n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
-                    "n03394916", "n03417042", "n03425413", "n03445777", "n03888257")
-IMAGENETTE_CLASSES = ("tench", "English springer", "cassette player", "chain saw", "church",
-                      "French horn", "garbage truck", "gas pump", "golf ball", "parachute")
+IMAGENETTE_WNIDS = (
+    "n01440764",
+    "n02102040",
+    "n02979186",
+    "n03000684",
+    "n03028079",
+    "n03394916",
+    "n03417042",
+    "n03425413",
+    "n03445777",
+    "n03888257",
+)
+IMAGENETTE_CLASSES = (
+    "tench",
+    "English springer",
+    "cassette player",
+    "chain saw",
+    "church",
+    "French horn",
+    "garbage truck",
+    "gas pump",
+    "golf ball",
+    "parachute",
+)
 
 # Xin et al. convention: label 0 = malignant (mel, bcc), 1 = benign; the costly error is 0 -> 1.
 HAM_CLASSES = ("malignant", "benign")
@@ -58,13 +77,15 @@ class DatasetSpec:
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ValueError(f"input_shape must be (C, H, W) with positive entries, got {self.input_shape}")
         if len(self.mean) != channels or len(self.std) != channels:
-            raise ValueError(f"mean and std must have {channels} entries (one per channel), "
-                             f"got {self.mean} and {self.std}")
+            raise ValueError(
+                f"mean and std must have {channels} entries (one per channel), got {self.mean} and {self.std}"
+            )
         if min(self.std) <= 0:
             raise ValueError(f"std must be positive, got {self.std}")
         if len(self.class_names) != self.num_classes:
-            raise ValueError(f"class_names must have num_classes={self.num_classes} entries, "
-                             f"got {len(self.class_names)}")
+            raise ValueError(
+                f"class_names must have num_classes={self.num_classes} entries, got {len(self.class_names)}"
+            )
 
     @property
     def dim(self) -> int:

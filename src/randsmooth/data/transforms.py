@@ -110,7 +110,7 @@ class RandomCrop:
             raise ValueError(f"RandomCrop({self.size}) needs an image of at least that size, got {h}x{w}")
         top = _randint(0, h - self.size, generator)
         left = _randint(0, w - self.size, generator)
-        return padded[..., top:top + self.size, left:left + self.size]
+        return padded[..., top : top + self.size, left : left + self.size]
 
     def __repr__(self) -> str:
         return f"RandomCrop({self.size}, padding={self.padding})"
@@ -137,8 +137,9 @@ class RandomResizedCrop:
     whose aspect ratio is clamped to ``ratio``. Works on PIL images (bilinear, antialiased).
     """
 
-    def __init__(self, size: int, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
+    def __init__(
+        self, size: int, scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    ) -> None:
         self.size, self.scale, self.ratio = size, scale, ratio
 
     def params(self, height: int, width: int, generator: torch.Generator | None) -> tuple[int, int, int, int]:
@@ -164,8 +165,9 @@ class RandomResizedCrop:
     def __call__(self, img: Image.Image, generator: torch.Generator | None = None) -> Image.Image:
         width, height = img.size
         top, left, h, w = self.params(height, width, generator)
-        return TF.resized_crop(img, top, left, h, w, [self.size, self.size],
-                               interpolation=InterpolationMode.BILINEAR, antialias=True)
+        return TF.resized_crop(
+            img, top, left, h, w, [self.size, self.size], interpolation=InterpolationMode.BILINEAR, antialias=True
+        )
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop({self.size}, scale={self.scale}, ratio={self.ratio})"

@@ -13,5 +13,17 @@ from . import stability as _stability  # noqa: E402,F401
 from .gaussian import GaussianAugmentationLoss
 from .stability import StabilityLoss, kl_categorical, soft_cross_entropy
 
-__all__ = ["GaussianAugmentationLoss", "LossResult", "StabilityLoss", "StepContext", "TrainingLoss", "get_loss",
-           "kl_categorical", "loss_names", "noisy_copies", "register_loss", "soft_cross_entropy", "weighted_mean"]
+__all__ = [
+    "GaussianAugmentationLoss",
+    "LossResult",
+    "StabilityLoss",
+    "StepContext",
+    "TrainingLoss",
+    "get_loss",
+    "kl_categorical",
+    "loss_names",
+    "noisy_copies",
+    "register_loss",
+    "soft_cross_entropy",
+    "weighted_mean",
+]

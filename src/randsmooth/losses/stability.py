@@ -63,7 +63,9 @@ class StabilityLoss(TrainingLoss):
         if ctx.noise is None:
             raise ValueError("stability training needs a noise distribution (noise sigma > 0)")
         if ctx.num_noise != 1:
-            raise ValueError(f"stability training uses one noise draw per copy; num_noise must be 1, got {ctx.num_noise}")
+            raise ValueError(
+                f"stability training uses one noise draw per copy; num_noise must be 1, got {ctx.num_noise}"
+            )
         if self.variant == "yang":
             logits = model(ctx.noise.sample(x, ctx.generator))
             logits_other = model(ctx.noise.sample(x, ctx.generator))

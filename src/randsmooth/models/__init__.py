@@ -4,10 +4,19 @@ Every model is ``nn.Sequential(Normalize(mean, std), net)`` taking [0, 1]-pixel 
 (N, C, H, W) and returning logits; smoothing noise is added before index 0.
 """
 
-from .checkpoint import (REFERENCE_ARCH_DATASETS, atomic_torch_save, load_checkpoint, load_model,
-                         save_checkpoint)
+from .checkpoint import REFERENCE_ARCH_DATASETS, atomic_torch_save, load_checkpoint, load_model, save_checkpoint
 from .normalize import Normalize
 from .registry import arch_names, build_model, create_model, register_arch
 
-__all__ = ["Normalize", "REFERENCE_ARCH_DATASETS", "arch_names", "atomic_torch_save", "build_model",
-           "create_model", "load_checkpoint", "load_model", "register_arch", "save_checkpoint"]
+__all__ = [
+    "Normalize",
+    "REFERENCE_ARCH_DATASETS",
+    "arch_names",
+    "atomic_torch_save",
+    "build_model",
+    "create_model",
+    "load_checkpoint",
+    "load_model",
+    "register_arch",
+    "save_checkpoint",
+]

@@ -62,8 +62,10 @@ def _check_plain(obj: Any, where: str) -> None:
         for i, value in enumerate(obj):
             _check_plain(value, f"{where}[{i}]")
         return
-    raise ValueError(f"checkpoint entry {where} has type {type(obj).__name__}; only tensors and plain "
-                     "containers are allowed (torch.load(weights_only=True) must work)")
+    raise ValueError(
+        f"checkpoint entry {where} has type {type(obj).__name__}; only tensors and plain "
+        "containers are allowed (torch.load(weights_only=True) must work)"
+    )
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
@@ -75,10 +77,20 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
-def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module, arch: str, dataset: Any,
-                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None, epoch: int,
-                    extra: dict[str, Any] | None = None, dataset_options: dict[str, Any] | None = None,
-                    rng: dict[str, Any] | None = None, model_kwargs: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module,
+    arch: str,
+    dataset: Any,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    epoch: int,
+    extra: dict[str, Any] | None = None,
+    dataset_options: dict[str, Any] | None = None,
+    rng: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> Path:
     """Write a checkpoint atomically and return its path.
 
     ``model`` is a ``Sequential(Normalize, net)`` (as built by :func:`create_model`); ``dataset`` a
@@ -88,8 +100,9 @@ def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module, arch: str
     """
     meta = model_kwargs if model_kwargs is not None else getattr(model, "randsmooth_meta", None)
     if meta is None or "num_classes" not in meta or "in_channels" not in meta:
-        raise ValueError("save_checkpoint needs model_kwargs with num_classes and in_channels "
-                         "(or a model built by create_model)")
+        raise ValueError(
+            "save_checkpoint needs model_kwargs with num_classes and in_channels (or a model built by create_model)"
+        )
     if meta.get("arch", arch) != arch:
         raise ValueError(f"save_checkpoint: arch {arch!r} differs from the model's {meta['arch']!r}")
     state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
@@ -103,8 +116,11 @@ def save_checkpoint(path: str | os.PathLike[str], *, model: nn.Module, arch: str
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "dataset": dataset if isinstance(dataset, str) else str(dataset.name),
         "dataset_options": dict(dataset_options or {}),
-        "model": {"num_classes": int(meta["num_classes"]), "in_channels": int(meta["in_channels"]),
-                  "arch_params": dict(meta.get("arch_params") or {})},
+        "model": {
+            "num_classes": int(meta["num_classes"]),
+            "in_channels": int(meta["in_channels"]),
+            "arch_params": dict(meta.get("arch_params") or {}),
+        },
         "rng": dict(rng or {}),
         "extra": dict(extra or {}),
         "randsmooth_version": __version__,
@@ -122,8 +138,10 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {reason[:200]}); "
-                         "expected a file written by torch.save containing only tensors and plain containers") from None
+        raise ValueError(
+            f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {reason[:200]}); "
+            "expected a file written by torch.save containing only tensors and plain containers"
+        ) from None
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{path}: checkpoint is a {type(checkpoint).__name__}, expected a dict")
     return checkpoint
@@ -136,8 +154,10 @@ def _detect_layout(checkpoint: dict[str, Any], path: Path) -> str:
         return "cohen"
     if "net" in checkpoint:
         return "macer"
-    raise ValueError(f"{path}: unrecognised checkpoint with keys {sorted(map(str, checkpoint))[:8]}; expected "
-                     "ours ('randsmooth_version', 'state_dict', ...), Cohen's ('arch', 'state_dict') or MACER's ('net')")
+    raise ValueError(
+        f"{path}: unrecognised checkpoint with keys {sorted(map(str, checkpoint))[:8]}; expected "
+        "ours ('randsmooth_version', 'state_dict', ...), Cohen's ('arch', 'state_dict') or MACER's ('net')"
+    )
 
 
 def _require(checkpoint: dict[str, Any], key: str, path: Path, layout: str) -> Any:
@@ -151,7 +171,7 @@ def _split_state_dict(state: dict[str, Any], path: Path) -> tuple[dict[str, Any]
     if not isinstance(state, dict) or not state:
         raise ValueError(f"{path}: state dict is empty or not a dict")
     if all(key.startswith("module.") for key in state):  # DataParallel around the whole model
-        state = {key[len("module."):]: value for key, value in state.items()}
+        state = {key[len("module.") :]: value for key, value in state.items()}
     if not any(key.startswith(("0.", "1.")) for key in state):
         return {}, dict(state)  # bare network keys (MACER's ham_resnet)
     norm = {key[2:]: value for key, value in state.items() if key.startswith("0.")}
@@ -160,7 +180,7 @@ def _split_state_dict(state: dict[str, Any], path: Path) -> tuple[dict[str, Any]
     if stray:
         raise ValueError(f"{path}: unexpected state-dict keys {stray[:5]}; expected '0.*' (normalisation) and '1.*'")
     if net and all(key.startswith("module.") for key in net):  # Cohen's ImageNet: 1.module.*
-        net = {key[len("module."):]: value for key, value in net.items()}
+        net = {key[len("module.") :]: value for key, value in net.items()}
     return norm, net
 
 
@@ -179,8 +199,9 @@ def _load_strict(module: nn.Module, state: dict[str, Any], path: Path, what: str
         raise ValueError(f"{path}: state dict does not match {what} ({'; '.join(problems)})")
 
 
-def _reference_dataset(arch: str, dataset: str | None, dataset_options: dict[str, Any] | None,
-                       path: Path) -> tuple[str, int, int, list[float], list[float]]:
+def _reference_dataset(
+    arch: str, dataset: str | None, dataset_options: dict[str, Any] | None, path: Path
+) -> tuple[str, int, int, list[float], list[float]]:
     """(data set, num_classes, in_channels, mean, std) for a reference-code checkpoint."""
     if dataset is None:
         if arch not in REFERENCE_ARCH_DATASETS:
@@ -188,13 +209,20 @@ def _reference_dataset(arch: str, dataset: str | None, dataset_options: dict[str
         name, num_classes, mean, std = REFERENCE_ARCH_DATASETS[arch]
         return name, num_classes, len(mean), list(mean), list(std)
     from ..data import dataset_spec
+
     spec = dataset_spec(dataset, **(dataset_options or {}))
     return spec.name, int(spec.num_classes), int(spec.input_shape[0]), list(spec.mean), list(spec.std)
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu", *, arch: str | None = None,
-               dataset: str | None = None, dataset_options: dict[str, Any] | None = None,
-               layout: str = "auto") -> tuple[nn.Sequential, dict[str, Any]]:
+def load_model(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    *,
+    arch: str | None = None,
+    dataset: str | None = None,
+    dataset_options: dict[str, Any] | None = None,
+    layout: str = "auto",
+) -> tuple[nn.Sequential, dict[str, Any]]:
     """Rebuild ``Sequential(Normalize, net)`` from a checkpoint, in eval mode on ``device``.
 
     ``layout`` is "auto" (detected from the keys), "randsmooth", "cohen" or "macer". ``arch`` is
@@ -228,9 +256,16 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
         _load_strict(model[1], net, path, f"architecture {arch!r}")
         if norm:
             _load_strict(model[0], norm, path, "the Normalize layer (0.mean, 0.std)")
-        info = {"layout": layout, "arch": arch, "dataset": name, "dataset_options": dict(dataset_options or {}),
-                "epoch": checkpoint.get("epoch"), "num_classes": num_classes, "in_channels": in_channels,
-                "extra": {}}
+        info = {
+            "layout": layout,
+            "arch": arch,
+            "dataset": name,
+            "dataset_options": dict(dataset_options or {}),
+            "epoch": checkpoint.get("epoch"),
+            "num_classes": num_classes,
+            "in_channels": in_channels,
+            "extra": {},
+        }
     info["path"] = str(path)
     return model.to(device).eval(), info
 
@@ -245,13 +280,26 @@ def _load_ours(checkpoint: dict[str, Any], path: Path) -> tuple[nn.Sequential, d
     norm, net = _split_state_dict(state, path)
     if "mean" not in norm or "std" not in norm:
         raise ValueError(f"{path}: randsmooth checkpoint state_dict is missing '0.mean'/'0.std'")
-    model = build_model(arch, num_classes=int(spec["num_classes"]), in_channels=int(spec["in_channels"]),
-                        mean=norm["mean"].tolist(), std=norm["std"].tolist(), dataset=checkpoint.get("dataset"),
-                        **dict(spec.get("arch_params") or {}))
+    model = build_model(
+        arch,
+        num_classes=int(spec["num_classes"]),
+        in_channels=int(spec["in_channels"]),
+        mean=norm["mean"].tolist(),
+        std=norm["std"].tolist(),
+        dataset=checkpoint.get("dataset"),
+        **dict(spec.get("arch_params") or {}),
+    )
     _load_strict(model[1], net, path, f"architecture {arch!r}")
     _load_strict(model[0], norm, path, "the Normalize layer (0.mean, 0.std)")
-    info = {"layout": "randsmooth", "arch": arch, "dataset": checkpoint.get("dataset"),
-            "dataset_options": dict(checkpoint.get("dataset_options") or {}), "epoch": checkpoint.get("epoch"),
-            "num_classes": int(spec["num_classes"]), "in_channels": int(spec["in_channels"]),
-            "extra": dict(checkpoint.get("extra") or {}), "randsmooth_version": checkpoint.get("randsmooth_version")}
+    info = {
+        "layout": "randsmooth",
+        "arch": arch,
+        "dataset": checkpoint.get("dataset"),
+        "dataset_options": dict(checkpoint.get("dataset_options") or {}),
+        "epoch": checkpoint.get("epoch"),
+        "num_classes": int(spec["num_classes"]),
+        "in_channels": int(spec["in_channels"]),
+        "extra": dict(checkpoint.get("extra") or {}),
+        "randsmooth_version": checkpoint.get("randsmooth_version"),
+    }
     return model, info

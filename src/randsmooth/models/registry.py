@@ -27,11 +27,13 @@ _ARCHS: dict[str, Builder] = {}
 
 def register_arch(name: str) -> Callable[[Builder], Builder]:
     """Decorator: make ``builder(num_classes, in_channels, **params) -> nn.Module`` available as ``name``."""
+
     def decorate(builder: Builder) -> Builder:
         if name in _ARCHS:
             raise RuntimeError(f"architecture {name!r} registered twice")
         _ARCHS[name] = builder
         return builder
+
     return decorate
 
 
@@ -88,8 +90,16 @@ def _digits_cnn(num_classes: int, in_channels: int, width: int = 32) -> nn.Modul
     return DigitsCNN(num_classes, in_channels, width)
 
 
-def build_model(arch: str, *, num_classes: int, in_channels: int, mean: Sequence[float], std: Sequence[float],
-                dataset: str | None = None, **arch_params: Any) -> nn.Sequential:
+def build_model(
+    arch: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dataset: str | None = None,
+    **arch_params: Any,
+) -> nn.Sequential:
     """``Sequential(Normalize(mean, std), net)`` for a registered ``arch``, independent of the data module."""
     if arch not in _ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; expected one of {arch_names()}")
@@ -102,13 +112,19 @@ def build_model(arch: str, *, num_classes: int, in_channels: int, mean: Sequence
     except TypeError as exc:
         raise ValueError(f"architecture {arch!r} does not accept parameters {sorted(arch_params)}: {exc}") from None
     model = nn.Sequential(Normalize(mean, std), net)
-    model.randsmooth_meta = {"arch": arch, "num_classes": int(num_classes), "in_channels": int(in_channels),
-                             "arch_params": dict(arch_params), "dataset": dataset}
+    model.randsmooth_meta = {
+        "arch": arch,
+        "num_classes": int(num_classes),
+        "in_channels": int(in_channels),
+        "arch_params": dict(arch_params),
+        "dataset": dataset,
+    }
     return model
 
 
-def create_model(arch: str, dataset: Any, *, dataset_options: dict[str, Any] | None = None,
-                 **arch_params: Any) -> nn.Sequential:
+def create_model(
+    arch: str, dataset: Any, *, dataset_options: dict[str, Any] | None = None, **arch_params: Any
+) -> nn.Sequential:
     """Model ``arch`` for ``dataset`` (a :class:`randsmooth.data.DatasetSpec` or a data set name).
 
     num_classes, input channels and the normalisation constants come from the data set spec;
@@ -117,8 +133,16 @@ def create_model(arch: str, dataset: Any, *, dataset_options: dict[str, Any] | N
     """
     if isinstance(dataset, str):
         from ..data import dataset_spec  # imported lazily: the data module is optional for loading models
+
         spec = dataset_spec(dataset, **(dataset_options or {}))
     else:
         spec = dataset
-    return build_model(arch, num_classes=int(spec.num_classes), in_channels=int(spec.input_shape[0]),
-                       mean=list(spec.mean), std=list(spec.std), dataset=spec.name, **arch_params)
+    return build_model(
+        arch,
+        num_classes=int(spec.num_classes),
+        in_channels=int(spec.input_shape[0]),
+        mean=list(spec.mean),
+        std=list(spec.std),
+        dataset=spec.name,
+        **arch_params,
+    )

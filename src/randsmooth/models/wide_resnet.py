@@ -28,8 +28,11 @@ class WideBasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_planes, out_planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.drop_rate = drop_rate
         self.equal_in_out = in_planes == out_planes and stride == 1
-        self.convShortcut = None if self.equal_in_out else nn.Conv2d(
-            in_planes, out_planes, kernel_size=1, stride=stride, padding=0, bias=False)
+        self.convShortcut = (
+            None
+            if self.equal_in_out
+            else nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, padding=0, bias=False)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         activated = self.relu1(self.bn1(x))
@@ -46,9 +49,12 @@ class NetworkBlock(nn.Module):
 
     def __init__(self, num_layers: int, in_planes: int, out_planes: int, stride: int, drop_rate: float) -> None:
         super().__init__()
-        self.layer = nn.Sequential(*[
-            WideBasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate)
-            for i in range(num_layers)])
+        self.layer = nn.Sequential(
+            *[
+                WideBasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate)
+                for i in range(num_layers)
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layer(x)
@@ -57,8 +63,14 @@ class NetworkBlock(nn.Module):
 class WideResNet(nn.Module):
     """WRN-depth-widen_factor for small images."""
 
-    def __init__(self, depth: int = 40, widen_factor: int = 2, num_classes: int = 10, in_channels: int = 3,
-                 drop_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        depth: int = 40,
+        widen_factor: int = 2,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        drop_rate: float = 0.0,
+    ) -> None:
         super().__init__()
         if depth < 10 or (depth - 4) % 6 != 0:
             raise ValueError(f"Wide ResNet depth must be 6n + 4 with n >= 1, got {depth}")

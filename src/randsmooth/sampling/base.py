@@ -102,8 +102,9 @@ class Noise(ABC):
 
     # -------------------------------------------------------------------------- sampling
     @abstractmethod
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         """``n`` independent noise vectors at lambd = 1, shape (n, dim), on ``device``."""
 
     def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -145,8 +146,13 @@ class Noise(ABC):
         if norm in self.direct_norms:
             radii = np.asarray(self._direct_radius(active, norm), dtype=np.float64)
         else:
-            radii = np.max([convert_radius(np.asarray(self._direct_radius(active, a), dtype=np.float64),
-                                           a, norm, self.dim) for a in self.direct_norms], axis=0)
+            radii = np.max(
+                [
+                    convert_radius(np.asarray(self._direct_radius(active, a), dtype=np.float64), a, norm, self.dim)
+                    for a in self.direct_norms
+                ],
+                axis=0,
+            )
         if np.isnan(radii).any():
             raise ValueError(f"{self!r}: radius computation produced NaN for p_lower={active[np.isnan(radii)]}")
         out[mask] = np.maximum(radii, 0.0)

@@ -26,8 +26,9 @@ def _gauss_legendre(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.
     return half * (f(x.ravel()).reshape(x.shape) @ _GL_WEIGHTS)
 
 
-def integrate_intervals(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, *,
-                        rtol: float = 1e-11, max_depth: int = 40) -> np.ndarray:
+def integrate_intervals(
+    f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, *, rtol: float = 1e-11, max_depth: int = 40
+) -> np.ndarray:
     """integral_{a_i}^{b_i} f(x) dx for every i (``a < b``), adaptively to relative accuracy ``rtol``.
 
     An interval is accepted when the Gauss-Legendre estimates on it and on its two halves agree to
@@ -65,8 +66,9 @@ def integrate_intervals(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b:
         owner = np.concatenate([owner[todo], owner[todo]])
         lo, hi = np.concatenate([lo[todo], mid[todo]]), np.concatenate([mid[todo], hi[todo]])
         whole = np.concatenate([left[todo], right[todo]])
-    raise ArithmeticError(f"adaptive quadrature did not reach rtol={rtol} on {owner.size} sub-intervals, "
-                          f"e.g. [{lo[0]!r}, {hi[0]!r}]")
+    raise ArithmeticError(
+        f"adaptive quadrature did not reach rtol={rtol} on {owner.size} sub-intervals, e.g. [{lo[0]!r}, {hi[0]!r}]"
+    )
 
 
 def differential_table(phi: Callable[[np.ndarray], np.ndarray], q_grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

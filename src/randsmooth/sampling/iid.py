@@ -24,8 +24,7 @@ from .base import Noise
 from .registry import register
 from .spheres import random_signs, standard_gamma, work_dtype
 
-__all__ = ["Gaussian", "Laplace", "Uniform", "Pareto", "Expp", "check_param",
-           "gaussian_l2_unit", "laplace_l1_unit"]
+__all__ = ["Gaussian", "Laplace", "Uniform", "Pareto", "Expp", "check_param", "gaussian_l2_unit", "laplace_l1_unit"]
 
 
 def check_param(family: str, name: str, value: Any, ok: Callable[[float], bool], expected: str) -> float:
@@ -64,8 +63,9 @@ class Gaussian(Noise):
     def unit_rms(self) -> float:
         return 1.0
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         wd = work_dtype(dtype)
         return torch.randn((n, self.dim), generator=generator, device=device, dtype=wd).to(dtype)
 
@@ -87,8 +87,9 @@ class Laplace(Noise):
     def unit_rms(self) -> float:
         return math.sqrt(2.0)
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         wd = work_dtype(dtype)
         e = torch.empty((n, self.dim), dtype=wd, device=device).exponential_(1.0, generator=generator)
         return e.mul_(random_signs((n, self.dim), generator, device, wd)).to(dtype)
@@ -97,6 +98,7 @@ class Laplace(Noise):
         if norm == "l1":
             return self.lambd * laplace_l1_unit(p)
         from .tables import laplace_linf_radius
+
         return self.lambd * np.asarray(laplace_linf_radius(p, self.dim), dtype=np.float64)
 
 
@@ -114,8 +116,9 @@ class Uniform(Noise):
     def unit_rms(self) -> float:
         return 1.0 / math.sqrt(3.0)
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         wd = work_dtype(dtype)
         u = torch.rand((n, self.dim), generator=generator, device=device, dtype=wd)
         return u.mul_(2).sub_(1).to(dtype)
@@ -148,8 +151,9 @@ class Pareto(Noise):
         a = float(self.a)
         return 1.0 / math.sqrt(0.5 * (a - 1.0) * (a - 2.0))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         # |x| = U^(-1/a) - 1 = expm1(E / a) with E ~ Exp(1): exact tail, no 1 - U cancellation.
         wd = work_dtype(dtype)
         e = torch.empty((n, self.dim), dtype=wd, device=device).exponential_(1.0, generator=generator)
@@ -185,8 +189,9 @@ class Expp(Noise):
         power = float(self.p)
         return math.exp(0.5 * (special.gammaln(3.0 / power) - special.gammaln(1.0 / power)))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         # |x| = G^(1/p), G ~ Gamma(1/p). Using G =d G' U^p with G' ~ Gamma(1 + 1/p) and U ~ U(0,1)
         # independent gives |x| = U G'^(1/p), which never underflows for small shapes 1/p.
         power = float(self.p)
@@ -208,4 +213,5 @@ class Expp(Noise):
             dilog = special.spence(-np.expm1(-c))  # Li2(e^-c) = spence(1 - e^-c)
             return 2.0 * self.lambd * (term + dilog)
         from .tables import expp_l1_radius
+
         return self.lambd * np.asarray(expp_l1_radius(p, power), dtype=np.float64)

@@ -49,8 +49,8 @@ LogBoundary = Callable[[np.ndarray, float], np.ndarray]
 #: Radial quantile R(tau) given (tau, 1 - tau) arrays.
 RadialQuantile = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-_PANEL_ORDER = 8     # Gauss-Legendre nodes per panel in z
-_Z_MAX = 12.0        # z range [-12, 12]: the normal mass outside is 3.6e-33
+_PANEL_ORDER = 8  # Gauss-Legendre nodes per panel in z
+_Z_MAX = 12.0  # z range [-12, 12]: the normal mass outside is 3.6e-33
 _START_PANELS = 16
 _MAX_PANELS = 1024
 _RHO_ATOL = 1e-9  # required agreement of rho and pbig(t*) between n and 2n quadrature nodes
@@ -85,7 +85,7 @@ class LevelSetProblem:
     def pbig(self, t: float, e: float) -> float:
         """q(A_t) = P_q[q(x - v)/q(x) <= e^t] for ||v||_2 = e."""
         r = self.radii
-        rel = np.expm1(self.log_boundary(r, t))            # s/R - 1 (-1 where s = 0)
+        rel = np.expm1(self.log_boundary(r, t))  # s/R - 1 (-1 where s = 0)
         arg = (e - r * rel) * (2.0 * r + e + r * rel) / (4.0 * e * r)
         w = betainc(self.half_dof, self.half_dof, np.clip(arg, 0.0, 1.0))
         val = float(self.weights @ w)
@@ -104,8 +104,7 @@ def _threshold(problem: LevelSetProblem, e: float, start: float) -> float:
         lo *= 2.0
         if -lo > _MAX_BRACKET:
             raise ArithmeticError(f"no threshold t < 0 with pbig(t, e={e!r}) < 1/2 down to t = {lo!r}")
-    t, info = brentq(lambda t: problem.pbig(t, e) - 0.5, lo, 0.0, xtol=1e-14, rtol=1e-14,
-                     maxiter=200, full_output=True)
+    t, info = brentq(lambda t: problem.pbig(t, e) - 0.5, lo, 0.0, xtol=1e-14, rtol=1e-14, maxiter=200, full_output=True)
     if not info.converged:
         raise ArithmeticError(f"brentq did not converge for e={e!r}: {info.flag}")
     return float(t)
@@ -118,13 +117,16 @@ def _point(coarse: LevelSetProblem, fine: LevelSetProblem, e: float, start: floa
     check = fine.pbig(-t_star, e)
     half = fine.pbig(t_star, e)
     if abs(check - rho) > _RHO_ATOL or abs(half - 0.5) > _RHO_ATOL:
-        raise _Inaccurate(f"radial quadrature with {coarse.n_nodes} nodes not accurate at e={e!r}: rho {rho!r} vs "
-                          f"{check!r} with {fine.n_nodes} nodes, pbig(t*) {half!r} vs 1/2")
+        raise _Inaccurate(
+            f"radial quadrature with {coarse.n_nodes} nodes not accurate at e={e!r}: rho {rho!r} vs "
+            f"{check!r} with {fine.n_nodes} nodes, pbig(t*) {half!r} vs 1/2"
+        )
     return t_star, rho
 
 
-def level_set_table(radial_quantile: RadialQuantile, log_boundary: LogBoundary, dim: int,
-                    shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def level_set_table(
+    radial_quantile: RadialQuantile, log_boundary: LogBoundary, dim: int, shifts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(rho, radius) table: (1/2, 0) followed by (rho(e), e) for every l2 shift e in ``shifts``.
 
     ``radial_quantile(tau, 1 - tau)`` gives the quantiles of ||x||_2 under the noise at lambd = 1;

@@ -62,8 +62,9 @@ class UniformBall(Noise):
     def unit_rms(self) -> float:
         return 1.0 / math.sqrt(self.dim + 2.0)
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         # radius U^(1/d) = exp(-E/d), E ~ Exp(1)
         e = torch.empty((n,), dtype=torch.float64, device=device).exponential_(1.0, generator=generator)
         radius = torch.exp(-e / self.dim)
@@ -97,8 +98,9 @@ class Exp1(Noise):
         log_ratio = special.gammaln((d + 2) / k) - special.gammaln(d / k)
         return math.exp(0.5 * (math.log(2.0) - math.log(d) - math.log(d + 1.0) + log_ratio))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         k = float(self.k)
         radius = standard_gamma(self.dim / k, (n,), generator, device).pow(1.0 / k)
         return _scaled(radius, l1_sphere(n, self.dim, generator, device, work_dtype(dtype)), dtype)
@@ -107,6 +109,7 @@ class Exp1(Noise):
         if float(self.k) == 1.0:
             return self.lambd * laplace_l1_unit(p)
         from .tables import exp1_l1_radius
+
         return self.lambd * np.asarray(exp1_l1_radius(p, float(self.k), self.dim), dtype=np.float64)
 
 
@@ -130,8 +133,7 @@ class ExpInf(Noise):
         super().__init__(sigma, dim)
         _check_dim_at_least_2(self.name, self.dim)
         check_param(self.name, "k", k, lambda v: v > 0, "> 0")
-        check_param(self.name, "j", j, lambda v: 0 <= v < self.dim - 1,
-                    f">= 0 and < dim - 1 = {self.dim - 1}")
+        check_param(self.name, "j", j, lambda v: 0 <= v < self.dim - 1, f">= 0 and < dim - 1 = {self.dim - 1}")
         self.k = k
         self.j = j
         self.direct_norms = ("l1", "linf") if j == 0 else ("l1",)
@@ -141,8 +143,9 @@ class ExpInf(Noise):
         log_ratio = special.gammaln((d + 2 - j) / k) - special.gammaln((d - j) / k)
         return math.exp(0.5 * (math.log(cube_surface_sq_norm(d)) - math.log(d) + log_ratio))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         k, j = float(self.k), float(self.j)
         radius = standard_gamma((self.dim - j) / k, (n,), generator, device).pow(1.0 / k)
         return _scaled(radius, cube_surface(n, self.dim, generator, device, work_dtype(dtype)), dtype)
@@ -159,6 +162,7 @@ class ExpInf(Noise):
         if float(self.k) == 1.0:
             return self.lambd * laplace_l1_unit(p)
         from .tables import expinf_linf_radius
+
         return self.lambd * np.asarray(expinf_linf_radius(p, float(self.k), self.dim), dtype=np.float64)
 
 
@@ -183,8 +187,9 @@ class PowInf(Noise):
         d, a = self.dim, float(self.a)
         return math.sqrt(cube_surface_sq_norm(d) * (d + 1.0) / ((a - d - 1.0) * (a - d - 2.0)))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         radius = beta_prime(float(self.dim), float(self.a) - self.dim, n, generator, device)
         return _scaled(radius, cube_surface(n, self.dim, generator, device, work_dtype(dtype)), dtype)
 
@@ -193,6 +198,7 @@ class PowInf(Noise):
         if norm == "l1":
             return 2.0 * self.lambd * d / (a - d) * (p - 0.5)
         from .tables import powinf_linf_radius
+
         return self.lambd * np.asarray(powinf_linf_radius(p, a, d), dtype=np.float64)
 
 
@@ -222,8 +228,9 @@ class Exp2(Noise):
         log_ratio = special.gammaln((d + 2 - j) / k) - special.gammaln((d - j) / k)
         return math.exp(0.5 * (log_ratio - math.log(d)))
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         k, j = float(self.k), float(self.j)
         radius = standard_gamma((self.dim - j) / k, (n,), generator, device).pow(1.0 / k)
         return _scaled(radius, l2_sphere(n, self.dim, generator, device, work_dtype(dtype)), dtype)
@@ -239,6 +246,7 @@ class Exp2(Noise):
         if j == 0 and k == 2.0:
             return self.lambd / math.sqrt(2.0) * gaussian_l2_unit(p)
         from .tables import exp2_l2_radius
+
         return self.lambd * np.asarray(exp2_l2_radius(p, k, j, d, self.unit_rms()), dtype=np.float64)
 
 
@@ -258,8 +266,13 @@ class Pow2(Noise):
     def __init__(self, sigma: float, dim: int, *, k: float, a: float) -> None:
         super().__init__(sigma, dim)
         k_f = check_param(self.name, "k", k, lambda v: v > 0, "> 0")
-        check_param(self.name, "a", a, lambda v: v > (self.dim + 2) / k_f,
-                    f"> (dim + 2)/k = {(self.dim + 2) / k_f} (finite variance)")
+        check_param(
+            self.name,
+            "a",
+            a,
+            lambda v: v > (self.dim + 2) / k_f,
+            f"> (dim + 2)/k = {(self.dim + 2) / k_f} (finite variance)",
+        )
         self.k = k
         self.a = a
 
@@ -269,13 +282,15 @@ class Pow2(Noise):
         log_var = g((d + 2) / k) + g(a - (d + 2) / k) - g(d / k) - g(a - d / k) - math.log(d)
         return math.exp(0.5 * log_var)
 
-    def _sample_unit(self, n: int, generator: torch.Generator | None, device: torch.device,
-                     dtype: torch.dtype) -> torch.Tensor:
+    def _sample_unit(
+        self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         d, k, a = self.dim, float(self.k), float(self.a)
         radius = beta_prime(d / k, a - d / k, n, generator, device).pow(1.0 / k)
         return _scaled(radius, l2_sphere(n, d, generator, device, work_dtype(dtype)), dtype)
 
     def _direct_radius(self, p: np.ndarray, norm: str) -> np.ndarray:
         from .tables import pow2_l2_radius
+
         d, k, a = self.dim, float(self.k), float(self.a)
         return self.lambd * np.asarray(pow2_l2_radius(p, k, a, d, self.unit_rms()), dtype=np.float64)

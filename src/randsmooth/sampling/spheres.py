@@ -16,8 +16,13 @@ from __future__ import annotations
 import torch
 
 __all__ = [
-    "work_dtype", "standard_gamma", "beta_prime", "random_signs",
-    "l2_sphere", "l1_sphere", "cube_surface",
+    "work_dtype",
+    "standard_gamma",
+    "beta_prime",
+    "random_signs",
+    "l2_sphere",
+    "l1_sphere",
+    "cube_surface",
 ]
 
 
@@ -30,8 +35,13 @@ def work_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def standard_gamma(shape_param: float, size: tuple[int, ...], generator: torch.Generator | None,
-                   device: torch.device, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def standard_gamma(
+    shape_param: float,
+    size: tuple[int, ...],
+    generator: torch.Generator | None,
+    device: torch.device,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
     """Gamma(``shape_param``, scale 1) variates of the given ``size``, drawn on ``device``.
 
     Uses torch's (Marsaglia-Tsang) Gamma sampler, which accepts an explicit generator.
@@ -42,28 +52,30 @@ def standard_gamma(shape_param: float, size: tuple[int, ...], generator: torch.G
     return torch._standard_gamma(alpha, generator=generator)
 
 
-def beta_prime(a: float, b: float, n: int, generator: torch.Generator | None,
-               device: torch.device) -> torch.Tensor:
+def beta_prime(a: float, b: float, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """``n`` BetaPrime(a, b) variates (float64), as Gamma(a) / Gamma(b)."""
-    return (standard_gamma(a, (n,), generator, device) / standard_gamma(b, (n,), generator, device))
+    return standard_gamma(a, (n,), generator, device) / standard_gamma(b, (n,), generator, device)
 
 
-def random_signs(size: tuple[int, ...], generator: torch.Generator | None, device: torch.device,
-                 dtype: torch.dtype) -> torch.Tensor:
+def random_signs(
+    size: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """Independent uniformly random signs (+1 / -1) of the given ``size``."""
     bits = torch.empty(size, dtype=dtype, device=device).bernoulli_(0.5, generator=generator)
     return bits.mul_(2).sub_(1)
 
 
-def l2_sphere(n: int, dim: int, generator: torch.Generator | None, device: torch.device,
-              dtype: torch.dtype) -> torch.Tensor:
+def l2_sphere(
+    n: int, dim: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """``n`` uniform points on the unit l2 sphere in ``dim`` dims (normalised standard normals)."""
     z = torch.randn((n, dim), generator=generator, device=device, dtype=dtype)
     return z / torch.linalg.vector_norm(z, ord=2, dim=1, keepdim=True)
 
 
-def l1_sphere(n: int, dim: int, generator: torch.Generator | None, device: torch.device,
-              dtype: torch.dtype) -> torch.Tensor:
+def l1_sphere(
+    n: int, dim: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """``n`` uniform points (cone measure) on the unit l1 sphere.
 
     Normalised i.i.d. Exp(1) magnitudes (a Dirichlet(1, ..., 1) point) with independent random
@@ -74,8 +86,9 @@ def l1_sphere(n: int, dim: int, generator: torch.Generator | None, device: torch
     return e.mul_(random_signs((n, dim), generator, device, dtype))
 
 
-def cube_surface(n: int, dim: int, generator: torch.Generator | None, device: torch.device,
-                 dtype: torch.dtype) -> torch.Tensor:
+def cube_surface(
+    n: int, dim: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """``n`` uniform points on the surface of the cube [-1, 1]^dim (unit l-infinity sphere).
 
     All coordinates U[-1, 1], then one uniformly chosen coordinate per row set to +1 or -1.

@@ -74,8 +74,7 @@ _MEMO_LOCK = threading.Lock()
 
 
 # ----------------------------------------------------------------------------------- table
-def validate_table(rho: np.ndarray, radius: np.ndarray, label: str,
-                   convexity_rtol: float = CONVEXITY_RTOL) -> None:
+def validate_table(rho: np.ndarray, radius: np.ndarray, label: str, convexity_rtol: float = CONVEXITY_RTOL) -> None:
     """Raise ``ValueError`` (message starting with ``label``) unless (rho, radius) is a sane table.
 
     Checks: 1-D float arrays of equal length >= 2, all finite; starts at (1/2, 0); rho strictly
@@ -85,8 +84,9 @@ def validate_table(rho: np.ndarray, radius: np.ndarray, label: str,
     rho = np.asarray(rho)
     radius = np.asarray(radius)
     if rho.ndim != 1 or radius.shape != rho.shape or rho.size < 2:
-        raise ValueError(f"{label}: table must be two 1-D arrays of equal length >= 2, "
-                         f"got shapes {rho.shape} and {radius.shape}")
+        raise ValueError(
+            f"{label}: table must be two 1-D arrays of equal length >= 2, got shapes {rho.shape} and {radius.shape}"
+        )
     if not (np.isfinite(rho).all() and np.isfinite(radius).all()):
         raise ValueError(f"{label}: table contains non-finite values")
     if rho[0] != 0.5 or radius[0] != 0.0:
@@ -94,21 +94,26 @@ def validate_table(rho: np.ndarray, radius: np.ndarray, label: str,
     drho = np.diff(rho)
     if (drho <= 0).any():
         i = int(np.argmax(drho <= 0)) + 1
-        raise ValueError(f"{label}: rho is not strictly increasing (rho[{i - 1}] = {rho[i - 1]!r}, "
-                         f"rho[{i}] = {rho[i]!r})")
+        raise ValueError(
+            f"{label}: rho is not strictly increasing (rho[{i - 1}] = {rho[i - 1]!r}, rho[{i}] = {rho[i]!r})"
+        )
     if rho[-1] > 1.0:
         raise ValueError(f"{label}: rho exceeds 1 (max {rho[-1]!r})")
     drad = np.diff(radius)
     if (drad < 0).any():
         i = int(np.argmax(drad < 0)) + 1
-        raise ValueError(f"{label}: radius decreases (radius[{i - 1}] = {radius[i - 1]!r} at rho {rho[i - 1]!r}, "
-                         f"radius[{i}] = {radius[i]!r} at rho {rho[i]!r})")
+        raise ValueError(
+            f"{label}: radius decreases (radius[{i - 1}] = {radius[i - 1]!r} at rho {rho[i - 1]!r}, "
+            f"radius[{i}] = {radius[i]!r} at rho {rho[i]!r})"
+        )
     slope = drad / drho
     bad = slope[1:] < slope[:-1] * (1.0 - convexity_rtol)
     if bad.any():
         i = int(np.argmax(bad)) + 1
-        raise ValueError(f"{label}: table is not convex (secant slope drops from {slope[i - 1]!r} to {slope[i]!r} "
-                         f"at rho {rho[i]!r}); the convex-secant lookup would not be a lower bound")
+        raise ValueError(
+            f"{label}: table is not convex (secant slope drops from {slope[i - 1]!r} to {slope[i]!r} "
+            f"at rho {rho[i]!r}); the convex-secant lookup would not be a lower bound"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,8 +188,13 @@ def _normalise(value: Any) -> Any:
 
 def table_key(family: str, method: str, params: Mapping[str, Any], grid: Mapping[str, Any]) -> dict[str, Any]:
     """The full cache key of a table (everything its values depend on, plus the schema version)."""
-    return {"schema": SCHEMA_VERSION, "family": family, "method": method,
-            "params": _normalise(params), "grid": _normalise(grid)}
+    return {
+        "schema": SCHEMA_VERSION,
+        "family": family,
+        "method": method,
+        "params": _normalise(params),
+        "grid": _normalise(grid),
+    }
 
 
 def _key_json(key: Mapping[str, Any]) -> str:
@@ -217,8 +227,9 @@ def _load(path: Path, key_json: str, label: str) -> RadiusTable | None:
             raise ValueError(f"arrays are {rho.dtype}/{radius.dtype}, expected float64")
         return RadiusTable(rho, radius, label)
     except Exception as exc:  # noqa: BLE001 - any defect means: do not trust, recompute
-        logger.warning("ignoring unusable radius-table cache file %s (%s: %s); recomputing",
-                       path, type(exc).__name__, exc)
+        logger.warning(
+            "ignoring unusable radius-table cache file %s (%s: %s); recomputing", path, type(exc).__name__, exc
+        )
         return None
 
 
@@ -233,8 +244,7 @@ def _save(path: Path, key_json: str, table: RadiusTable) -> None:
         logger.warning("could not write radius-table cache file %s (%s); continuing without it", path, exc)
 
 
-def get_table(key: Mapping[str, Any], label: str,
-              build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> RadiusTable:
+def get_table(key: Mapping[str, Any], label: str, build: Callable[[], tuple[np.ndarray, np.ndarray]]) -> RadiusTable:
     """The table for ``key``: from memory, else from disk, else ``build()`` (then cached).
 
     ``build`` returns (rho, radius) arrays; the result is validated (``ValueError`` naming
@@ -254,8 +264,13 @@ def get_table(key: Mapping[str, Any], label: str,
         except ArithmeticError as exc:  # quadrature / root-finding failure: no table at all
             raise ValueError(f"{label}: table computation failed: {exc}") from exc
         table = RadiusTable(rho, radius, label)
-        logger.info("computed radius table %s (%d points, max rho %.6f) in %.2f s", label,
-                    table.rho.size, table.max_rho, time.perf_counter() - start)
+        logger.info(
+            "computed radius table %s (%d points, max rho %.6f) in %.2f s",
+            label,
+            table.rho.size,
+            table.max_rho,
+            time.perf_counter() - start,
+        )
         _save(path, key_json, table)
     else:
         logger.debug("loaded radius table %s from %s", label, path)

@@ -31,8 +31,17 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from scipy.special import (betainc, betaincinv, gammainc, gammaincc, gammainccinv, gammaincinv, gammaln, ndtr,
-                           wrightomega)
+from scipy.special import (
+    betainc,
+    betaincinv,
+    gammainc,
+    gammaincc,
+    gammainccinv,
+    gammaincinv,
+    gammaln,
+    ndtr,
+    wrightomega,
+)
 
 from .differential import differential_table
 from .levelset import level_set_table
@@ -68,8 +77,15 @@ def _check_dim(dim: Any, minimum: int = 1) -> int:
     return int(dim)
 
 
-def _check_real(name: str, value: Any, *, low: float = 0.0, high: float = math.inf,
-                low_inclusive: bool = False, high_inclusive: bool = True) -> float:
+def _check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
+    low_inclusive: bool = False,
+    high_inclusive: bool = True,
+) -> float:
     """``value`` as a finite float within the interval, else ValueError naming ``name``."""
     try:
         x = float(value)
@@ -112,12 +128,14 @@ def _laplace_linf_phi(dim: int) -> Callable[[np.ndarray], np.ndarray]:
     of the log-density along (1, .., 1); Phi(p) = E[S; S > c] + c (p - P[S > c]) is the largest
     derivative mass of a set of probability p.
     """
+
     def phi(p: np.ndarray) -> np.ndarray:
-        k = stats.binom.isf(p, dim, 0.5)          # P[B > k] <= p < P[B >= k]
+        k = stats.binom.isf(p, dim, 0.5)  # P[B > k] <= p < P[B >= k]
         c = 2.0 * k - dim
-        tail = stats.binom.sf((c + dim) / 2.0, dim, 0.5)               # phi(c, d)
+        tail = stats.binom.sf((c + dim) / 2.0, dim, 0.5)  # phi(c, d)
         tail_m = stats.binom.sf((c - 0.5 + dim - 1) / 2.0, dim - 1, 0.5)  # phi(c - 1/2, d - 1)
         return c * (p - tail) + dim * tail_m - dim * tail
+
     return phi
 
 
@@ -144,6 +162,7 @@ def _expp_phi(power: float) -> Callable[[np.ndarray], np.ndarray]:
 
     def phi(q: np.ndarray) -> np.ndarray:
         return -np.expm1(-_gamma_quantile(a, 2.0 * q, 1.0 - 2.0 * q)) / norm
+
     return phi
 
 
@@ -154,8 +173,9 @@ def expp_l1_table(power: float, *, rho_max: float = EXPP_RHO_MAX, grid_size: int
     if isinstance(grid_size, bool) or not isinstance(grid_size, (int, np.integer)) or grid_size < 1:
         raise ValueError(f"grid_size must be a positive integer, got {grid_size!r}")
     grid_size = int(grid_size)
-    key = table_key("expp", "l1-differential", {"power": power},
-                    {"type": "log-tail", "rho_max": rho_max, "size": grid_size})
+    key = table_key(
+        "expp", "l1-differential", {"power": power}, {"type": "log-tail", "rho_max": rho_max, "size": grid_size}
+    )
     label = f"Expp(power={power}) l1 differential table (rho_max={rho_max}, size={grid_size})"
     r_max = -math.log(2.0 * (1.0 - rho_max))
     q = 0.5 * np.exp(-r_max * np.arange(1, grid_size + 1) / grid_size)
@@ -183,6 +203,7 @@ def _exp_norm_phi(k: float, dim: int) -> Callable[[np.ndarray], np.ndarray]:
         if k >= 1:
             return scale * gammaincc(b, _gamma_quantile(a, 1.0 - 2.0 * p, 2.0 * p))
         return scale * gammainc(b, _gamma_quantile(a, 2.0 * p, 1.0 - 2.0 * p))
+
     return phi
 
 
@@ -190,8 +211,9 @@ def _exp_norm_table(family: str, norm: str, k: float, dim: int, inc: float, uppe
     k = _check_real("k", k)
     dim = _check_dim(dim, 2)
     n = _check_grid(inc, upper)
-    key = table_key(family.lower(), f"{norm}-differential", {"k": k, "dim": dim},
-                    {"type": "laplace", "inc": inc, "upper": upper})
+    key = table_key(
+        family.lower(), f"{norm}-differential", {"k": k, "dim": dim}, {"type": "laplace", "inc": inc, "upper": upper}
+    )
     label = f"{family}(k={k}, dim={dim}) {norm} differential table (inc={inc}, upper={upper})"
     return get_table(key, label, lambda: differential_table(_exp_norm_phi(k, dim), _laplace_grid(inc, n)))
 
@@ -234,9 +256,10 @@ def _powinf_phi(a: float, dim: int) -> Callable[[np.ndarray], np.ndarray]:
         two_p = 2.0 * p
         low = two_p <= 0.5
         y = betaincinv(dim, b0, np.where(low, two_p, 0.5))
-        y_c = betaincinv(b0, dim, np.where(low, 0.5, 1.0 - two_p))      # 1 - y in the upper range
+        y_c = betaincinv(b0, dim, np.where(low, 0.5, 1.0 - two_p))  # 1 - y in the upper range
         cdf = np.where(low, betainc(dim, b1, y), 1.0 - betainc(b1, dim, y_c))
         return 0.5 * b0 * cdf
+
     return phi
 
 
@@ -245,8 +268,9 @@ def powinf_linf_table(a: float, dim: int, *, inc: float = DIFF_INC, upper: float
     dim = _check_dim(dim, 2)
     a = _check_real("a", a, low=float(dim))
     n = _check_grid(inc, upper)
-    key = table_key("powinf", "linf-differential", {"a": a, "dim": dim},
-                    {"type": "laplace", "inc": inc, "upper": upper})
+    key = table_key(
+        "powinf", "linf-differential", {"a": a, "dim": dim}, {"type": "laplace", "inc": inc, "upper": upper}
+    )
     label = f"PowInf(a={a}, dim={dim}) l-inf differential table (inc={inc}, upper={upper})"
     return get_table(key, label, lambda: differential_table(_powinf_phi(a, dim), _laplace_grid(inc, n)))
 
@@ -264,8 +288,10 @@ def _ls_shifts(unit_rms: float, inc: float, upper: float) -> np.ndarray:
 
 def _exp2_quantile(k: float, alpha: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Quantiles of ||x||_2 = U^(1/k), U ~ Gamma(alpha)."""
+
     def quantile(tau: np.ndarray, tau_c: np.ndarray) -> np.ndarray:
         return _gamma_quantile(alpha, tau, tau_c) ** (1.0 / k)
+
     return quantile
 
 
@@ -286,24 +312,28 @@ def _exp2_log_boundary(k: float, j: float) -> Callable[[np.ndarray, float], np.n
     of y (the closed form loses digits to cancellation when s is close to R).
     """
     if j == 0:
+
         def log_boundary0(r: np.ndarray, t: float) -> np.ndarray:
-            return _log1p_or_neginf(-t / r ** k, k)
+            return _log1p_or_neginf(-t / r**k, k)
+
         return log_boundary0
     b = j / k
     log_b = math.log(b)
 
     def log_boundary(r: np.ndarray, t: float) -> np.ndarray:
-        rk = r ** k
+        rk = r**k
         z = (rk - t) / b + k * np.log(r) - log_b
-        y = (log_b + z - wrightomega(z)) / k - np.log(r)     # ln w = z - w: no underflow for z << 0
+        y = (log_b + z - wrightomega(z)) / k - np.log(r)  # ln w = z - w: no underflow for z << 0
         for _ in range(2):
             y = y - (rk * np.expm1(k * y) + j * y + t) / (k * rk * np.exp(k * y) + j)
         return y
+
     return log_boundary
 
 
-def exp2_l2_table(k: float, j: float, dim: int, unit_rms: float, *, inc: float = LS_INC,
-                  upper: float = LS_UPPER) -> RadiusTable:
+def exp2_l2_table(
+    k: float, j: float, dim: int, unit_rms: float, *, inc: float = LS_INC, upper: float = LS_UPPER
+) -> RadiusTable:
     """Exp2 (density ||x||_2^-j exp(-||x||_2^k)) l2 level-set table at lambd = 1.
 
     ``unit_rms`` is the family's s_q (shifts are eps * s_q). ||x||_2^k ~ Gamma((d - j)/k) for every j
@@ -314,11 +344,16 @@ def exp2_l2_table(k: float, j: float, dim: int, unit_rms: float, *, inc: float =
     j = _check_real("j", j, low=0.0, high=float(dim), low_inclusive=True, high_inclusive=False)
     unit_rms = _check_real("unit_rms", unit_rms)
     shifts = _ls_shifts(unit_rms, inc, upper)
-    key = table_key("exp2", "l2-levelset", {"k": k, "j": j, "dim": dim, "unit_rms": unit_rms},
-                    {"type": "sigma", "inc": inc, "upper": upper})
+    key = table_key(
+        "exp2",
+        "l2-levelset",
+        {"k": k, "j": j, "dim": dim, "unit_rms": unit_rms},
+        {"type": "sigma", "inc": inc, "upper": upper},
+    )
     label = f"Exp2(k={k}, j={j}, dim={dim}, unit_rms={unit_rms}) l2 level-set table (inc={inc}, upper={upper})"
-    return get_table(key, label, lambda: level_set_table(_exp2_quantile(k, (dim - j) / k), _exp2_log_boundary(k, j),
-                                                         dim, shifts))
+    return get_table(
+        key, label, lambda: level_set_table(_exp2_quantile(k, (dim - j) / k), _exp2_log_boundary(k, j), dim, shifts)
+    )
 
 
 def exp2_l2_radius(rho: Any, k: float, j: float, dim: int, unit_rms: float, **grid: float) -> np.ndarray:
@@ -328,34 +363,46 @@ def exp2_l2_radius(rho: Any, k: float, j: float, dim: int, unit_rms: float, **gr
 
 def _pow2_quantile(k: float, alpha: float, beta: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Quantiles of ||x||_2 = U^(1/k), U ~ BetaPrime(alpha, beta), U = y / (1 - y), y ~ Beta(alpha, beta)."""
+
     def quantile(tau: np.ndarray, tau_c: np.ndarray) -> np.ndarray:
         y = betaincinv(alpha, beta, tau)
-        y_c = betaincinv(beta, alpha, tau_c)   # 1 - y, accurate when y is close to 1
+        y_c = betaincinv(beta, alpha, tau_c)  # 1 - y, accurate when y is close to 1
         return (y / y_c) ** (1.0 / k)
+
     return quantile
 
 
 def _pow2_log_boundary(k: float, a: float) -> Callable[[np.ndarray, float], np.ndarray]:
     """y = ln(s_t(R)/R) for g(r) = a ln(1 + r^k): s^k = (1 + R^k) e^(-t/a) - 1, i.e.
     (s/R)^k = 1 + expm1(-t/a) (1 + R^-k)."""
+
     def log_boundary(r: np.ndarray, t: float) -> np.ndarray:
         return _log1p_or_neginf(math.expm1(-t / a) * (1.0 + r ** (-k)), k)
+
     return log_boundary
 
 
-def pow2_l2_table(k: float, a: float, dim: int, unit_rms: float, *, inc: float = LS_INC,
-                  upper: float = LS_UPPER) -> RadiusTable:
+def pow2_l2_table(
+    k: float, a: float, dim: int, unit_rms: float, *, inc: float = LS_INC, upper: float = LS_UPPER
+) -> RadiusTable:
     """Pow2 (density (1 + ||x||_2^k)^-a, a > d/k) l2 level-set table at lambd = 1."""
     dim = _check_dim(dim, 2)
     k = _check_real("k", k)
     a = _check_real("a", a, low=dim / k)
     unit_rms = _check_real("unit_rms", unit_rms)
     shifts = _ls_shifts(unit_rms, inc, upper)
-    key = table_key("pow2", "l2-levelset", {"k": k, "a": a, "dim": dim, "unit_rms": unit_rms},
-                    {"type": "sigma", "inc": inc, "upper": upper})
+    key = table_key(
+        "pow2",
+        "l2-levelset",
+        {"k": k, "a": a, "dim": dim, "unit_rms": unit_rms},
+        {"type": "sigma", "inc": inc, "upper": upper},
+    )
     label = f"Pow2(k={k}, a={a}, dim={dim}, unit_rms={unit_rms}) l2 level-set table (inc={inc}, upper={upper})"
-    return get_table(key, label, lambda: level_set_table(_pow2_quantile(k, dim / k, a - dim / k),
-                                                         _pow2_log_boundary(k, a), dim, shifts))
+    return get_table(
+        key,
+        label,
+        lambda: level_set_table(_pow2_quantile(k, dim / k, a - dim / k), _pow2_log_boundary(k, a), dim, shifts),
+    )
 
 
 def pow2_l2_radius(rho: Any, k: float, a: float, dim: int, unit_rms: float, **grid: float) -> np.ndarray:
