@@ -5,13 +5,13 @@ PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 SNAKEMAKE_ARGS ?=
 
-.PHONY: test test-all pipeline venv clean-venv
+.PHONY: test test-all lint format pipeline venv clean-venv
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -c constraints.txt -e ".[test,workflow]"
+	$(PIP) install -c constraints.txt -e ".[test,workflow,lint]"
 	touch $@
 
 # Default suite (excludes tests marked slow); about 10 minutes on 2 cores.
@@ -22,6 +22,18 @@ test: venv
 # results/; about 6 minutes on 2 cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n".
 pipeline: venv
 	$(VENV)/bin/snakemake --cores all $(SNAKEMAKE_ARGS)
+
+# Lint (ruff: pyflakes, pycodestyle, bugbear, import order) and formatting checks (ruff format, snakefmt).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+
+# Rewrite the tree in the project's format.
+format: venv
+	$(VENV)/bin/ruff check --fix --select I .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/snakefmt Snakefile workflow/rules
 
 # Everything, including the slow tests.
 test-all: venv

@@ -27,7 +27,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from randsmooth.workflow_config import Workflow, load_config
+from randsmooth.workflow_config import Workflow, load_config  # noqa: E402 (after the sys.path insert)
 
 
 def per_rule_times(results: Path) -> pd.DataFrame:

@@ -95,7 +95,7 @@ MAX_RADIUS_TABLE = [  # n, (alpha=0.001, 0.01, 0.05), cohen2019.md section 3.2
 
 @pytest.mark.parametrize("n, values", MAX_RADIUS_TABLE)
 def test_max_radius_table_cohen(n: int, values: tuple[str, str, str]) -> None:
-    for alpha, printed in zip((0.001, 0.01, 0.05), values):
+    for alpha, printed in zip((0.001, 0.01, 0.05), values, strict=True):
         assert_printed(max_radius(n, alpha, 1.0), printed)
         # = the radius at n_A = n (independently: Beta(n, 1) quantile = alpha^(1/n))
         assert max_radius(n, alpha, 1.0) == pytest.approx(norm.ppf(beta.ppf(alpha, n, 1)), rel=1e-9)
@@ -124,7 +124,7 @@ def test_max_radius_table_sun(n: float, r001: str, r01: str) -> None:
 
 def test_max_radius_caps_and_logged_format() -> None:
     caps = max_radius(N, 0.001, np.array([0.25, 0.5, 1.0]))
-    for cap, printed, logged in zip(caps, ("0.953", "1.906", "3.811"), ("0.953", "1.91", "3.81")):
+    for cap, printed, logged in zip(caps, ("0.953", "1.906", "3.811"), ("0.953", "1.91", "3.81"), strict=True):
         assert_printed(cap, printed)
         assert "{:.3}".format(cap) == logged
 
@@ -159,7 +159,7 @@ def test_written_radius_ladders(sigma: float, alpha: float, written: list[str]) 
 
 def test_cohen_check7_cross_spec() -> None:
     got = cp_lower([60000, 90000, 99000, 100000], N, 0.001)
-    for value, printed in zip(got, ("0.595201", "0.897036", "0.988989", "0.999931")):
+    for value, printed in zip(got, ("0.595201", "0.897036", "0.988989", "0.999931"), strict=True):
         assert_printed(value, printed)
 
 
@@ -180,11 +180,11 @@ def test_predict_matches_scipy_binomtest() -> None:
     n1 = rng.integers(0, 400, size=200)
     n2 = (rng.random(200) * (n1 + 1)).astype(int)
     n2 = np.minimum(n2, n1)
-    pairs = list(zip(n1, n2)) + [(500, 480), (5, 5), (6, 5), (50600, 49400), (100, 0)]
+    pairs = list(zip(n1, n2, strict=True)) + [(500, 480), (5, 5), (6, 5), (50600, 49400), (100, 0)]
     a1 = np.array([p[0] for p in pairs])
     a2 = np.array([p[1] for p in pairs])
     got = predict_pvalue(a1, a2)
-    for (x1, x2), p in zip(pairs, got):
+    for (x1, x2), p in zip(pairs, got, strict=True):
         expected = 1.0 if x1 + x2 == 0 else binomtest(int(x1), int(x1 + x2), 0.5).pvalue
         assert p == pytest.approx(expected, rel=1e-9, abs=1e-300), (x1, x2)
     np.testing.assert_array_equal(predict_abstains(a1, a2, 0.01), got > 0.01)
@@ -268,7 +268,7 @@ def test_cp_matches_binomial_inversion_random() -> None:
     alphas = rng.choice([0.2, 0.05, 0.01, 0.001, 1e-6], size=60)
     low = cp_lower(ks, ns, alphas)
     up = cp_upper(ks, ns, alphas)
-    for k, n, a, lo, hi in zip(ks, ns, alphas, low, up):
+    for k, n, a, lo, hi in zip(ks, ns, alphas, low, up, strict=True):
         assert lo == pytest.approx(_brute_lower(int(k), int(n), a), rel=1e-7, abs=1e-12), (k, n, a)
         assert hi == pytest.approx(_brute_upper(int(k), int(n), a), rel=1e-7, abs=1e-12), (k, n, a)
         assert lo <= k / n <= hi

@@ -426,7 +426,7 @@ def test_cifar10_download_extract_and_load(tmp_path: Path) -> None:
     raw = [torch.from_numpy(train.data[i]).float() / 255 for i in range(len(train))]
     xs = [train[i][0] for i in range(len(train))]
     assert all(x.shape == (3, 32, 32) and 0 <= x.min() and x.max() <= 1 for x in xs)
-    assert sum(not torch.equal(x, r) for x, r in zip(xs, raw)) >= 10  # crop/flip applied on train
+    assert sum(not torch.equal(x, r) for x, r in zip(xs, raw, strict=True)) >= 10  # crop/flip applied on train
     unaugmented = load_dataset("cifar10", "train", root, checksums=sums, augment=False)
     assert torch.equal(unaugmented[3][0], raw[3])
 

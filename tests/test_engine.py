@@ -80,7 +80,7 @@ def test_certify_radius_from_counts_is_sound_and_not_vacuous():
     true_class = np.where(margins > 0, 0, 1)
     true_radius = np.abs(margins) / norm
     failures, certified_strong, strong = 0, 0, 0
-    for rec, c_true, r_true, zz in zip(recs, true_class, true_radius, z):
+    for rec, c_true, r_true, zz in zip(recs, true_class, true_radius, z, strict=True):
         top = int(np.argmax(rec.counts_selection))
         p_low = cp_lower(int(rec.counts_estimation[top]), n, alpha)
         if p_low >= 0.5:
@@ -156,7 +156,7 @@ def test_prefix_counts_match_cumulative_predictions():
     )
     rec = sampler.sample_example(xs[0], 1, 0)
     preds = model(_noise_stream(sampler, xs[0], 0, "estimation", 1500)).argmax(1).numpy()
-    for row, budget in zip(rec.counts_prefix, rec.prefix_budgets):
+    for row, budget in zip(rec.counts_prefix, rec.prefix_budgets, strict=True):
         assert row.tolist() == np.bincount(preds[:budget], minlength=2).tolist()
     assert rec.counts_prefix[-1].tolist() == rec.counts_estimation.tolist()
     assert rec.prefix_budgets.tolist() == [1, 100, 129, 1000, 1500]
@@ -181,10 +181,12 @@ def test_global_rng_untouched_and_irrelevant():
     second = sample_all(model, xs, 0.5, config)
     assert torch.equal(torch.get_rng_state(), state2)
     assert not torch.equal(state, state2)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert np.array_equal(a.counts_estimation, b.counts_estimation)
     other_seed = sample_all(model, xs, 0.5, SamplerConfig(n0=20, n=300, batch=64, seed=6))
-    assert any(not np.array_equal(a.counts_estimation, b.counts_estimation) for a, b in zip(first, other_seed))
+    assert any(
+        not np.array_equal(a.counts_estimation, b.counts_estimation) for a, b in zip(first, other_seed, strict=True)
+    )
 
 
 def test_block_seed_is_distinct_and_stable():

@@ -164,7 +164,7 @@ def test_stability_yang_value_positive_kl_and_gradients() -> None:
     assert sum(gr.abs().sum() for gr in grads) > 0
     model.zero_grad()
     get_loss("stability", weight=0.0)(model, x, y, ctx(0.5, seed=11)).loss.backward()
-    assert any(not torch.allclose(a, p.grad) for a, p in zip(grads, model.parameters()))
+    assert any(not torch.allclose(a, p.grad) for a, p in zip(grads, model.parameters(), strict=True))
 
 
 def test_stability_li_variant() -> None:

@@ -193,7 +193,7 @@ def test_acr_budget_curve_prefix_matches_certify():
     sel = np.stack([rng.multinomial(100, e / N) for e in est])
     table = decide.synthetic_table(labels, sel, est, budgets=[1000])
     curve = metrics.acr_budget_curve(table, 0.001)
-    for b, value in zip(curve["budget"], curve["acr"]):
+    for b, value in zip(curve["budget"], curve["acr"], strict=True):
         assert value == pytest.approx(metrics.acr(decide.certify(table, 0.001, budget=int(b))))
     with pytest.raises(ValueError, match="explicit budgets"):
         metrics.acr_budget_curve(table, 0.001, method="plugin")

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, stats
 
-from randsmooth.sampling import NORMS, convert_radius, get_noise, noise_names
-from randsmooth.sampling import tables
+from randsmooth.sampling import NORMS, convert_radius, get_noise, noise_names, tables
 
 D = 3072
 D_IMAGENET = 150528
@@ -301,7 +300,7 @@ def test_radial_unit_rms_matches_numerical_moments() -> None:
         ("pow2", {"k": 2, "a": d / 2 + 10}, stats.betaprime(d / 2, 10), 2, 1.0),
     ]
     for name, params, law, k, dir_sq in cases:
-        second = law.expect(lambda t: t ** (2 / k), epsrel=1e-10)
+        second = law.expect(lambda t, k=k: t ** (2 / k), epsrel=1e-10)
         expected = math.sqrt(second * dir_sq / d)
         assert get_noise(name, 1.0, d, **params).unit_rms() == pytest.approx(expected, rel=1e-7), name
     ball = get_noise("uniform_ball", 1.0, d).unit_rms()
@@ -328,7 +327,7 @@ def test_crossing_points() -> None:
 
     uni, lap, gau = l1("uniform"), l1("laplace"), l1("gaussian")
     for f, g, expected in ((uni, lap, 0.942896), (uni, gau, 0.933339), (gau, lap, 0.953559)):
-        root = optimize.brentq(lambda r: f(r) - g(r), 0.6, 0.999, xtol=1e-12)
+        root = optimize.brentq(lambda r, f=f, g=g: f(r) - g(r), 0.6, 0.999, xtol=1e-12)
         assert root == pytest.approx(expected, abs=1e-5)
         assert f(root - 0.01) > g(root - 0.01) and f(root + 0.01) < g(root + 0.01)
     # Laplace l2 = max(l1/sqrt d, linf): the l1 term takes over at rho ~ 0.7249

@@ -150,7 +150,7 @@ def test_one_d_sampler_matches_analytic_probability(family: str, lam_factor: flo
     xs, p1 = one_d_problem(rng, family, noise.lambd, 4)
     gen = torch.Generator().manual_seed(5)
     draws = 20000
-    for x, p in zip(xs, p1):
+    for x, p in zip(xs, p1, strict=True):
         batch = torch.full((draws, 1), float(x), dtype=torch.float64)
         freq = float((noise.sample(batch, generator=gen) > 0).double().mean())
         assert abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / draws) + 1e-12

@@ -288,9 +288,11 @@ def test_exp2_lambert_boundary_solves_the_level_equation():
     r = np.array([0.3, 1.0, 2.0, 4.5])
     for t in (-3.0, -0.01, 0.5, 40.0):
         y = log_boundary(r, t)
-        for ri, yi in zip(r, y):
+        for ri, yi in zip(r, y, strict=True):
             target = ri**k + j * math.log(ri) - t
-            s_ref = brentq(lambda s: s**k + j * math.log(s) - target, 1e-300, 1e3, xtol=1e-300, rtol=1e-15)
+            s_ref = brentq(
+                lambda s, target=target: s**k + j * math.log(s) - target, 1e-300, 1e3, xtol=1e-300, rtol=1e-15
+            )
             assert ri * math.exp(yi) == pytest.approx(s_ref, rel=1e-12)
 
 

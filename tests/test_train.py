@@ -189,7 +189,7 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 3
     rows_a, rows_b = read_rows(tmp_path / "full" / "log.csv"), read_rows(part_dir / "log.csv")
     assert [r["epoch"] for r in rows_b] == ["1", "2", "3"]
-    for ra, rb in zip(rows_a, rows_b):
+    for ra, rb in zip(rows_a, rows_b, strict=True):
         assert {k: v for k, v in ra.items() if k != "time_s"} == {k: v for k, v in rb.items() if k != "time_s"}
     assert float(rows_a[2]["lr"]) == pytest.approx(0.005)  # multistep drop after epoch 2
 

@@ -308,7 +308,9 @@ def test_certify_and_metrics_args() -> None:
     uniform = wf.run_aliases["uniform"].run_key
     words = shlex.split(wf.certify_args(uniform, 0))
     pairs = (
-        dict(zip(words[::2], words[1::2])) if words[-1] != "--no-progress" else dict(zip(words[:-1:2], words[1:-1:2]))
+        dict(zip(words[::2], words[1::2], strict=True))
+        if words[-1] != "--no-progress"
+        else dict(zip(words[:-1:2], words[1:-1:2], strict=True))
     )
     assert pairs["--noise"] == "uniform" and pairs["--sigma"] == "0.5" and pairs["--n0"] == "64"
     assert pairs["--num-shards"] == "2" and pairs["--skip"] == "3" and pairs["--device"] == "cpu"

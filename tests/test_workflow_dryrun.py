@@ -229,7 +229,7 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
         )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(zip(cases, pool.map(one, cases)))
+        return dict(zip(cases, pool.map(one, cases), strict=True))
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -298,7 +298,7 @@ def test_resumed_shard_equals_an_uninterrupted_one(pipeline: dict[str, Any], tmp
     expected = read_table(reference)
     merged = read_table(workdir / wf.path("counts", run=run_key)).set_index("idx").loc[expected["idx"]]
     for column in ("counts_selection", "counts_estimation", "counts_prefix"):
-        assert all(np.array_equal(a, b) for a, b in zip(expected[column], merged[column])), column
+        assert all(np.array_equal(a, b) for a, b in zip(expected[column], merged[column], strict=True)), column
 
 
 def test_report_builds(pipeline: dict[str, Any]) -> None:

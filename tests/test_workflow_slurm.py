@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from slurm_cluster import SlurmUnavailable, local_slurm_cluster
 
 from randsmooth.results import read_settings, read_table
 from randsmooth.workflow_config import Workflow, load_config
+from slurm_cluster import SlurmUnavailable, local_slurm_cluster
 
 pytestmark = pytest.mark.slurm
 
@@ -147,6 +147,6 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
         remote, here = read_table(slurm_dir / counts), read_table(local_dir / counts)
         assert remote["idx"].tolist() == here["idx"].tolist()
         for column in ("counts_selection", "counts_estimation", "counts_prefix"):
-            assert all(np.array_equal(a, b) for a, b in zip(remote[column], here[column])), (key, column)
+            assert all(np.array_equal(a, b) for a, b in zip(remote[column], here[column], strict=True)), (key, column)
     for target in wf.final_targets():
         assert (slurm_dir / target).is_file(), target

@@ -314,7 +314,8 @@ def from_config(config: Any) -> CostMatrix:
             cm = CostMatrix(config["matrix"], seeds=None if seeds is None else tuple(seeds), name=name)
             if "num_classes" in config and config["num_classes"] != cm.num_classes:
                 raise ValueError(
-                    f"cost config num_classes={config['num_classes']} but the matrix is {cm.num_classes} x {cm.num_classes}"
+                    f"cost config num_classes={config['num_classes']} but the matrix is "
+                    f"{cm.num_classes} x {cm.num_classes}"
                 )
             return cm
         if "pairs" in config:

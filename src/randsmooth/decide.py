@@ -140,7 +140,7 @@ def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[n
     require_columns(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")
     k = _int_column(table, "num_classes")
     rows = []
-    for i, (budgets, prefix) in enumerate(zip(table["prefix_budgets"], table["counts_prefix"])):
+    for i, (budgets, prefix) in enumerate(zip(table["prefix_budgets"], table["counts_prefix"], strict=True)):
         budgets = np.asarray(budgets, dtype=np.int64)
         hits = np.flatnonzero(budgets == b)
         if hits.size == 0:
@@ -192,7 +192,7 @@ def noise_groups(table: pd.DataFrame) -> list[tuple[Noise, np.ndarray]]:
     require_columns(table, _NOISE_COLUMNS, "rebuilding the noise")
     keys = [
         (str(name), json.dumps(_params(p), sort_keys=True), float(s), int(d))
-        for name, p, s, d in zip(table["noise"], table["noise_params"], table["sigma"], table["dim"])
+        for name, p, s, d in zip(table["noise"], table["noise_params"], table["sigma"], table["dim"], strict=True)
     ]
     groups: dict[tuple[str, str, float, int], list[int]] = {}
     for i, key in enumerate(keys):
@@ -373,10 +373,11 @@ def cost_sensitive(
         Rows with a sensitive label (non-empty Omega_y): r = the cost-sensitive certified radius
         = max(sigma Phi^{-1}(LCB(n_A; alpha/2)), r_cs) by default (one shared alpha budget; so r
         can be below r_std when the standard certificate dominates), max(r_std, r_cs) with
-        ``legacy_alpha`` (the reference's columns), r_std = Cohen's radius at alpha (column r1), r_cs = the group radius (r2), c_b / n_b the worst
-        sensitive target and its count, mass = n_b / (n - n_a); correct = predict not in Omega_y
-        (abstention per ``abstain``). The metrics must combine ``correct`` and ``r``: with c_A in
-        Omega_y, r can be positive while correct = 0.
+        ``legacy_alpha`` (the reference's columns), r_std = Cohen's radius at alpha (column r1),
+        r_cs = the group radius (r2), c_b / n_b the worst sensitive target and its count,
+        mass = n_b / (n - n_a); correct = predict not in Omega_y (abstention per ``abstain``).
+        The metrics must combine ``correct`` and ``r``: with c_A in Omega_y, r can be positive
+        while correct = 0.
 
         Rows whose label has an **empty Omega_y** (normal classes: no prediction is costly) need
         no cost-sensitive certificate; for them r = r_std = Cohen's standard radius at alpha,

@@ -165,7 +165,7 @@ def read_reference_log(path: str | os.PathLike) -> pd.DataFrame:
 
 def _convert(name: str, raw: list[str], linenos: list[int], path: str) -> np.ndarray:
     out = []
-    for s, ln in zip(raw, linenos):
+    for s, ln in zip(raw, linenos, strict=True):
         try:
             if name in _INT_COLUMNS:
                 out.append(int(s))
@@ -275,7 +275,7 @@ def write_reference_log(
         else:
             cols.append(_floats(data, name, radius_format))
     lines = ["\t".join(HEADERS[kind])]
-    lines += ["\t".join(row) for row in zip(*cols)]
+    lines += ["\t".join(row) for row in zip(*cols, strict=True)]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -296,7 +296,7 @@ def write_ecdf(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write an ``x, y`` curve in Sun's ECDF file layout: header ``x\\ty``, y rounded to 4 decimals."""
     if not isinstance(df, pd.DataFrame) or list(df.columns[:2]) != ["x", "y"]:
         raise ValueError("write_ecdf needs a DataFrame with columns x, y")
-    lines = ["x\ty"] + [f"{float(x)!r}\t{round(float(y), 4)!r}" for x, y in zip(df["x"], df["y"])]
+    lines = ["x\ty"] + [f"{float(x)!r}\t{round(float(y), 4)!r}" for x, y in zip(df["x"], df["y"], strict=True)]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 

@@ -302,7 +302,8 @@ def _curve(curve: Any, key: Any) -> pd.Series:
         s = pd.Series(curve["certified_accuracy"].to_numpy(np.float64), index=curve["radius"].to_numpy(np.float64))
     else:
         raise ValueError(
-            f"curve for {key!r} must be a Series indexed by radius or a DataFrame with columns radius, certified_accuracy"
+            f"curve for {key!r} must be a Series indexed by radius or a DataFrame with columns "
+            "radius, certified_accuracy"
         )
     return s
 
@@ -319,7 +320,7 @@ def envelope(results: Mapping[float, Any]) -> pd.DataFrame:
     keys = sorted(results, key=float)
     curves = [_curve(results[k], k) for k in keys]
     grid = curves[0].index.to_numpy(np.float64)
-    for k, c in zip(keys, curves):
+    for k, c in zip(keys, curves, strict=True):
         if len(c) != len(grid) or not np.array_equal(c.index.to_numpy(np.float64), grid):
             raise ValueError(f"curve for sigma={k!r} uses a different radius grid than sigma={keys[0]!r}")
     values = np.stack([c.to_numpy(np.float64) for c in curves])
@@ -373,7 +374,7 @@ def acr_budget_curve(
             res = decide.certify(table, alpha, norm=norm, budget=b, two_sided=two_sided, noise=nz)
             n_a = res["n_a"].to_numpy()
         else:
-            n_a = np.asarray([int(k) * b // int(m) for k, m in zip(n_a_full, n)], dtype=np.float64)
+            n_a = np.asarray([int(k) * b // int(m) for k, m in zip(n_a_full, n, strict=True)], dtype=np.float64)
             p_low = np.asarray(bounds.cp_lower(n_a, b, alpha, two_sided=two_sided), dtype=np.float64)
             abst = p_low <= 0.5
             pred = np.where(abst, -1, c_a)
@@ -471,7 +472,7 @@ def _rob_cost(df: pd.DataFrame, cost_matrix: CostMatrix, eps: Any, abstain: str,
                     )
                 abst = pred[i] == -1
                 ok = (rp >= g) & (np.asarray(omega) != pred[i]) & ~(abst & (abstain == "strict"))
-                failed = [C[y, j] for j, c in zip(omega, ok) if not c]
+                failed = [C[y, j] for j, c in zip(omega, ok, strict=True) if not c]
             else:
                 failed = [] if (correct[i] and r[i] >= g) else [C[y, j] for j in omega]
             if failed:
@@ -553,7 +554,7 @@ def group_breakdown(
         if len(cs_df) != len(certify_df) or not np.array_equal(cs_df["idx"].to_numpy(), certify_df["idx"].to_numpy()):
             raise ValueError("cs_df must hold the same rows (idx, in order) as certify_df")
         values = np.atleast_1d(rob_cs(cs_df, grid, cost_matrix=cost_matrix, abstain=abstain))
-        for g, v in zip(grid, values):
+        for g, v in zip(grid, values, strict=True):
             rows.append(
                 {
                     "group": "sensitive",

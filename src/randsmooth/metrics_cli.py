@@ -94,7 +94,7 @@ def compute(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame
     if args.budget is not None:
         _rows_add(rows, "budget", None, args.budget)
     ca = metrics.certified_accuracy(cert, args.radii)
-    for r, v in zip(args.radii, ca):
+    for r, v in zip(args.radii, ca, strict=True):
         _rows_add(rows, "certified_accuracy", r, v)
     _rows_add(rows, "acr", None, metrics.acr(cert))
     _rows_add(rows, "clean_accuracy", None, metrics.clean_accuracy(cert))
@@ -105,7 +105,7 @@ def compute(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame
         _rows_add(rows, "predict_accuracy", rec["budget"], rec["accuracy"])
         _rows_add(rows, "predict_abstain_rate", rec["budget"], rec["abstain_rate"])
     pa = metrics.pa_ccdf(table, args.pa_thresholds, budget=args.budget)
-    for t, v in zip(args.pa_thresholds, pa):
+    for t, v in zip(args.pa_thresholds, pa, strict=True):
         _rows_add(rows, "pa_ccdf", t, v)
     extra: dict[str, Any] = {"certified_accuracy": ca, "predict": pm}
     per_example = cert
@@ -123,10 +123,10 @@ def compute(table: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame
                 budget=args.budget,
             )
             values = metrics.rob_cs(cs, args.radii)
-            for r, v in zip(args.radii, values):
+            for r, v in zip(args.radii, values, strict=True):
                 _rows_add(rows, f"rob_cs_{convention}", r, v)
             cost = metrics.rob_cost_max(cs, cm, args.radii, abstain=convention, per_target=args.cs_mode == "pair")
-            for r, v in zip(args.radii, cost):
+            for r, v in zip(args.radii, cost, strict=True):
                 _rows_add(rows, f"rob_cost_max_{convention}", r, v)
             if convention == "code":
                 cs_code = cs

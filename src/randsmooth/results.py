@@ -661,7 +661,7 @@ def _as_range(indices: Sequence[int], skip: int) -> range | None:
     if not indices:
         return None
     r = range(indices[0], indices[-1] + 1, skip)
-    return r if len(r) == len(indices) and all(a == b for a, b in zip(r, indices)) else None
+    return r if len(r) == len(indices) and all(a == b for a, b in zip(r, indices, strict=True)) else None
 
 
 def merge(
@@ -754,7 +754,7 @@ def merge(
                 "batch": s.batch,
                 "torch_version": s.torch_version,
             }
-            for p, s in zip(shard_paths, settings)
+            for p, s in zip(shard_paths, settings, strict=True)
         ],
     )
     table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables]).sort_by("idx")

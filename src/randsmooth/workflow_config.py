@@ -1016,7 +1016,9 @@ def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
     columns = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join([index_name] + columns) + " |", "| " + " | ".join(["---"] * (len(columns) + 1)) + " |"]
     for idx, row in frame.iterrows():
-        lines.append("| " + " | ".join([cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns)]) + " |")
+        lines.append(
+            "| " + " | ".join([cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns, strict=True)]) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -1067,7 +1069,12 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
             sub = others[others["metric"] == metric]
             pivot = sub.pivot_table(index="label", columns="param", values="value", aggfunc="first")
             pivot.columns = [_param_label(c) for c in pivot.columns]
-            lines += [f"### {metric}", "", _md_table(pivot.reindex([l for l in labels if l in pivot.index]), "run"), ""]
+            lines += [
+                f"### {metric}",
+                "",
+                _md_table(pivot.reindex([name for name in labels if name in pivot.index]), "run"),
+                "",
+            ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

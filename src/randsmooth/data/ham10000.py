@@ -254,7 +254,7 @@ class HamDataset(ImageFileDataset):
     """A HAM10000 split; ``records`` = its manifest rows (image_id, lesion_id, dx, label, split)."""
 
     def __init__(self, records: pd.DataFrame, images: dict[str, Path], transform: Compose, seed: int) -> None:
-        samples = [(str(images[i]), int(label)) for i, label in zip(records["image_id"], records["label"])]
+        samples = [(str(images[i]), int(label)) for i, label in zip(records["image_id"], records["label"], strict=True)]
         super().__init__(samples, HAM_CLASSES, transform, seed)
         self.records = records
 

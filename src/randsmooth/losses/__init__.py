@@ -4,13 +4,12 @@
 (:class:`StepContext`, :class:`LossResult`, :class:`TrainingLoss`).
 """
 
-from .base import LossResult, StepContext, TrainingLoss, noisy_copies, weighted_mean
-from .registry import get_loss, loss_names, register_loss
-
 # Importing the method modules registers them.
 from . import gaussian as _gaussian  # noqa: E402,F401
 from . import stability as _stability  # noqa: E402,F401
+from .base import LossResult, StepContext, TrainingLoss, noisy_copies, weighted_mean
 from .gaussian import GaussianAugmentationLoss
+from .registry import get_loss, loss_names, register_loss
 from .stability import StabilityLoss, kl_categorical, soft_cross_entropy
 
 __all__ = [
