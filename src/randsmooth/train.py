@@ -114,7 +114,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "download": (False, _BOOL),
     },
     "model": {"arch": (_REQUIRED, _STR), "params": ({}, _DICT)},
-    "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=True)), "params": ({}, _DICT)},
+    "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=False)), "params": ({}, _DICT)},
     "method": {"name": ("gaussian", _STR), "params": ({}, _DICT)},
     "epochs": (_REQUIRED, _int(1)),
     "batch_size": (_REQUIRED, _int(1)),
@@ -123,8 +123,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "optimizer": {
         "name": ("sgd", _STR),
         "lr": (_REQUIRED, _number(0.0, strict=True)),
-        "momentum": (0.9, _number(0.0, strict=True)),
-        "weight_decay": (1e-4, _number(0.0, strict=True)),
+        "momentum": (0.9, _number(0.0, strict=False)),
+        "weight_decay": (1e-4, _number(0.0, strict=False)),
         "nesterov": (False, _BOOL),
     },
     "schedule": {"name": (_REQUIRED, _STR)},  # the remaining keys depend on the name, see _SCHEDULES
@@ -138,7 +138,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
 _SCHEDULES: dict[str, dict[str, Any]] = {
     "step": {"step_size": (_REQUIRED, _int(1)), "gamma": (0.1, _number(0.0, strict=True))},
     "multistep": {"milestones": (_REQUIRED, _MILESTONES), "gamma": (0.1, _number(0.0, strict=True))},
-    "cosine": {"t_max": (None, _optional(_int(1))), "eta_min": (0.0, _number(0.0, strict=True))},
+    "cosine": {"t_max": (None, _optional(_int(1))), "eta_min": (0.0, _number(0.0, strict=False))},
     "constant": {},
 }
 _OPTIMIZERS = ("sgd",)
