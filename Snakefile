@@ -1,21 +1,17 @@
 # Randomized-smoothing reproductions (Cohen 2019, Yang 2020, Sun 2025, Xin 2025).
 #
 #   snakemake --cores all                                   # default config: all four papers on digits
-#   snakemake --profile workflow/profiles/slurm --configfile config/papers/cohen2019.yaml
+#   snakemake --cores all --profile slurm --configfile config/papers/cohen2019.yaml
 #   snakemake --report results/report.zip                   # after a run
 #
 # This file is orchestration only: experiments are data (config/*.yaml, validated against
-# config/schema.yaml and expanded by randsmooth.workflow_config); rules call `python -m randsmooth`.
+# config/schema.yaml and expanded by randsmooth.pipeline); rules call `python -m randsmooth`.
+# The config is exactly the --configfile given (config/config.yaml when none is), see
+# randsmooth.pipeline.config.
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
-
-
-validate(config, "config/schema.yaml")
 
 
 report: "workflow/report/workflow.rst"
@@ -32,19 +28,19 @@ include: "workflow/rules/papers.smk"
 rule all:
     default_target: True
     input:
-        WF.final_targets(),
+        P.final_targets(PLAN),
 
 
 rule train_all:
     input:
-        WF.train_targets(),
+        P.train_targets(PLAN),
 
 
 rule certify_all:
     input:
-        WF.certify_targets(),
+        P.certify_targets(PLAN),
 
 
 rule metrics_all:
     input:
-        WF.metrics_targets(),
+        P.metrics_of(PLAN),

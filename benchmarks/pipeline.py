@@ -27,7 +27,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from randsmooth.workflow_config import Workflow, load_config  # noqa: E402 (after the sys.path insert)
+from randsmooth.pipeline import config  # noqa: E402 (after the sys.path insert)
 
 
 def per_rule_times(results: Path) -> pd.DataFrame:
@@ -104,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         results = Path(args.results)
     else:
         configfile = Path(args.configfile).resolve()
-        wf = Workflow(load_config(configfile, REPO / "config" / "schema.yaml"))
+        results_dir = config.load(configfile, REPO / "config" / "schema.yaml")["results"]
         workdir = Path(tempfile.mkdtemp(prefix="randsmooth-pipeline-"))
         try:
             wall = run_pipeline(workdir, configfile, args.cores)
-            results = workdir / wf.results
+            results = workdir / results_dir
             print(per_rule_times(results).to_string(float_format=lambda v: f"{v:.1f}"))
         finally:
             if args.keep:

@@ -1,6 +1,6 @@
 """A throwaway single-node SLURM cluster on this machine, for workflow tests.
 
-Recipe (shared/notes/slurm-local.md): Debian's ``slurm-wlm`` (Slurm 22.05) and ``munge``,
+Recipe: Debian's ``slurm-wlm`` (Slurm 22.05) and ``munge``,
 one node reached over loopback with one fake GPU (``gres.conf`` ``File=/dev/null``), no
 accounting daemon. ``local_slurm_cluster`` installs the packages if needed, writes the
 configuration under a scratch directory, links it at ``/etc/slurm/`` (the slurm executor plugin

@@ -1,7 +1,7 @@
 """Tests for randsmooth.bounds against the reference test vectors and independent computations.
 
 Reference values are compared to the precision at which they are printed in
-/work/shared/reference/*.md (half a unit in the last printed digit), see ``assert_printed``.
+the papers' specifications (half a unit in the last printed digit), see ``assert_printed``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_ceiling_alpha_001() -> None:
     assert_printed(norm.ppf(cp_lower(N, N, 0.01)), "3.910510")
 
 
-MAX_RADIUS_TABLE = [  # n, (alpha=0.001, 0.01, 0.05), cohen2019.md section 3.2
+MAX_RADIUS_TABLE = [  # n, (alpha=0.001, 0.01, 0.05), Cohen et al. 2019, reference test vectors
     (100, ("1.5005", "1.6953", "1.8880")),
     (1000, ("2.4633", "2.6049", "2.7487")),
     (10**4, ("3.1986", "3.3137", "3.4320")),
@@ -102,7 +102,7 @@ def test_max_radius_table_cohen(n: int, values: tuple[str, str, str]) -> None:
         assert max_radius(n, alpha, 0.5) == pytest.approx(0.5 * max_radius(n, alpha, 1.0), rel=1e-15)
 
 
-SUN_TABLE = [  # sun2025.md section 2.2
+SUN_TABLE = [  # Sun et al. 2025, reference test vectors
     (1e2, "1.500", "1.695"),
     (1e3, "2.463", "2.605"),
     (1e4, "3.199", "3.314"),

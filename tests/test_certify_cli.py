@@ -10,12 +10,14 @@ import pytest
 import torch
 
 import randsmooth.data
-from randsmooth import certify_cli, results
 from randsmooth.__main__ import main as dispatch
+from randsmooth.cli import certify as certify_cli
+from randsmooth.cli.common import key_value, key_values
+from randsmooth.cli.merge import main as merge_main
+from randsmooth.counts import common_budgets, estimation_counts, read_settings, read_table, selection_counts
 from randsmooth.data import load_dataset
 from randsmooth.engine import CountSampler, SamplerConfig
 from randsmooth.models import create_model, save_checkpoint
-from randsmooth.results import counts_matrix, read_settings, read_table
 from randsmooth.sampling import get_noise
 
 
@@ -71,10 +73,10 @@ def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
     data = load_dataset("digits", "test", augment=False)
     assert df["idx"].tolist() == list(range(7))
     assert df["label"].tolist() == [data[i][1] for i in range(7)]
-    est = counts_matrix(df, "counts_estimation")
+    est = estimation_counts(df)[0]
     assert est.shape == (7, 10) and (est.sum(1) == 150).all()
-    assert (counts_matrix(df, "counts_selection").sum(1) == 8).all()
-    assert counts_matrix(df, "prefix_budgets")[0].tolist() == [100, 150]
+    assert (selection_counts(df).sum(1) == 8).all()
+    assert common_budgets(df) == [100, 150]
     digest = hashlib.sha256(digits_checkpoint.read_bytes()).hexdigest()[:16]
     assert set(df["model_id"]) == {f"digits.pt:{digest}"}
     settings = read_settings(out)
@@ -126,11 +128,11 @@ def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_pat
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--noise-param", "k"], "--noise-param expects key=value"),
+        (["--noise-param", "k"], "argument --noise-param: expected KEY=VALUE, got 'k'"),
         (["--noise", "bogus"], "unknown noise name 'bogus'"),
         (["--noise", "expinf"], "missing parameter"),
-        (["--shard", "2", "--num-shards", "2"], "--shard must be < --num-shards"),
-        (["--n", "0"], "--n must be >= 1"),
+        (["--shard", "2", "--num-shards", "2"], "--shard must be in [0, num_shards=2)"),
+        (["--n", "0"], "--n must be an integer >= 1"),
         (["--sigma", "-1"], "--sigma must be a positive"),
         (["--stop", "100000"], "--stop 100000 exceeds the size of digits/test"),
         (["--dataset-option", "colour=1"], "unknown option(s) ['colour'] for dataset 'digits'"),
@@ -149,7 +151,7 @@ def test_certify_refuses_existing_output_and_bad_checkpoint(digits_checkpoint, t
     assert certify_cli.main(certify_args(digits_checkpoint, out)) == 2
     assert "already exists" in capsys.readouterr().err
     assert certify_cli.main(certify_args(tmp_path / "missing.pt", tmp_path / "o.parquet")) == 2
-    assert "missing.pt is not a file" in capsys.readouterr().err
+    assert "missing.pt: no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert certify_cli.main(certify_args(bad, tmp_path / "o.parquet")) == 2
@@ -159,14 +161,17 @@ def test_certify_refuses_existing_output_and_bad_checkpoint(digits_checkpoint, t
 
 
 def test_parse_key_values():
-    assert certify_cli.parse_key_values(["k=1", "j=0.5", "name=abc", "flag=true"], "--x") == {
+    def parse_key_values(items, option):
+        return key_values([key_value(item) for item in items], option)
+
+    assert parse_key_values(["k=1", "j=0.5", "name=abc", "flag=true"], "--x") == {
         "k": 1,
         "j": 0.5,
         "name": "abc",
         "flag": True,
     }
     with pytest.raises(ValueError, match="--x k given twice"):
-        certify_cli.parse_key_values(["k=1", "k=2"], "--x")
+        parse_key_values(["k=1", "k=2"], "--x")
 
 
 # ------------------------------------------------------------- Cohen et al.'s checkpoint layout
@@ -252,6 +257,6 @@ def test_merge_cli_reports_errors(digits_checkpoint, tmp_path, capsys):
     shard = tmp_path / "shard_0.parquet"
     args = certify_args(digits_checkpoint, shard, "--shard", "0", "--num-shards", "2")
     assert certify_cli.main(args) == 0
-    assert results.main(["--out", str(tmp_path / "m.parquet"), str(shard)]) == 1
+    assert merge_main(["--out", str(tmp_path / "m.parquet"), str(shard)]) == 2
     assert "missing indices [1, 3, 5]" in capsys.readouterr().err
     assert not (tmp_path / "m.parquet").exists()

@@ -1,4 +1,4 @@
-"""Tests for randsmooth.costs: cost matrices, validation, presets (xin2025.md section 7.1), configs."""
+"""Tests for randsmooth.costs: cost matrices, validation, presets (Xin et al. 2025, reference test vectors), configs."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Tests for randsmooth.decide: CERTIFY / PREDICT / cost-sensitive decisions from class counts.
 
-Expected values come from the reference specs (cohen2019.md section 3.1, yang2020.md section 11.3,
-xin2025.md section 8.1) and from independent scipy computations.
+Expected values come from the reference test vectors of Cohen et al. 2019, Yang et al. 2020 and
+Xin et al. 2025 (computed from their formulas and released code) and from independent scipy
+computations.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from scipy.stats import beta, binomtest, norm
 
 from randsmooth import costs, decide
+from randsmooth.counts import common_budgets, estimation_counts, noise_from_table, synthetic_table
 from randsmooth.sampling import get_noise
 
 N = 100_000
@@ -50,7 +52,7 @@ def cohen_radius(k, n, alpha, sigma):
 
 
 # ------------------------------------------------------------------------------- CERTIFY
-COHEN_LADDER = [  # n_A, R/sigma at n = 1e5, alpha = 0.001 (cohen2019.md section 3.1)
+COHEN_LADDER = [  # n_A, R/sigma at n = 1e5, alpha = 0.001 (Cohen et al. 2019, reference test vectors)
     (100000, 3.811457),
     (99999, 3.739127),
     (99990, 3.490208),
@@ -70,7 +72,7 @@ def test_certify_cohen_ladder(sigma):
     labels = np.full(len(n_a), 3)
     sel = one_hot_counts(labels, 100)
     est = two_class_counts(labels, n_a, np.full(len(n_a), 7))
-    table = decide.synthetic_table(labels, sel, est, sigma=sigma)
+    table = synthetic_table(labels, sel, est, sigma=sigma)
     res = decide.certify(table, 0.001)
     assert list(res.columns) == ["idx", "label", "predict", "radius", "correct", "p_lower", "n_a"]
     np.testing.assert_allclose(res["radius"] / sigma, [r for _, r in COHEN_LADDER], atol=1e-6)
@@ -87,7 +89,7 @@ def test_certify_abstention_threshold(alpha, first):
     labels = np.array([1, 1, 1, 1, 1])
     sel = one_hot_counts(labels, 100)
     est = two_class_counts(labels, n_a, np.full(5, 2))
-    res = decide.certify(decide.synthetic_table(labels, sel, est, sigma=0.5), alpha)
+    res = decide.certify(synthetic_table(labels, sel, est, sigma=0.5), alpha)
     np.testing.assert_array_equal(res["predict"], [-1, 1, -1, -1, -1])
     np.testing.assert_array_equal(res["correct"], [0, 1, 0, 0, 0])
     assert res["radius"].iloc[0] == 0.0 and res["radius"].iloc[1] > 0
@@ -105,24 +107,24 @@ def test_certify_uses_selection_counts_and_lowest_index_ties():
     est[0, [4, 6]] = [99000, 1000]
     est[1, [4, 6]] = [99000, 1000]
     est[2, [2, 5]] = [1000, 99000]
-    res = decide.certify(decide.synthetic_table(labels, sel, est, sigma=1.0), 0.001)
+    res = decide.certify(synthetic_table(labels, sel, est, sigma=1.0), 0.001)
     np.testing.assert_array_equal(res["predict"], [4, -1, -1])
     np.testing.assert_array_equal(res["n_a"], [99000, 1000, 1000])
     assert res["radius"].iloc[0] == pytest.approx(2.29, abs=1e-6)
 
 
 def test_certify_yang_two_sided_all_shapes():
-    """rho_hat = two-sided CP at k = 90000 (yang2020.md section 11.3), 64 selection samples."""
+    """rho_hat = two-sided CP at k = 90000 (Yang et al. 2020, reference test vectors), 64 selection samples."""
     labels = np.array([0])
     sel = one_hot_counts(labels, 64)
     est = two_class_counts(labels, [90000], [1])
     expected = {("uniform", "l1"): 0.687352, ("laplace", "l1"): 0.558033, ("gaussian", "l2"): 0.631883}
     for (name, nrm), value in expected.items():
-        table = decide.synthetic_table(labels, sel, est, sigma=0.5, noise=name, dim=3072)
+        table = synthetic_table(labels, sel, est, sigma=0.5, noise=name, dim=3072)
         res = decide.certify(table, 0.001, norm=nrm, two_sided=True)
         assert res["p_lower"].iloc[0] == pytest.approx(0.896843, abs=1e-6)
         assert res["radius"].iloc[0] == pytest.approx(value, abs=1e-6)
-    one_sided = decide.certify(decide.synthetic_table(labels, sel, est, sigma=0.5), 0.001)
+    one_sided = decide.certify(synthetic_table(labels, sel, est, sigma=0.5), 0.001)
     assert one_sided["p_lower"].iloc[0] == pytest.approx(0.897036, abs=1e-6)
 
 
@@ -130,7 +132,7 @@ def test_certify_other_norms_and_noise_override_match_noise_radius():
     labels = np.array([0, 0, 0])
     sel = one_hot_counts(labels, 100)
     est = two_class_counts(labels, [60000, 90000, 99000], [1, 1, 1])
-    table = decide.synthetic_table(labels, sel, est, sigma=0.5, noise="laplace", dim=3072)
+    table = synthetic_table(labels, sel, est, sigma=0.5, noise="laplace", dim=3072)
     p = beta.ppf(0.001, [60000, 90000, 99000], N - np.array([60000, 90000, 99000]) + 1)
     nz = get_noise("laplace", 0.5, 3072)
     for nrm in ("l1", "l2", "linf"):
@@ -142,7 +144,7 @@ def test_certify_other_norms_and_noise_override_match_noise_radius():
 
 def test_certify_with_noise_params_from_table():
     labels = np.array([0])
-    table = decide.synthetic_table(
+    table = synthetic_table(
         labels,
         one_hot_counts(labels, 100),
         two_class_counts(labels, [90000], [1]),
@@ -161,12 +163,12 @@ def test_certify_mixed_noise_groups():
     labels = np.array([0, 0])
     sel = one_hot_counts(labels, 100)
     est = two_class_counts(labels, [99000, 99000], [1, 1])
-    t1 = decide.synthetic_table(labels[:1], sel[:1], est[:1], sigma=0.25)
-    t2 = decide.synthetic_table(labels[1:], sel[1:], est[1:], sigma=1.0)
+    t1 = synthetic_table(labels[:1], sel[:1], est[:1], sigma=0.25)
+    t2 = synthetic_table(labels[1:], sel[1:], est[1:], sigma=1.0)
     res = decide.certify(pd.concat([t1, t2], ignore_index=True), 0.001)
     np.testing.assert_allclose(res["radius"], [0.25 * 2.29, 2.29], atol=1e-6)
     with pytest.raises(ValueError, match="mixes 2 noise"):
-        decide.noise_from_table(pd.concat([t1, t2], ignore_index=True))
+        noise_from_table(pd.concat([t1, t2], ignore_index=True))
 
 
 # ---------------------------------------------------------------------------- budgets
@@ -175,10 +177,10 @@ def test_budget_prefix_counts():
     labels = rng.integers(0, K, 30)
     est = np.stack([rng.multinomial(N, rng.dirichlet(np.full(K, 0.2))) for _ in labels])
     sel = np.stack([rng.multinomial(100, e / N) for e in est])
-    table = decide.synthetic_table(labels, sel, est, sigma=0.5, budgets=[100, 1000, 10000], seed=1)
-    assert decide.common_budgets(table) == [100, 1000, 10000, N]
+    table = synthetic_table(labels, sel, est, sigma=0.5, budgets=[100, 1000, 10000], seed=1)
+    assert common_budgets(table) == [100, 1000, 10000, N]
     for b in (100, 1000, 10000):
-        counts, n = decide.estimation_counts(table, b)
+        counts, n = estimation_counts(table, b)
         assert (n == b).all() and (counts.sum(axis=1) == b).all()
         res = decide.certify(table, 0.001, budget=b)
         c_a = sel.argmax(axis=1)
@@ -189,8 +191,8 @@ def test_budget_prefix_counts():
         ]
         np.testing.assert_allclose(res["radius"], independent, rtol=1e-9, atol=1e-12)
     # nested prefixes: counts never decrease with the budget
-    c100, _ = decide.estimation_counts(table, 100)
-    c1000, _ = decide.estimation_counts(table, 1000)
+    c100, _ = estimation_counts(table, 100)
+    c1000, _ = estimation_counts(table, 1000)
     assert (c1000 >= c100).all()
     full = decide.certify(table, 0.001, budget=N)
     pd.testing.assert_frame_equal(full, decide.certify(table, 0.001))
@@ -204,7 +206,7 @@ def test_budget_prefix_counts():
 
 def test_budget_inconsistent_prefix_rejected():
     labels = np.array([0])
-    table = decide.synthetic_table(labels, one_hot_counts(labels, 100), one_hot_counts(labels, [N]), budgets=[10])
+    table = synthetic_table(labels, one_hot_counts(labels, 100), one_hot_counts(labels, [N]), budgets=[10])
     bad = table.copy()
     bad.at[0, "counts_prefix"] = [np.array([9] + [0] * (K - 1)), np.asarray(table["counts_estimation"].iloc[0])]
     with pytest.raises(ValueError, match="sums to 9, not 10"):
@@ -218,7 +220,7 @@ def test_predict_small_budgets_and_pvalues():
     est[0, 2] = N  # unanimous
     est[1, [2, 3]] = [50000, 50000]  # exact tie
     est[2, [1, 5]] = [60000, 40000]  # wrong class dominant
-    table = decide.synthetic_table(labels, one_hot_counts(labels, 100), est, budgets=[10, 11, 1000], seed=2)
+    table = synthetic_table(labels, one_hot_counts(labels, 100), est, budgets=[10, 11, 1000], seed=2)
     r10 = decide.predict(table, 0.001, budget=10)
     r11 = decide.predict(table, 0.001, budget=11)
     assert r10["predict"].iloc[0] == -1 and r10["pvalue"].iloc[0] == pytest.approx(0.001953125)
@@ -226,7 +228,7 @@ def test_predict_small_budgets_and_pvalues():
     full = decide.predict(table, 0.001)
     np.testing.assert_array_equal(full["predict"], [2, -1, 1])
     np.testing.assert_array_equal(full["correct"], [1, 0, 0])
-    counts, _ = decide.estimation_counts(table, 1000)
+    counts, _ = estimation_counts(table, 1000)
     res = decide.predict(table, 0.001, budget=1000)
     for i in range(3):
         top2 = np.sort(counts[i])[::-1][:2]
@@ -241,14 +243,14 @@ def test_p_a_true():
     est[0, [0, 1]] = [90000, 10000]
     est[1, [0, 1]] = [90000, 10000]
     est[2, 2] = N
-    table = decide.synthetic_table(labels, one_hot_counts(np.array([0, 0, 2]), 100), est)
+    table = synthetic_table(labels, one_hot_counts(np.array([0, 0, 2]), 100), est)
     np.testing.assert_allclose(decide.p_a_true(table), [0.9, 0.1, 1.0])
 
 
 # ---------------------------------------------------------------------------- validation
 def test_table_validation_errors():
     labels = np.array([0, 1])
-    table = decide.synthetic_table(labels, one_hot_counts(labels, 100), one_hot_counts(labels, [N, N]))
+    table = synthetic_table(labels, one_hot_counts(labels, 100), one_hot_counts(labels, [N, N]))
     with pytest.raises(ValueError, match=r"missing column\(s\) \['counts_selection'\]"):
         decide.certify(table.drop(columns="counts_selection"), 0.001)
     bad = table.copy()
@@ -273,7 +275,7 @@ def test_table_validation_errors():
 
 
 # ------------------------------------------------------------------------ cost-sensitive
-# xin2025.md section 8.1 (N = 1e5, alpha = 0.001, sigma = 0.5); label 3 (cat) unless stated.
+# Xin et al. 2025, reference test vectors; label 3 (cat) unless stated.
 XIN_VECTORS = {
     # id: (counts, cA, preset, pred, cB, r1, r2 code, r code, r2 paper, correct)
     "A": ({2: 20000, 3: 60000, 5: 2000, 6: 18000}, 3, "s-pair", 3, 5, 0.120472, 0.565971, 0.565971, 0.565971, 1),
@@ -303,7 +305,7 @@ def _xin_table(vec_id):
     counts, c_a, name, *_ = XIN_VECTORS[vec_id]
     est = dict_counts(counts)[None, :]
     sel = one_hot_counts([c_a], 100)
-    return decide.synthetic_table([3], sel, est, sigma=0.5), costs.preset(name, "cifar10")
+    return synthetic_table([3], sel, est, sigma=0.5), costs.preset(name, "cifar10")
 
 
 @pytest.mark.parametrize("vec_id", sorted(XIN_VECTORS))
@@ -354,7 +356,7 @@ def test_cost_sensitive_normal_rows_use_standard_certificate():
     labels = np.array([0, 0, 3])
     c_a = np.array([0, 1, 3])
     est = two_class_counts(c_a, [99000, 99000, 99000], [2, 2, 2])
-    table = decide.synthetic_table(labels, one_hot_counts(c_a, 100), est, sigma=0.5)
+    table = synthetic_table(labels, one_hot_counts(c_a, 100), est, sigma=0.5)
     cm = costs.preset("s-pair", "cifar10")
     for abstain in ("code", "strict"):
         res = decide.cost_sensitive(table, cm, 0.001, abstain=abstain)
@@ -378,7 +380,7 @@ def test_cost_sensitive_overall_mode():
         ]
     )
     sel = one_hot_counts([3, 3, 4], 100)
-    table = decide.synthetic_table(labels, sel, est, sigma=0.5)
+    table = synthetic_table(labels, sel, est, sigma=0.5)
     res = decide.cost_sensitive(table, None, 0.001, mode="overall", legacy_alpha=True)
     assert res["r_cs"].iloc[0] == pytest.approx(0.497076, abs=1e-6)  # vector D: Omega = all != 3
     np.testing.assert_array_equal(res["predict"], [3, -1, 4])
@@ -414,7 +416,7 @@ def test_cost_sensitive_errors():
         decide.cost_sensitive(table, None, 0.001)
     with pytest.raises(ValueError, match="K = 2"):
         decide.cost_sensitive(table, costs.overall(2), 0.001)
-    lap = decide.synthetic_table([3], one_hot_counts([3], 100), dict_counts({3: N})[None, :], noise="laplace")
+    lap = synthetic_table([3], one_hot_counts([3], 100), dict_counts({3: N})[None, :], noise="laplace")
     with pytest.raises(ValueError, match="Gaussian"):
         decide.cost_sensitive(lap, cm, 0.001)
 
@@ -430,11 +432,23 @@ def test_cs_correct_conventions():
 
 
 def test_cost_sensitive_ham_vector_with_padded_preset():
-    """xin2025.md section 8.1 extra vector: 4 outputs, counts [70000, 30000, 0, 0], sigma = 0.25."""
+    """Xin et al. 2025, reference test vectors extra vector: 4 outputs, counts [70000, 30000, 0, 0], sigma = 0.25."""
     cm = costs.preset("ham", "ham10000", num_classes=4)
-    table = decide.synthetic_table([0], one_hot_counts([0], 100, k=4), np.array([[70000, 30000, 0, 0]]), sigma=0.25)
+    table = synthetic_table([0], one_hot_counts([0], 100, k=4), np.array([[70000, 30000, 0, 0]]), sigma=0.25)
     row = decide.cost_sensitive(table, cm, 0.001, legacy_alpha=True).iloc[0]
     assert row["r_std"] == pytest.approx(0.1279, abs=5e-5)
     assert row["r_cs"] == pytest.approx(0.1277, abs=5e-5)
     assert row["r"] == pytest.approx(0.1279, abs=5e-5)
     assert row["mass"] == 1.0 and row["c_b"] == 1 and bool(row["seed_group"])
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.6, 0.0, -0.1, True])
+def test_decisions_refuse_an_error_level_outside_zero_to_one_half(alpha) -> None:
+    """At alpha >= 1/2 a one-sided 'confidence bound' lies above the point estimate: no certificate."""
+    table = synthetic_table([0], [[90, 10]], [[900, 100]])
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
+        decide.certify(table, alpha)
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
+        decide.predict(table, alpha)
+    with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
+        decide.cost_sensitive(table, costs.overall(2), alpha, mode="overall")

@@ -9,8 +9,8 @@ import torch
 from scipy import stats
 
 from randsmooth.bounds import cp_lower, predict_abstains
+from randsmooth.counts import RunSettings, default_prefix_budgets
 from randsmooth.engine import CountSampler, SamplerConfig, block_seed, check_settings
-from randsmooth.results import RunSettings, default_prefix_budgets
 from randsmooth.sampling import get_noise
 
 SHAPE = (1, 4, 4)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from randsmooth import decide, logs, metrics
+from randsmooth.counts import synthetic_table
 
 N = 100_000
 CERT_HEADER = "idx\tlabel\tpredict\tradius\tcorrect\ttime"
@@ -180,7 +181,7 @@ def _synthetic_log(tmp_path, alpha, sigma, name):
     est[:, 1] = N - n_a
     sel = np.zeros_like(est)
     sel[:, 0] = 100
-    table = decide.synthetic_table(labels, sel, est, sigma=sigma)
+    table = synthetic_table(labels, sel, est, sigma=sigma)
     cert = decide.certify(table, alpha).assign(time=1.0)
     path = tmp_path / name
     logs.write_reference_log(cert, path)
@@ -190,7 +191,7 @@ def _synthetic_log(tmp_path, alpha, sigma, name):
 def test_infer_alpha_recovers_alpha(tmp_path):
     log01 = _synthetic_log(tmp_path, 0.01, 0.25, "a01")
     log001 = _synthetic_log(tmp_path, 0.001, 0.25, "a001")
-    # Cohen's ladders (cohen2019.md section 16.5): sigma = 0.25, alpha = 0.01 top radii
+    # Cohen's ladders (Cohen et al. 2019, reference test vectors): sigma = 0.25, alpha = 0.01 top radii
     assert log01["radius"].iloc[:6].tolist() == [0.978, 0.978, 0.955, 0.941, 0.929, 0.913]
     res01 = logs.infer_alpha(log01, N, 0.25, candidates=(0.001, 0.01))
     res001 = logs.infer_alpha(log001, N, 0.25, candidates=(0.001, 0.01))

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from randsmooth import bounds, costs, decide, metrics, metrics_cli
+from randsmooth import bounds, costs, decide, metrics, render
+from randsmooth.cli import metrics as metrics_cli
+from randsmooth.counts import read_table, synthetic_table, write_table
 
 N = 100_000
 K = 10
@@ -80,8 +82,8 @@ def test_high_prob_accuracy():
 def test_certify_any_noise_and_budget_through_metrics():
     labels = np.array([0, 1])
     est = counts_rows([{0: 99000, 1: 1000}, {1: 60000, 0: 40000}])
-    table = decide.synthetic_table(labels, sel_rows(labels), est, sigma=1.0)
-    res = metrics.certify(table, 0.001)
+    table = synthetic_table(labels, sel_rows(labels), est, sigma=1.0)
+    res = decide.certify(table, 0.001)
     assert metrics.acr(res) == pytest.approx((2.29 + 0.240945) / 2, abs=1e-6)
 
 
@@ -101,7 +103,7 @@ def test_pa_ccdf_at_half_equals_clean_certified_accuracy():
         ]
     )
     sel = sel_rows([0, 1, 2, 4, 4, 6, 1])
-    table = decide.synthetic_table(labels, sel, est, sigma=0.5)
+    table = synthetic_table(labels, sel, est, sigma=0.5)
     cert = decide.certify(table, 0.001)
     np.testing.assert_array_equal(cert["correct"], [1, 1, 1, 0, 0, 0, 0])
     ca0 = metrics.certified_accuracy(cert, 0.0)
@@ -118,7 +120,7 @@ def test_pa_ccdf_certified_semantics_on_random_table():
     labels = rng.integers(0, K, 200)
     est = np.stack([rng.multinomial(N, rng.dirichlet(np.full(K, 0.3))) for _ in labels])
     sel = np.stack([rng.multinomial(100, e / N) for e in est])
-    table = decide.synthetic_table(labels, sel, est)
+    table = synthetic_table(labels, sel, est)
     curve = metrics.pa_ccdf_curve(table, certified_alpha=0.001)
     assert len(curve) == 501 and curve["x"].iloc[0] == 0.5 and curve["x"].iloc[-1] == 1.0
     assert curve["y"].iloc[0] == pytest.approx(metrics.clean_accuracy(decide.certify(table, 0.001)))
@@ -128,7 +130,7 @@ def test_pa_ccdf_certified_semantics_on_random_table():
 def test_pa_histogram():
     labels = np.array([0, 0, 0, 0])
     est = counts_rows([{0: 5000, 1: 95000}, {0: 55000, 1: 45000}, {0: 95000, 1: 5000}, {0: 100000}])
-    table = decide.synthetic_table(labels, sel_rows([0, 0, 0, 0]), est)
+    table = synthetic_table(labels, sel_rows([0, 0, 0, 0]), est)
     hist = metrics.pa_histogram(table, bins=[0.0, 0.5, 0.9, 1.0])
     np.testing.assert_array_equal(hist["count"], [1, 1, 2])  # last bin closed: p_A = 1.0 included
     assert hist["fraction"].sum() == pytest.approx(1.0)
@@ -138,7 +140,7 @@ def test_pa_histogram():
 def test_predict_metrics_per_budget():
     labels = np.array([0, 1, 2, 3])
     est = counts_rows([{0: N}, {1: N}, {4: N}, {3: 50000, 5: 50000}])
-    table = decide.synthetic_table(labels, sel_rows([0, 1, 4, 3]), est, budgets=[10, 11], seed=5)
+    table = synthetic_table(labels, sel_rows([0, 1, 4, 3]), est, budgets=[10, 11], seed=5)
     pm = metrics.predict_metrics(table, 0.001)
     assert pm["budget"].tolist() == [10, 11, N]
     # budget 10: unanimous rows abstain (p = 0.00195 > 0.001); tie row abstains at any budget
@@ -172,7 +174,7 @@ def test_acr_budget_curve_trivial_classifier(sigma, expected):
     """Sun C4: constant classifier, balanced 10 classes -> ACR = 0.1 R_max(N, alpha)."""
     labels = np.repeat(np.arange(K), 3)
     est = counts_rows([{0: N}] * len(labels))
-    table = decide.synthetic_table(labels, sel_rows([0] * len(labels)), est, sigma=sigma, budgets=[1000, 10000])
+    table = synthetic_table(labels, sel_rows([0] * len(labels)), est, sigma=sigma, budgets=[1000, 10000])
     curve = metrics.acr_budget_curve(table, 0.001)
     assert curve["budget"].tolist() == [1000, 10000, N]
     np.testing.assert_allclose(
@@ -191,7 +193,7 @@ def test_acr_budget_curve_prefix_matches_certify():
     labels = rng.integers(0, K, 40)
     est = np.stack([rng.multinomial(N, rng.dirichlet(np.full(K, 0.2))) for _ in labels])
     sel = np.stack([rng.multinomial(100, e / N) for e in est])
-    table = decide.synthetic_table(labels, sel, est, budgets=[1000])
+    table = synthetic_table(labels, sel, est, budgets=[1000])
     curve = metrics.acr_budget_curve(table, 0.001)
     for b, value in zip(curve["budget"], curve["acr"], strict=True):
         assert value == pytest.approx(metrics.acr(decide.certify(table, 0.001, budget=int(b))))
@@ -201,7 +203,7 @@ def test_acr_budget_curve_prefix_matches_certify():
 
 # ------------------------------------------------------------------- cost-sensitive metrics
 def test_rob_cs_toy_check_both_conventions():
-    """xin2025.md section 8.3: label 3, S-Pair Omega = {5}."""
+    """Xin et al. 2025, reference test vectors: label 3, S-Pair Omega = {5}."""
     df = pd.DataFrame({"label": [3] * 5, "predict": [3, -1, 5, 6, 3], "r": [0.566, 0.597, 0.256, 0.434, 0.05]})
     cm = costs.preset("s-pair", "cifar10")
     np.testing.assert_allclose(metrics.rob_cs(df, [0, 0.25, 0.5], cost_matrix=cm, abstain="code"), [0.8, 0.6, 0.4])
@@ -220,7 +222,7 @@ def test_rob_cs_from_decide_output_and_groups():
         {0: 99000, 1: 1000},
     ]
     labels = np.array([3, 3, 3, 3, 0])
-    table = decide.synthetic_table(labels, sel_rows([3, 3, 5, 6, 0]), counts_rows(spec), sigma=0.5)
+    table = synthetic_table(labels, sel_rows([3, 3, 5, 6, 0]), counts_rows(spec), sigma=0.5)
     cm = costs.preset("s-pair", "cifar10")
     code = decide.cost_sensitive(table, cm, 0.001, legacy_alpha=True)
     np.testing.assert_allclose(metrics.rob_cs(code, [0.0, 0.5, 0.58]), [0.75, 0.5, 0.25])
@@ -307,10 +309,10 @@ def test_cohen_latex_and_markdown_exact(tmp_path):
     latex_df = pd.DataFrame(
         CIFAR_VALUES, index=[f"$\\sigma = {s}$" for s in ("0.12", "0.25", "0.50", "1.00")], columns=list(radii)
     )
-    metrics.to_latex_cohen(latex_df, tmp_path / "t.tex")
+    render.to_latex_cohen(latex_df, tmp_path / "t.tex")
     assert (tmp_path / "t.tex").read_text() == COHEN_LATEX
     md_df = latex_df.set_axis([f"&sigma; = {s}" for s in ("0.12", "0.25", "0.50", "1.00")], axis=0)
-    metrics.to_markdown(md_df, tmp_path / "t.md")
+    render.to_markdown(md_df, tmp_path / "t.md")
     assert (tmp_path / "t.md").read_text() == COHEN_MARKDOWN
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
@@ -321,11 +323,11 @@ def test_cohen_writer_first_row_wins_ties_and_table_builder(tmp_path):
     table = metrics.certified_accuracy_table({"A": a, "B": b}, [0.5, 0.25])
     np.testing.assert_allclose(table.to_numpy(), [[0.5, 0.5], [0.5, 1.0]])
     assert list(table.columns) == [0.5, 0.25]
-    metrics.to_latex_cohen(table, tmp_path / "x")
+    render.to_latex_cohen(table, tmp_path / "x")
     assert (tmp_path / "x").read_text() == (
         "& $r = 0.5$& $r = 0.25$\\\\\n\\midrule\nA & \\textbf{0.50} & 0.50\\\\\nB & 0.50 & \\textbf{1.00}\\\\\n"
     )
-    metrics.to_csv(table, tmp_path / "x.csv")
+    render.to_csv(table, tmp_path / "x.csv")
     assert (tmp_path / "x.csv").read_text().splitlines()[0] == ",0.5,0.25"
 
 
@@ -336,13 +338,13 @@ def _cli_table():
     probs = [np.eye(K)[y] * 0.8 + rng.dirichlet(np.ones(K)) * 0.2 for y in labels]
     est = np.stack([rng.multinomial(N, p) for p in probs])
     sel = np.stack([rng.multinomial(100, p) for p in probs])
-    return decide.synthetic_table(labels, sel, est, sigma=0.5, budgets=[100, 1000])
+    return synthetic_table(labels, sel, est, sigma=0.5, budgets=[100, 1000])
 
 
 def test_metrics_cli_end_to_end(tmp_path):
     table = _cli_table()
     path = tmp_path / "merged.parquet"
-    table.to_parquet(path)
+    write_table(table, path)
     out_csv, out_md, out_pe = tmp_path / "m.csv", tmp_path / "m.md", tmp_path / "pe.parquet"
     rc = metrics_cli.main(
         [
@@ -367,7 +369,7 @@ def test_metrics_cli_end_to_end(tmp_path):
     assert rc == 0
     summary = pd.read_csv(out_csv, keep_default_na=False)
     assert list(summary.columns) == ["metric", "param", "value"]
-    loaded = pd.read_parquet(path)
+    loaded = read_table(path)
     cert = decide.certify(loaded, 0.001)
 
     def get(metric, param=""):
@@ -395,9 +397,9 @@ def test_metrics_cli_end_to_end(tmp_path):
     assert "cs_r" in pe.columns
 
 
-def test_metrics_cli_cost_config_file_matches_preset(tmp_path):
+def test_metrics_cli_cost_config_file_matches_preset(tmp_path, capsys):
     path = tmp_path / "merged.parquet"
-    _cli_table().to_parquet(path)
+    write_table(_cli_table(), path)
     cfg = tmp_path / "costs.yaml"
     cfg.write_text("num_classes: 10\npairs: [[3, 5, 1.0]]\n")
     args = ["--table", str(path), "--alpha", "0.001", "--radii", "0,0.5"]
@@ -408,7 +410,7 @@ def test_metrics_cli_cost_config_file_matches_preset(tmp_path):
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert (a["metric"] == "rob_cs_code").any()
     pd.testing.assert_frame_equal(a, b)
-    with pytest.raises(ValueError, match="not both"):
+    assert (
         metrics_cli.main(
             args
             + [
@@ -422,27 +424,32 @@ def test_metrics_cli_cost_config_file_matches_preset(tmp_path):
                 "cifar10",
             ]
         )
-    with pytest.raises(FileNotFoundError, match="--cost-config"):
-        metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(tmp_path / "no.yaml")])
+        == 2
+    )
+    assert "not both" in capsys.readouterr().err
+    assert (
+        metrics_cli.main(args + ["--out-csv", str(tmp_path / "c.csv"), "--cost-config", str(tmp_path / "no.yaml")]) == 2
+    )
+    assert "--cost-config" in capsys.readouterr().err
 
 
-def test_metrics_cli_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.parquet"):
-        metrics_cli.main(
-            ["--table", str(tmp_path / "missing.parquet"), "--alpha", "0.001", "--out-csv", str(tmp_path / "x.csv")]
-        )
+def test_metrics_cli_errors(tmp_path, capsys):
+    """User errors are one line on stderr and exit status 2; nothing is written."""
+    out = str(tmp_path / "x.csv")
+    assert metrics_cli.main(["--table", str(tmp_path / "missing.parquet"), "--alpha", "0.001", "--out-csv", out]) == 2
+    assert "missing.parquet" in capsys.readouterr().err
     path = tmp_path / "t.parquet"
-    _cli_table().to_parquet(path)
-    with pytest.raises(ValueError, match="--cost-dataset"):
-        metrics_cli.main(
-            ["--table", str(path), "--alpha", "0.001", "--out-csv", str(tmp_path / "x.csv"), "--cost-preset", "s-seed"]
-        )
+    write_table(_cli_table(), path)
+    assert (
+        metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--out-csv", out, "--cost-preset", "s-seed"]) == 2
+    )
+    assert "--cost-dataset" in capsys.readouterr().err
+    assert metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--out-csv", out, "--radii", "a,b"]) == 2
+    assert "--radii" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
-    with pytest.raises(SystemExit):
-        metrics_cli.main(["--table", str(path), "--alpha", "0.001", "--out-csv", "x.csv", "--radii", "a,b"])
 
 
 def test_dispatcher_maps_metrics():
-    from randsmooth.__main__ import COMMANDS
+    from randsmooth.cli import COMMANDS
 
-    assert COMMANDS["metrics"][0] == "randsmooth.metrics_cli"
+    assert COMMANDS["metrics"][0] == "metrics"

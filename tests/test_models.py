@@ -47,9 +47,9 @@ def build(arch: str, num_classes: int = 10, channels: int = 3, mean=CIFAR_MEAN, 
 @pytest.mark.parametrize(
     "arch, expected",
     [
-        ("cifar_resnet110", 1_730_714),  # cohen2019.md §10
+        ("cifar_resnet110", 1_730_714),  # Cohen et al. 2019, reference test vectors
         ("cifar_resnet20", 272_474),
-        ("cifar_resnet56", 855_770),  # xin2025.md §4.8: ~0.856M
+        ("cifar_resnet56", 855_770),  # Xin et al. 2025, reference test vectors: ~0.856M
         ("wrn40_2", 2_243_546),  # standard WRN-40-2 count for 10 classes
     ],
 )
@@ -59,7 +59,7 @@ def test_cifar_parameter_counts(arch: str, expected: int) -> None:
 
 def test_ham_resnet_parameter_count_and_torchvision_models() -> None:
     ham = build("ham_resnet", num_classes=10, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    assert abs(n_params(ham) - 13.64e6) < 0.01e6  # xin2025.md §4.8 (10 outputs)
+    assert abs(n_params(ham) - 13.64e6) < 0.01e6  # Xin et al. 2025, reference test vectors
     assert sum(len(getattr(ham[1], f"layer{i}")) for i in (1, 2, 3)) == 27
     assert n_params(build("resnet50", num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD)) == 25_557_032
     assert n_params(build("resnet18", num_classes=1000, mean=IMAGENET_MEAN, std=IMAGENET_STD)) == 11_689_512
@@ -302,8 +302,11 @@ def test_checkpoint_errors_name_the_file(tmp_path) -> None:
         load_model(no_state)
     pickled = tmp_path / "pickled.pt"
     torch.save({"arch": "cifar_resnet20", "state_dict": {}, "obj": object.__new__(Normalize)}, pickled)
-    with pytest.raises(ValueError, match="pickled.pt"):
+    with pytest.raises(ValueError, match="pickled.pt") as refused:
         load_checkpoint(pickled)  # weights_only=True refuses arbitrary objects
+    message = str(refused.value)
+    assert "never unpickled" in message and "weights_only" not in message.replace("weights_only=True", "")
+    assert len(message.splitlines()) == 1
     wrong = tmp_path / "wrong.pt"
     torch.save({"arch": "cifar_resnet20", "state_dict": _cohen_state_dict(model, False)}, wrong)
     with pytest.raises(ValueError, match="wrong.pt: state dict does not match architecture 'cifar_resnet20'"):

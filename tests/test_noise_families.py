@@ -1,6 +1,6 @@
 """Radius and scale tests for every noise family (randsmooth.sampling.iid / radial).
 
-Test vectors: yang2020.md §11 (radii at sigma = 0.5 / 1, d = 3072 / 150528), §2.1 (sigma <-> lambd),
+Test vectors: Yang et al. 2020, reference test vectors,
 §3 (reference closed-form vs table agreements), §7.2 (max certifiable l1 radius), §11.3
 (Clopper-Pearson end-to-end and crossing points). Tolerances: closed forms rtol 1e-6,
 differential tables 1e-3, level-set tables 1e-2. Numerical tables are cached in a temporary
@@ -121,7 +121,7 @@ def assert_matches(got: np.ndarray, expected: tuple | list, rtol: float, msg: st
     """``got`` agrees with spec values printed to 6 significant digits, up to ``rtol``.
 
     Tolerance per entry: rtol * |expected| + half a unit in the 6th significant digit (the
-    printing precision of the yang2020.md test vectors).
+    printing precision of the Yang et al. 2020, reference test vectors test vectors).
     """
     exp = np.asarray(expected, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)

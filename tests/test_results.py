@@ -12,22 +12,21 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from randsmooth import results
-from randsmooth.engine import CountSampler, SamplerConfig, sample_shard
-from randsmooth.results import (
+from randsmooth import counts
+from randsmooth.cli.merge import main as merge_main
+from randsmooth.counts import (
     ARROW_SCHEMA,
     RunSettings,
-    ShardWriter,
-    counts_at_budget,
-    counts_matrix,
-    merge,
-    progress_path,
+    estimation_counts,
     read_settings,
     read_table,
     records_to_table,
+    selection_counts,
     write_atomic,
 )
+from randsmooth.engine import CountSampler, SamplerConfig, sample_shard
 from randsmooth.sampling import get_noise
+from randsmooth.shards import ShardWriter, merge, progress_path
 
 SHAPE = (1, 4, 4)
 DIM = 16
@@ -134,14 +133,14 @@ def test_round_trip_schema_and_helpers(tmp_path):
     df = read_table(path)
     assert df["idx"].tolist() == list(range(NUM_EXAMPLES))
     assert df["label"].tolist() == [i % 3 for i in range(NUM_EXAMPLES)]
-    sel, est = counts_matrix(df, "counts_selection"), counts_matrix(df, "counts_estimation")
+    sel, est = selection_counts(df), estimation_counts(df)[0]
     assert sel.shape == (NUM_EXAMPLES, 3) and sel.dtype == np.int64 and (sel.sum(1) == 20).all()
     assert est.shape == (NUM_EXAMPLES, 3) and (est.sum(1) == 250).all() and (est.sum(0) > 0).all()
-    pre = counts_matrix(df, "counts_prefix")
+    pre = np.stack(df["counts_prefix"].to_list())
     assert pre.shape == (NUM_EXAMPLES, 2, 3) and np.array_equal(pre[:, -1], est)
-    assert np.array_equal(counts_at_budget(df, 100), pre[:, 0]) and (pre[:, 0].sum(1) == 100).all()
+    assert np.array_equal(estimation_counts(df, 100)[0], pre[:, 0]) and (pre[:, 0].sum(1) == 100).all()
     with pytest.raises(ValueError, match="budget"):
-        counts_at_budget(df, 50)
+        estimation_counts(df, 50)
     assert set(df["noise"]) == {"gaussian"} and set(df["noise_params"]) == {"{}"}
     assert set(df["model_id"]) == {"toy.pt:0123456789abcdef"} and set(df["noise_block"]) == {32}
     assert (df["time_s"] > 0).all() and df.attrs["settings"]["seed"] == 7
@@ -201,7 +200,7 @@ def test_merge_rejects_incomplete_and_corrupt_files(tmp_path):
     full = run_shard(tmp_path / "full.parquet")
     df_table = pq.read_table(full)
     settings = read_settings(full)
-    records = [r for r in results._iter_records(df_table, settings, "x") if r.idx != 4]
+    records = [r for r in counts.io._iter_records(df_table, settings, "x") if r.idx != 4]
     partial = write_atomic(records_to_table(records, settings), tmp_path / "partial.parquet")
     with pytest.raises(ValueError, match=r"shard .*partial.parquet: incomplete, expected indices \[4\]"):
         merge([partial], tmp_path / "out.parquet")
@@ -281,20 +280,20 @@ def test_run_settings_validation():
     with pytest.raises(ValueError, match="unknown run settings"):
         RunSettings.from_dict({**s.to_dict(), "bogus": 1}, "meta")
     assert RunSettings.from_dict(json.loads(s.to_json()), "meta") == s
-    assert dataclasses.replace(s, batch=9).differences(s, results.RESUME_FIELDS) == []
+    assert dataclasses.replace(s, batch=9).differences(s, counts.RESUME_FIELDS) == []
 
 
 def test_merge_cli(tmp_path, capsys):
     shards = [str(run_shard(tmp_path / f"s{k}.parquet", shard=k, num_shards=2)) for k in range(2)]
     out = tmp_path / "m.parquet"
-    assert results.main(["--out", str(out), shards[0]]) == 1
+    assert merge_main(["--out", str(out), shards[0]]) == 2  # a user error: one line, exit status 2
     assert "missing indices [1, 3, 5, 7, 9]" in capsys.readouterr().err
-    assert results.main(["--out", str(out), "--expect-count", "11", *shards]) == 0
+    assert merge_main(["--out", str(out), "--expect-count", "11", *shards]) == 0
     assert len(read_table(out)) == NUM_EXAMPLES
-    assert results.main(["--out", str(tmp_path / "m2.parquet"), "--start", "0", "--stop", "12", *shards]) == 1
+    assert merge_main(["--out", str(tmp_path / "m2.parquet"), "--start", "0", "--stop", "12", *shards]) == 2
     assert "missing indices [11]" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        results.main(["--out", shards[0], *shards])
+    assert merge_main(["--out", shards[0], *shards]) == 2
+    assert "is also an input shard" in capsys.readouterr().err
 
 
 def test_atomic_temp_file_never_matches_the_destination_extension(tmp_path):
@@ -306,3 +305,19 @@ def test_atomic_temp_file_never_matches_the_destination_extension(tmp_path):
         assert tmp.parent == tmp_path and tmp.name.endswith(".tmp")
         assert list(tmp_path.glob("*.parquet")) == []
     assert dest.read_bytes() == b"partial" and list(tmp_path.iterdir()) == [dest]
+
+
+def test_atomic_files_respect_the_umask(tmp_path):
+    """Results are as readable by the team as any file the user writes (mkstemp alone makes 0600)."""
+    import os
+
+    from randsmooth.atomic import atomic_write_text
+
+    previous = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "group.csv", "x\n")
+        assert path.stat().st_mode & 0o777 == 0o640
+        os.umask(0o022)
+        assert atomic_write_text(tmp_path / "world.csv", "x\n").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)

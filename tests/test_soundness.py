@@ -10,8 +10,11 @@ also shows it has power: an unsound bound (point estimate, or a level of 2*alpha
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import beta, laplace, norm, uniform
@@ -255,3 +258,116 @@ def test_cost_sensitive_legacy_reproduces_reference(name: str, record_property) 
         legacy_rate,
         ALPHA,
     )
+
+
+# ------------------------------------------ 4. end to end: the engine's counts, decide.certify
+ENGINE_TRIALS = 1500
+
+
+class HalfSpaces(torch.nn.Module):
+    """Example i is classified by its own half-space: logits (0, w_i . x + b_i) for class (0, 1).
+
+    The engine feeds (batch, DIM) inputs of one example at a time; ``current`` selects its (w, b).
+    """
+
+    def __init__(self, w: np.ndarray, b: np.ndarray) -> None:
+        super().__init__()
+        self.w = torch.as_tensor(w, dtype=torch.float64)
+        self.b = torch.as_tensor(b, dtype=torch.float64)
+        self.current = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = x.double().reshape(len(x), -1) @ self.w[self.current] + self.b[self.current]
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+class Threshold(torch.nn.Module):
+    """f(x) = 1[x > 0] on one coordinate."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = x.double().reshape(len(x), -1)[:, 0]
+        return torch.stack([torch.zeros_like(score), score], dim=1)
+
+
+def engine_table(model: torch.nn.Module, noise: Any, xs: np.ndarray, labels: np.ndarray, tmp: Path) -> pd.DataFrame:
+    """Sample every example with the certification engine and read the counts back as a table."""
+    from randsmooth.counts import RunSettings, read_table, records_to_table, write_atomic
+    from randsmooth.engine import CountSampler, SamplerConfig
+
+    config = SamplerConfig(n0=N0, n=N, batch=N, seed=7)
+    sampler = CountSampler(model, noise, 2, "cpu", config)
+    records = []
+    for i, x in enumerate(xs):
+        if isinstance(model, HalfSpaces):
+            model.current = i
+        records.append(sampler.sample_example(torch.as_tensor(x, dtype=torch.float32), int(labels[i]), i))
+    settings = RunSettings(
+        checkpoint="analytic", model_id="analytic", dataset="analytic", split="test", noise=noise.name,
+        sigma=noise.sigma, dim=noise.dim, num_classes=2, n0=N0, n=N, start=0, stop=len(xs), seed=7,
+        prefix_budgets=list(config.budgets()),
+    )  # fmt: skip
+    path = write_atomic(records_to_table(records, settings), tmp / "counts.parquet")
+    return read_table(path)
+
+
+@pytest.fixture(scope="module")
+def engine_problems(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[pd.DataFrame, np.ndarray, str]]:
+    """family -> (count table from the engine, exact robust radius per example, norm)."""
+    from randsmooth.sampling import get_noise
+
+    out = {}
+    rng = np.random.default_rng(2024)
+    w, b, x, margin = linear_problems(rng, ENGINE_TRIALS)
+    noise = get_noise("gaussian", SIGMA, DIM)
+    table = engine_table(HalfSpaces(w, b), noise, x, (margin > 0).astype(int), tmp_path_factory.mktemp("gauss"))
+    out["gaussian"] = (table, np.abs(margin), "l2")
+    for family in ("laplace", "uniform"):
+        noise = get_noise(family, 0.5, 1)
+        xs, _ = one_d_problem(rng, family, noise.lambd, ENGINE_TRIALS)
+        table = engine_table(Threshold(), noise, xs[:, None], (xs > 0).astype(int), tmp_path_factory.mktemp(family))
+        out[family] = (table, np.abs(xs), "l1")
+    return out
+
+
+def certify_failures(table: pd.DataFrame, true_radius: np.ndarray, norm_name: str) -> float:
+    """Fraction of examples that decide.certify certifies with a wrong class or a too-large radius
+    (the labels are the smoothed classifier's true classes)."""
+    from randsmooth.decide import certify
+
+    result = certify(table, ALPHA, norm=norm_name)
+    truth = true_radius[result["idx"].to_numpy()]
+    failed = (result["predict"] != -1) & ((result["correct"] == 0) | (result["radius"] > truth))
+    return float(failed.mean())
+
+
+@pytest.mark.parametrize("family", ["gaussian", "laplace", "uniform"])
+def test_engine_and_certify_are_sound(engine_problems, family: str) -> None:
+    """Counts sampled by the engine, certified by decide.certify: at most alpha (+3 SE) failures.
+
+    The check has power: the same tables certified with the point estimate n_A / n, or with the
+    Clopper-Pearson bound at 2 alpha, fail it (:func:`test_engine_check_rejects_unsound_certify`).
+    """
+    table, truth, norm_name = engine_problems[family]
+    rate = certify_failures(table, truth, norm_name)
+    LOG.info("engine + certify, %s: failure fraction %.4f (alpha %.2f)", family, rate, ALPHA)
+    assert rate <= threshold(ALPHA, ENGINE_TRIALS)
+    assert rate >= 0.3 * ALPHA  # the problems sit where a sound bound is nearly tight
+
+
+@pytest.mark.parametrize(
+    "name, bound",
+    [
+        ("point estimate n_A / n", lambda k, n, alpha, two_sided=False: np.asarray(k, dtype=np.float64) / n),
+        ("Clopper-Pearson at 2 alpha", lambda k, n, alpha, two_sided=False: cp_lower(k, n, 2 * alpha)),
+    ],
+)
+@pytest.mark.parametrize("family", ["gaussian", "laplace", "uniform"])
+def test_engine_check_rejects_unsound_certify(engine_problems, monkeypatch, family: str, name: str, bound) -> None:
+    """decide.certify with an unsound lower bound fails the same check (so the check tests certify)."""
+    import randsmooth.decide
+
+    monkeypatch.setattr(randsmooth.decide.bounds, "cp_lower", bound)
+    table, truth, norm_name = engine_problems[family]
+    rate = certify_failures(table, truth, norm_name)
+    LOG.info("engine + certify with %s, %s: failure fraction %.4f", name, family, rate)
+    assert rate > threshold(ALPHA, ENGINE_TRIALS)

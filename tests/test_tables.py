@@ -1,6 +1,6 @@
 """Numerical radius tables (Yang et al. 2020): accuracy, lookup soundness, validation and cache.
 
-Reference values: yang2020.md section 3 ("Radii tests", closed form vs table) and section 11.1
+Reference values: Yang et al. 2020, reference test vectors and section 11.1
 (sigma = 0.5, d = 3072, rho = 0.6 / 0.9 / 0.99). Every closed form and every scale lambd = sigma/s_q
 is written out here with scipy, independently of the library.
 """

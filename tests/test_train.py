@@ -11,8 +11,10 @@ import torch
 import yaml
 
 from randsmooth import train as train_mod
+from randsmooth.cli.train import main
 from randsmooth.models import load_model
-from randsmooth.train import derive_seed, load_config, main, resolve_config, train
+from randsmooth.train import derive_seed, train
+from randsmooth.train_config import load_config, resolve_config
 
 
 def digits_config(**overrides) -> dict:
@@ -251,7 +253,7 @@ def test_other_methods_run(tmp_path, method, extra) -> None:
         assert row["noisy_test_acc"] == "nan"
 
 
-def test_cli(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(digits_config(epochs=1, eval_examples=40, device="auto")))
     assert main(["--config", str(path), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
@@ -261,16 +263,18 @@ def test_cli(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({k: v for k, v in digits_config().items() if k != "batch_size"}))
     assert main(["--config", str(bad), "--out", str(tmp_path / "bad")]) == 2
-    assert "missing required key 'batch_size'" in caplog.text
+    err = capsys.readouterr().err
+    assert "bad.yaml: config is missing required key 'batch_size'" in err and len(err.splitlines()) == 1
 
 
-def test_cli_gpu_required_without_gpu_is_a_one_line_error(tmp_path, caplog, monkeypatch) -> None:
+def test_cli_gpu_required_without_gpu_is_a_one_line_error(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(digits_config(epochs=1, device="cuda")))
     assert main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
-    assert "requests device 'cuda' but no CUDA device is visible" in caplog.text
-    assert "Traceback" not in caplog.text
+    err = capsys.readouterr().err
+    assert "requests device 'cuda' but no CUDA device is visible" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out" / "final.pt").exists()
 
 

@@ -1,16 +1,18 @@
 """Dry runs (``snakemake -n``) of every shipped config with every profile, ``--lint``, and config errors.
 
-The DAG must build with no data present (an empty working directory), and the number of jobs of
-each rule must equal what the config implies. The expected counts are computed here from the
-validated config (schema defaults filled in) with an independent, simplified model of the
-workflow, not with randsmooth.workflow_config.Workflow:
+The dry runs run **from the repository root**, exactly as the README says (where the default
+config file is present), with the results folder moved to an empty temporary folder. The number
+of jobs of each rule must equal what the given config alone implies. The expected counts are
+computed here from the validated config (schema defaults filled in) with an independent,
+simplified model of the workflow, not with randsmooth.pipeline:
 
 * one ``train`` and one ``model_recipe`` job per distinct model recipe (content, not name) used by
   an enabled paper; one ``prepare_data`` per distinct data set of those models;
 * per distinct certification run (sampling settings, not alpha): its shard count of
-  ``certify_shard`` jobs and one ``merge``;
-* one ``metrics`` job per distinct (run, alpha, norm, budget, radii, thresholds, cost matrix);
-* one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
+  ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
+* one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
+  thresholds, cost matrix);
+* one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
 
 The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that.
 """
@@ -32,7 +34,7 @@ from typing import Any
 import pytest
 import yaml
 
-from randsmooth.workflow_config import validate_config
+from randsmooth.pipeline.config import validate
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -90,7 +92,7 @@ def _num(value: Any) -> Any:
 
 
 def expected_counts(config: dict[str, Any]) -> dict[str, int]:
-    cfg = validate_config(copy.deepcopy(config), SCHEMA)
+    cfg = validate(copy.deepcopy(config), SCHEMA)
     tables = [t for p in cfg["papers"].values() if p["enabled"] for t in p["tables"].values()]
     papers = sum(1 for p in cfg["papers"].values() if p["enabled"])
 
@@ -139,27 +141,18 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
     runs: dict[str, int] = {}
     variants = set()
-    matrices = set()
     for t in tables:
         for name in t["runs"]:
             rid, shards = run_id(name)
             runs[rid] = shards
-            r = cfg["certify"][name]
-            for cost in t["costs"]:
-                if "preset" not in cost:
-                    matrices.add(
-                        _canon(
-                            {k: v for k, v in cost.items() if k in ("num_classes", "pairs", "matrix", "seeds", "name")}
-                        )
-                    )
             for budget in t["budgets"]:
                 for cost in t["costs"] or [None]:
                     variants.add(
                         _canon(
                             [
                                 rid,
-                                float(r["alpha"]),
-                                r["two_sided"],
+                                float(t["alpha"]),
+                                t["two_sided"],
                                 t["norm"],
                                 budget,
                                 [float(x) for x in t["radii"]],
@@ -175,10 +168,12 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
         "model_recipe": len(trained),
         "train": len(trained),
         "prepare_data": len(datasets),
+        "run_settings": len(runs),
         "certify_shard": sum(runs.values()),
         "merge": len(runs),
+        "metrics_variant": len(variants),
         "metrics": len(variants),
-        "cost_matrix": len(matrices),
+        "paper_tables": papers,
         "paper_summary": papers,
         "summary": 1 if papers else 0,
         "all": 1,
@@ -189,15 +184,16 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
     # 2 models, 2 runs x 2 shards; metrics: cohen l2 (1), yang l1 (2 runs), sun 3 budgets, xin 2 costs
-    # (one free-form matrix file, one preset)
     assert expected_counts(config) == {
         "model_recipe": 2,
         "train": 2,
         "prepare_data": 1,
+        "run_settings": 2,
         "certify_shard": 4,
         "merge": 2,
+        "metrics_variant": 8,
         "metrics": 8,
-        "cost_matrix": 1,
+        "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
         "all": 1,
@@ -210,22 +206,26 @@ DryRuns = dict[tuple[str, str], tuple[Path, subprocess.CompletedProcess[str]]]
 
 @pytest.fixture(scope="module")
 def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
-    """Every (config, profile) dry run in its own empty working directory, three at a time."""
+    """Every (config, profile) dry run from the repository root, results in an empty temporary
+    folder of its own, three at a time."""
     root = tmp_path_factory.mktemp("dry")
     cases = [(c, p) for c in CONFIGS for p in PROFILES]
 
     def one(case: tuple[str, str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
         config, profile = case
-        workdir = root / f"{config}-{profile}"
-        return workdir, run_snakemake(
-            workdir,
+        results = root / f"{config}-{profile}"
+        results.mkdir()
+        return results, run_snakemake(
+            REPO,
             "-n",
             "--quiet",
             "rules",
             "--profile",
-            str(REPO / "workflow" / "profiles" / profile),
+            str(Path("workflow") / "profiles" / profile),
             "--configfile",
-            str(CONFIGS[config]),
+            str(CONFIGS[config].relative_to(REPO)),
+            "--config",
+            f"results={results}",
         )
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
@@ -235,21 +235,21 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_dry_run_job_counts(dry_runs: DryRuns, config: str, profile: str) -> None:
-    workdir, result = dry_runs[(config, profile)]
+    results, result = dry_runs[(config, profile)]
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     expected = expected_counts(yaml.safe_load(CONFIGS[config].read_text()))
-    assert job_counts(output) == expected
-    created = [p for p in workdir.rglob("*") if ".snakemake" not in p.parts]
-    assert created == [], "a dry run must not create outputs"
+    assert job_counts(output) == expected  # the given config alone: nothing of config/config.yaml
+    assert list(results.rglob("*")) == [], "a dry run must not create outputs"
 
 
 def test_default_config_is_used_without_configfile(tmp_path: Path) -> None:
-    """The Snakefile's own `configfile: config/config.yaml` (relative to the working directory)."""
-    (tmp_path / "config").symlink_to(REPO / "config")
-    result = run_snakemake(tmp_path, "-n", "--quiet", "rules", "--cores", "1")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert job_counts(result.stdout + result.stderr) == expected_counts(yaml.safe_load(CONFIGS["default"].read_text()))
+    """config/config.yaml when no --configfile is given, from the repository root or elsewhere."""
+    for workdir in (REPO, tmp_path):
+        result = run_snakemake(workdir, "-n", "--quiet", "rules", "--cores", "1", "--config", f"results={tmp_path}/r")
+        assert result.returncode == 0, result.stderr[-3000:]
+        expected = expected_counts(yaml.safe_load(CONFIGS["default"].read_text()))
+        assert job_counts(result.stdout + result.stderr) == expected
 
 
 @pytest.mark.parametrize("config", ["default", "cohen2019"])
@@ -270,11 +270,11 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 @pytest.mark.parametrize(
     "mutate, needles",
     [
-        (lambda c: c["models"]["gauss"].update(arch="resnet9000"), ["'resnet9000' is not one of", "arch"]),
-        (lambda c: c["certify"]["gauss"].update(nn=5), ["'nn' was unexpected"]),
+        (lambda c: c["models"]["gauss"].update(arch="resnet9000"), ["'models/gauss/arch': 'resnet9000' is not one of"]),
+        (lambda c: c["certify"]["gauss"].update(nn=5), ["config key 'certify/gauss/nn' is not allowed"]),
         (
             lambda c: c["certify"]["gauss"].update(model="ghost"),
-            ["invalid config: config key 'certify/gauss/model': unknown models entry 'ghost'"],
+            ["config key 'certify/gauss/model': unknown models entry 'ghost'"],
         ),
     ],
 )
@@ -286,8 +286,10 @@ def test_invalid_config_stops_with_the_key_named(mutate: Any, needles: list[str]
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in output, output[-3000:]
     for needle in needles:
-        assert needle in output, output[-3000:]
+        assert needle in errors[0], output[-3000:]
 
 
 def test_missing_checkpoint_is_a_missing_input(tmp_path: Path) -> None:
@@ -307,3 +309,19 @@ def test_job_counts_parser() -> None:
     text = "x\nJob stats:\njob      count\n-----  -------\na            3\nall          1\ntotal        4\n"
     assert job_counts(text) == {"a": 3, "all": 1}
     assert Counter(job_counts(text)).total() == 4
+
+
+def test_profile_slurm_resolves_from_the_repository_root(tmp_path: Path) -> None:
+    """The README's headline command works as typed: `--profile slurm` finds the tracked link
+    slurm -> workflow/profiles/slurm in the working directory (no link in ~/.config needed)."""
+    assert (REPO / "slurm").resolve() == (REPO / "workflow" / "profiles" / "slurm").resolve()
+    assert (REPO / "profiles" / "default").resolve() == (REPO / "workflow" / "profiles" / "default").resolve()
+    result = run_snakemake(
+        REPO,
+        *("--cores", "all", "--profile", "slurm", "-n", "--quiet", "rules"),
+        *("--configfile", "config/ci.yaml", "--config", f"results={tmp_path}/r"),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Using profiles slurm and workflow specific profile profiles/default" in output, output[-3000:]
+    assert job_counts(output) == expected_counts(yaml.safe_load(CONFIGS["ci"].read_text()))

@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from randsmooth.results import read_settings, read_table
-from randsmooth.workflow_config import Workflow, load_config
+from randsmooth.counts import read_settings, read_table
+from randsmooth.pipeline import config
+from randsmooth.pipeline.paths import Paths
+from randsmooth.pipeline.plan import Plan
 from slurm_cluster import SlurmUnavailable, local_slurm_cluster
 
 pytestmark = pytest.mark.slurm
@@ -103,7 +105,8 @@ def alive(pid_file: Path) -> bool:
 
 
 def test_ci_config_through_slurm(tmp_path: Path) -> None:
-    wf = Workflow(load_config(CI_CONFIG, SCHEMA))
+    plan = Plan(config.load(CI_CONFIG, SCHEMA))
+    paths = Paths(plan.results)
     cluster_root = tmp_path / "cluster"
     slurm_dir = tmp_path / "slurm"
     try:
@@ -127,7 +130,7 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
     for job in jobs:  # the plugin writes each job's log to .snakemake/slurm_logs/rule_<rule>/...
         match = re.search(r"/slurm_logs/rule_([^/]+)/", job.get("StdOut", ""))
         by_rule.setdefault(match.group(1) if match else "?", []).append(job)
-    gpu_rules = {"train": len(wf.used_models()), "certify_shard": sum(wf.run(k).shards for k in wf.used_runs())}
+    gpu_rules = {"train": len(plan.used_models()), "certify_shard": sum(plan.run(k).shards for k in plan.used_runs())}
     assert set(by_rule) == set(gpu_rules), "only the GPU rules are submitted; the others are local rules"
     for rule, count in gpu_rules.items():
         assert len(by_rule[rule]) == count, f"{rule}: {[j['_line'] for j in jobs]}"
@@ -140,13 +143,13 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
     local_dir = tmp_path / "local"
     local = snakemake(local_dir, local_env(), "--profile", str(REPO / "workflow" / "profiles" / "ci"))
     assert local.returncode == 0, (local.stdout + local.stderr)[-4000:]
-    for key in wf.used_runs():
-        counts = wf.path("counts", run=key)
+    for key in plan.used_runs():
+        counts = paths.counts.format(run=key)
         settings = read_settings(slurm_dir / counts)
         assert {shard["device"] for shard in settings.merged_from} == {"cpu"}
         remote, here = read_table(slurm_dir / counts), read_table(local_dir / counts)
         assert remote["idx"].tolist() == here["idx"].tolist()
         for column in ("counts_selection", "counts_estimation", "counts_prefix"):
             assert all(np.array_equal(a, b) for a, b in zip(remote[column], here[column], strict=True)), (key, column)
-    for target in wf.final_targets():
+    for target in paths.final_targets(plan):
         assert (slurm_dir / target).is_file(), target

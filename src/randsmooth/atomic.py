@@ -2,7 +2,8 @@
 
 Everything is written to a temporary file in the destination's directory, flushed, and only then
 renamed onto the destination with ``os.replace`` (atomic on POSIX); on any error the temporary file
-is removed and the destination is left untouched.
+is removed and the destination is left untouched. The file gets the permissions of any new file
+(0666 minus the umask), so results are as readable by a team as files written with ``open``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files whatever the umask
     os.close(fd)
     tmp = Path(name)
     try:
@@ -33,6 +35,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

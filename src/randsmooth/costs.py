@@ -1,7 +1,7 @@
 """Cost matrices for cost-sensitive certification (Xin et al. 2025) and their scenario presets.
 
 A cost matrix C is a dense K x K float64 array, non-negative, with a zero diagonal: C[y, j] is the
-cost of predicting class j for an example of true class y. Derived notions (xin2025.md section 1):
+cost of predicting class j for an example of true class y. Derived notions (Xin et al. 2025, the cost-sensitive setting):
 
 * the **sensitive target set** of class y is Omega_y = {j : C[y, j] > 0} (ascending order; the
   order only breaks ties for the worst target c_B, matching the reference's hard-coded lists);
@@ -11,7 +11,7 @@ cost of predicting class j for an example of true class y. Derived notions (xin2
   benign -> malignant also carries a small cost and counts in Rob_cost);
 * **normal** classes are all the others.
 
-Presets (``preset(name, dataset)``, xin2025.md section 7.1; names are case-insensitive and ``_``
+Presets (``preset(name, dataset)``, the scenarios of Xin et al. 2025's experiments; names are case-insensitive and ``_``
 may replace ``-``):
 
 =============  ================  =============================================================

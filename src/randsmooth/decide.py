@@ -29,9 +29,7 @@ Conventions
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,177 +38,24 @@ from scipy.stats import norm
 
 from . import bounds
 from .costs import CostMatrix, overall
-from .sampling import Noise, get_noise
+from .counts import estimation_counts, int_column, noise_groups, require_columns, selection_counts
+from .sampling import Noise
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "CS_ABSTAIN",
-    "CS_MODES",
-    "certify",
-    "common_budgets",
-    "cost_sensitive",
-    "cs_correct",
-    "estimation_counts",
-    "noise_from_table",
-    "noise_groups",
-    "p_a_true",
-    "require_columns",
-    "predict",
-    "selection_counts",
-    "synthetic_table",
-]
+__all__ = ["CS_ABSTAIN", "CS_MODES", "certify", "cost_sensitive", "cs_correct", "p_a_true", "predict"]
 
 CS_MODES: tuple[str, ...] = ("group", "pair", "overall")
+
+
+def _check_alpha(alpha: float) -> float:
+    """A decision's error level must be in (0, 1/2): at 1/2 or more a "confidence bound" no longer
+    bounds anything (a one-sided bound at alpha >= 1/2 lies above the point estimate)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be a number in (0, 0.5), got {alpha!r}")
+    return float(alpha)
+
 CS_ABSTAIN: tuple[str, ...] = ("code", "strict")
-
-
-# ----------------------------------------------------------------------------- table access
-def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """Check ``table`` is a non-empty DataFrame with ``columns``; ``what`` names the use in errors."""
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(f"{what} needs a pandas DataFrame (a per-example table), got {type(table).__name__}")
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"table is missing column(s) {missing} needed for {what}")
-    if len(table) == 0:
-        raise ValueError(f"{what}: the table has no rows")
-
-
-def _stack(values: Any, column: str, num_classes: np.ndarray) -> np.ndarray:
-    """Stack a list column of length-K count vectors into an int64 (N, K) array."""
-    try:
-        rows = [np.asarray(v, dtype=np.float64) for v in values]
-        lengths = {r.shape for r in rows}
-        if len(lengths) != 1:
-            raise ValueError
-        arr = np.stack(rows)
-    except (TypeError, ValueError):
-        raise ValueError(f"column {column!r} must hold count vectors of one common length K") from None
-    if arr.ndim != 2:
-        raise ValueError(f"column {column!r} must hold 1-D count vectors, got shape {arr.shape[1:]}")
-    if (~np.isfinite(arr)).any() or (arr < 0).any() or (arr != np.floor(arr)).any():
-        raise ValueError(f"column {column!r} must hold non-negative whole-number counts")
-    if (num_classes != arr.shape[1]).any():
-        raise ValueError(
-            f"column {column!r} has {arr.shape[1]} entries per row but num_classes is {np.unique(num_classes).tolist()}"
-        )
-    return arr.astype(np.int64)
-
-
-def _int_column(table: pd.DataFrame, column: str) -> np.ndarray:
-    arr = np.asarray(table[column])
-    if not np.issubdtype(arr.dtype, np.integer):
-        as_float = np.asarray(arr, dtype=np.float64)
-        if (~np.isfinite(as_float)).any() or (as_float != np.floor(as_float)).any():
-            raise ValueError(f"column {column!r} must contain integers")
-        arr = as_float
-    return arr.astype(np.int64)
-
-
-def _counts_with_total(table: pd.DataFrame, column: str, total: str) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K) int64 counts of ``column`` and their per-row total column ``total`` (checked: sums, >= 1)."""
-    require_columns(table, [column, "num_classes", total], f"the {column}")
-    counts = _stack(table[column], column, _int_column(table, "num_classes"))
-    totals = _int_column(table, total)
-    if (totals < 1).any():
-        raise ValueError(f"{total} must be >= 1")
-    wrong = counts.sum(axis=1) != totals
-    if wrong.any():
-        bad = int(np.flatnonzero(wrong)[0])
-        raise ValueError(f"{column} of row {bad} sums to {counts[bad].sum()} but {total} = {totals[bad]}")
-    return counts, totals
-
-
-def selection_counts(table: pd.DataFrame) -> np.ndarray:
-    """(N, K) int64 selection counts; checks K == num_classes and row sums == n0 (>= 1)."""
-    return _counts_with_total(table, "counts_selection", "n0")[0]
-
-
-def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(counts (N, K) int64, n' (N,) int64): estimation counts after ``budget`` samples.
-
-    ``budget=None`` uses ``counts_estimation`` (all n samples; checks the row sums equal ``n``).
-    Otherwise ``budget`` must be one of every row's ``prefix_budgets`` and the matching row of
-    ``counts_prefix`` (cumulative counts of the first ``budget`` estimation samples) is returned.
-    """
-    if budget is None:
-        return _counts_with_total(table, "counts_estimation", "n")
-    b = _check_budget(budget)
-    require_columns(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")
-    k = _int_column(table, "num_classes")
-    rows = []
-    for i, (budgets, prefix) in enumerate(zip(table["prefix_budgets"], table["counts_prefix"], strict=True)):
-        budgets = np.asarray(budgets, dtype=np.int64)
-        hits = np.flatnonzero(budgets == b)
-        if hits.size == 0:
-            raise ValueError(f"budget {b} is not a prefix budget of row {i}; available: {budgets.tolist()}")
-        rows.append(np.asarray(prefix[hits[0]]))
-    counts = _stack(rows, "counts_prefix", k)
-    if (counts.sum(axis=1) != b).any():
-        bad = int(np.flatnonzero(counts.sum(axis=1) != b)[0])
-        raise ValueError(f"counts_prefix of row {bad} at budget {b} sums to {counts[bad].sum()}, not {b}")
-    return counts, np.full(len(counts), b, dtype=np.int64)
-
-
-def _check_budget(budget: Any) -> int:
-    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget must be a positive integer number of estimation samples, got {budget!r}")
-    return int(budget)
-
-
-def common_budgets(table: pd.DataFrame) -> list[int]:
-    """Prefix budgets present in every row, ascending."""
-    require_columns(table, ["prefix_budgets"], "the prefix budgets")
-    common: set[int] | None = None
-    for budgets in table["prefix_budgets"]:
-        s = {int(b) for b in np.asarray(budgets).ravel()}
-        common = s if common is None else common & s
-    return sorted(common or [])
-
-
-# ------------------------------------------------------------------------------- noise
-_NOISE_COLUMNS = ["noise", "noise_params", "sigma", "dim"]
-
-
-def _params(value: Any) -> dict[str, Any]:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-        return {}
-    if isinstance(value, dict):
-        return dict(value)
-    try:
-        out = json.loads(value)
-    except (TypeError, json.JSONDecodeError):
-        raise ValueError(f"column 'noise_params' must hold JSON objects, got {value!r}") from None
-    if not isinstance(out, dict):
-        raise ValueError(f"column 'noise_params' must hold JSON objects, got {value!r}")
-    return out
-
-
-def noise_groups(table: pd.DataFrame) -> list[tuple[Noise, np.ndarray]]:
-    """[(noise, row positions)] for every distinct (noise, noise_params, sigma, dim) in the table."""
-    require_columns(table, _NOISE_COLUMNS, "rebuilding the noise")
-    keys = [
-        (str(name), json.dumps(_params(p), sort_keys=True), float(s), int(d))
-        for name, p, s, d in zip(table["noise"], table["noise_params"], table["sigma"], table["dim"], strict=True)
-    ]
-    groups: dict[tuple[str, str, float, int], list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    out = []
-    for (name, params, sigma, dim), rows in groups.items():
-        out.append((get_noise(name, sigma, dim, **json.loads(params)), np.asarray(rows, dtype=np.int64)))
-    return out
-
-
-def noise_from_table(table: pd.DataFrame) -> Noise:
-    """The single noise configuration of ``table`` (ValueError if rows use several)."""
-    groups = noise_groups(table)
-    if len(groups) != 1:
-        raise ValueError(
-            f"table mixes {len(groups)} noise configurations: {[repr(g[0]) for g in groups]}; split it first"
-        )
-    return groups[0][0]
 
 
 # ------------------------------------------------------------------------------- CERTIFY
@@ -240,6 +85,7 @@ def certify(
         of ``table``. Abstains when p_lower <= 1/2 (see the module docstring).
     """
     require_columns(table, ["idx", "label"], "CERTIFY")
+    alpha = _check_alpha(alpha)
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
@@ -252,11 +98,11 @@ def certify(
     for nz, pos in groups:
         radius[pos] = nz.radius(p_lower[pos], norm)
     radius[abstain] = 0.0
-    labels = _int_column(table, "label")
+    labels = int_column(table, "label")
     pred = np.where(abstain, -1, c_a).astype(np.int64)
     return pd.DataFrame(
         {
-            "idx": _int_column(table, "idx"),
+            "idx": int_column(table, "idx"),
             "label": labels,
             "predict": pred,
             "radius": radius,
@@ -278,6 +124,7 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
     Returns a DataFrame idx, label, predict, correct (int; abstention = incorrect), pvalue.
     """
     require_columns(table, ["idx", "label"], "PREDICT")
+    alpha = _check_alpha(alpha)
     counts, _ = estimation_counts(table, budget)
     top = np.argmax(counts, axis=1)
     ordered = np.sort(counts, axis=1)
@@ -285,11 +132,11 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
     n2 = ordered[:, -2] if counts.shape[1] > 1 else np.zeros_like(n1)
     pvalue = np.asarray(bounds.predict_pvalue(n1, n2), dtype=np.float64)
     abstain = np.asarray(bounds.predict_abstains(n1, n2, alpha), dtype=bool)
-    labels = _int_column(table, "label")
+    labels = int_column(table, "label")
     pred = np.where(abstain, -1, top).astype(np.int64)
     return pd.DataFrame(
         {
-            "idx": _int_column(table, "idx"),
+            "idx": int_column(table, "idx"),
             "label": labels,
             "predict": pred,
             "correct": (pred == labels).astype(np.int64),
@@ -302,7 +149,7 @@ def p_a_true(table: pd.DataFrame, budget: int | None = None) -> np.ndarray:
     """Sun et al.'s empirical p_A: estimation count of the TRUE label / n' (float64, per row)."""
     require_columns(table, ["label"], "p_A of the true label")
     counts, n = estimation_counts(table, budget)
-    labels = _int_column(table, "label")
+    labels = int_column(table, "label")
     if ((labels < 0) | (labels >= counts.shape[1])).any():
         raise ValueError(f"labels must be class indices in [0, {counts.shape[1]})")
     return counts[np.arange(len(counts)), labels] / n
@@ -346,7 +193,7 @@ def cost_sensitive(
     abstain: str = "code",
     budget: int | None = None,
 ) -> pd.DataFrame:
-    """Xin et al.'s cost-sensitive CERTIFY (Algorithm 1, xin2025.md section 2) from counts.
+    """Xin et al.'s cost-sensitive CERTIFY (Xin et al. 2025, Algorithm 1) from counts.
 
     Args:
         table: merged per-example table; the noise must be Gaussian (the certificate is L2).
@@ -390,6 +237,7 @@ def cost_sensitive(
     if abstain not in CS_ABSTAIN:
         raise ValueError(f"abstain must be one of {CS_ABSTAIN}, got {abstain!r}")
     require_columns(table, ["idx", "label"], "cost-sensitive CERTIFY")
+    alpha = _check_alpha(alpha)
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     num_rows, k = counts.shape
@@ -400,7 +248,7 @@ def cost_sensitive(
     if cost_matrix is not None and cost_matrix.num_classes != k:
         raise ValueError(f"cost matrix has K = {cost_matrix.num_classes} classes but the table has num_classes = {k}")
     omega_matrix = overall(k) if mode == "overall" else cost_matrix
-    labels = _int_column(table, "label")
+    labels = int_column(table, "label")
     if ((labels < 0) | (labels >= k)).any():
         raise ValueError(f"labels must be class indices in [0, {k})")
 
@@ -456,7 +304,7 @@ def cost_sensitive(
         seed_group = np.ones(num_rows, dtype=bool)
     df = pd.DataFrame(
         {
-            "idx": _int_column(table, "idx"),
+            "idx": int_column(table, "idx"),
             "label": labels,
             "predict": pred,
             "r": out_r,
@@ -479,69 +327,3 @@ def cost_sensitive(
 def _probit(p: Any) -> np.ndarray:
     """Phi^{-1}(p) in float64 (-inf at 0)."""
     return np.asarray(norm.ppf(np.asarray(p, dtype=np.float64)), dtype=np.float64)
-
-
-# ---------------------------------------------------------------------- synthetic tables
-def synthetic_table(
-    labels: Sequence[int],
-    selection: Any,
-    estimation: Any,
-    *,
-    sigma: float = 0.5,
-    noise: str = "gaussian",
-    noise_params: dict[str, Any] | None = None,
-    dim: int = 3072,
-    budgets: Sequence[int] = (),
-    seed: int = 0,
-    idx: Sequence[int] | None = None,
-) -> pd.DataFrame:
-    """A per-example table in the engine's schema built from given counts (tests, what-if studies).
-
-    ``selection`` and ``estimation`` are (N, K) count arrays (n0 and n per row are their sums).
-    ``budgets`` are extra prefix budgets < n (n itself is always appended). Prefix counts are drawn
-    as nested multivariate-hypergeometric subsamples of the estimation counts (the law of the first
-    n' samples given the totals), seeded by ``seed``.
-    """
-    sel = np.asarray(selection, dtype=np.int64)
-    est = np.asarray(estimation, dtype=np.int64)
-    if sel.ndim != 2 or est.shape != sel.shape:
-        raise ValueError(f"selection and estimation must be (N, K) arrays of one shape, got {sel.shape}, {est.shape}")
-    num_rows, k = est.shape
-    labels_arr = np.asarray(labels, dtype=np.int64)
-    if labels_arr.shape != (num_rows,):
-        raise ValueError(f"labels must have shape ({num_rows},), got {labels_arr.shape}")
-    rng = np.random.default_rng(seed)
-    n = est.sum(axis=1)
-    extra = sorted({int(b) for b in budgets})
-    rows_budgets, rows_prefix = [], []
-    for i in range(num_rows):
-        row_b = [b for b in extra if b < n[i]] + [int(n[i])]
-        prefix = [est[i]]
-        current = est[i]
-        for b in reversed(row_b[:-1]):
-            current = rng.multivariate_hypergeometric(current, b)
-            prefix.append(current)
-        rows_budgets.append(np.asarray(row_b, dtype=np.int64))
-        rows_prefix.append([np.asarray(p, dtype=np.int64) for p in reversed(prefix)])
-    return pd.DataFrame(
-        {
-            "idx": np.arange(num_rows, dtype=np.int64) if idx is None else np.asarray(idx, dtype=np.int64),
-            "label": labels_arr,
-            "num_classes": np.full(num_rows, k, dtype=np.int32),
-            "counts_selection": list(sel),
-            "counts_estimation": list(est),
-            "prefix_budgets": rows_budgets,
-            "counts_prefix": rows_prefix,
-            "n0": sel.sum(axis=1),
-            "n": n,
-            "noise": noise,
-            "noise_params": json.dumps(noise_params or {}),
-            "sigma": float(sigma),
-            "dim": np.full(num_rows, dim, dtype=np.int64),
-            "seed": np.full(num_rows, seed, dtype=np.int64),
-            "noise_block": np.zeros(num_rows, dtype=np.int64),
-            "model_id": "synthetic",
-            "time_s": np.zeros(num_rows),
-            "version": "synthetic",
-        }
-    )

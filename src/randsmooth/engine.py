@@ -4,7 +4,7 @@ For each test example the engine draws ``n0`` *selection* samples and, independe
 *estimation* samples of the configured noise, runs the base model on ``x + delta`` in batches and
 records hard-vote class counts (no radii: those are pure functions of the counts, see
 :mod:`randsmooth.decide`). It also records cumulative estimation counts at prefix budgets n' (see
-:func:`randsmooth.results.default_prefix_budgets`), so smaller budgets come for free.
+:func:`randsmooth.counts.default_prefix_budgets`), so smaller budgets come for free.
 
 Reproducibility by construction
 -------------------------------
@@ -46,9 +46,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .results import ExampleRecord, RunSettings, ShardWriter, check_int, default_prefix_budgets, noise_params_json
+from .counts import ExampleRecord, RunSettings, check_int, default_prefix_budgets, noise_params_json
 from .sampling import Noise
 from .seeding import derive_seed
+from .shards import ShardWriter
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""``python -m randsmooth gpu-lease [options] -- COMMAND ...``: run COMMAND on one leased GPU.
+"""GPU leases on a multi-GPU workstation (``python -m randsmooth gpu-lease [options] -- COMMAND ...``).
 
 On a multi-GPU workstation Snakemake only *counts* GPUs (``--resources gpu=N``); it does not say
 which device a job should use. This wrapper gives each GPU job its own device:
@@ -25,14 +25,12 @@ Exit status: COMMAND's own (the wrapper is replaced by it), 1 on a lease timeout
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import logging
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -187,65 +185,3 @@ def acquire(
             log.info("all GPUs %s are leased (locks in %s); waiting for one", list(candidates), lock_dir)
             waiting_logged = True
         sleep(poll)
-
-
-def _device_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--devices must be comma-separated integers, got {text!r}") from None
-    if any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError(f"--devices must be >= 0, got {text!r}")
-    return values
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m randsmooth gpu-lease",
-        description="Run COMMAND with CUDA_VISIBLE_DEVICES set to one leased GPU.",
-        usage="python -m randsmooth gpu-lease [options] -- COMMAND [ARG ...]",
-    )
-    p.add_argument("--lock-dir", default=None, help=f"lock folder (default ${LOCK_DIR_ENV} or a per-user tmp folder)")
-    p.add_argument("--devices", type=_device_list, default=None, help="device ids to lease from, e.g. 0,1")
-    p.add_argument("--gpu-count", type=int, default=None, help="assume this many GPUs instead of asking nvidia-smi")
-    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: wait)")
-    p.add_argument("--poll", type=float, default=5.0, help="seconds between attempts while all GPUs are leased")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Parse ``[options] -- COMMAND ...``, lease a device and exec COMMAND (returns only on error)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        print("error: usage: python -m randsmooth gpu-lease [options] -- COMMAND [ARG ...]", file=sys.stderr)
-        return 2
-    split = argv.index("--")
-    args = build_parser().parse_args(argv[:split])
-    command = argv[split + 1 :]
-    if not command:
-        print("error: gpu-lease needs a COMMAND after --", file=sys.stderr)
-        return 2
-    env = dict(os.environ)
-    decision = decide(env, args.devices, args.gpu_count)
-    if decision.candidates:
-        lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
-        try:
-            lease = acquire(
-                decision.candidates, lock_dir, timeout=args.timeout, poll=args.poll, note=" ".join(command)[:500]
-            )
-        except (TimeoutError, ValueError, OSError) as exc:
-            print(f"error: gpu-lease: {exc}", file=sys.stderr)
-            return 1
-        os.set_inheritable(lease.fd, True)  # the child keeps the lock until it exits
-        env["CUDA_VISIBLE_DEVICES"] = lease.device
-        log.info("gpu-lease: %s; leased GPU %s (%s)", decision.reason, lease.device, lease.path)
-    else:
-        log.info("gpu-lease: %s", decision.reason)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execvpe(command[0], command, env)
-    except OSError as exc:
-        print(f"error: gpu-lease: cannot run {command[0]!r}: {exc}", file=sys.stderr)
-        return 127
-    return 0  # not reached

@@ -1,7 +1,7 @@
 """Import and export of the papers' published per-example logs.
 
-Formats (tab-separated, one header line; cohen2019.md section 5, sun2025.md section 6,
-xin2025.md section 2.4):
+Formats (tab-separated, one header line; as written by the released code of Cohen et al. 2019,
+Sun et al. 2025 and Xin et al. 2025):
 
 =================  ==========================================================================
 kind               header
@@ -356,8 +356,8 @@ def counts_from_radii(
     Inverts Cohen's Gaussian certificate on the written (rounded) radius: every k in
     [n_a_min, n_a_max] renders to the row's radius at (n, alpha, sigma). Abstained rows and rows
     matching no k get NaN. For a correct row the true-label p_A of Sun et al. is about n_A / n,
-    which is how their released ECDF files can be reconstructed from certify logs (section 6.2
-    of sun2025.md; the rounding leaves a range, e.g. n_A = n - 1 and n look alike at 3 digits).
+    which is how their released ECDF files (the data of their Figure 9) can be reconstructed from
+    certify logs (the rounding leaves a range, e.g. n_A = n - 1 and n look alike at 3 digits).
     Returns a DataFrame n_a_min, n_a_max (float64, NaN where unknown) in the log's row order.
     """
     _check_ladder_args(log_df, n, sigma)

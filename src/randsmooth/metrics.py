@@ -1,5 +1,5 @@
 """Metrics computed from per-example results: certified accuracy, ACR, p_A distributions,
-PREDICT accuracy, budget curves, envelopes, cost-sensitive robustness, and Cohen-style tables.
+PREDICT accuracy, budget curves, envelopes and cost-sensitive robustness.
 
 Two kinds of input:
 
@@ -7,11 +7,14 @@ Two kinds of input:
   (the output of :func:`randsmooth.decide.certify`, an imported reference log, or any pandas table
   in that shape): :func:`certified_accuracy`, :func:`acr`, :func:`clean_accuracy`,
   :func:`abstain_rate`, :func:`precision_recall`;
-* a **merged count table** (engine Parquet schema, see :mod:`randsmooth.decide`) plus alpha: the
-  functions that need counts (:func:`certify`, :func:`predict_metrics`, :func:`pa_ccdf`,
-  :func:`pa_histogram`, :func:`acr_budget_curve`).
+* a **merged count table** (the Parquet schema of :mod:`randsmooth.counts`) plus alpha: the
+  functions that need counts (:func:`predict_metrics`, :func:`pa_ccdf`, :func:`pa_histogram`,
+  :func:`acr_budget_curve`).
 
-Conventions (cohen2019.md section 6, sun2025.md section 2.1):
+Text renderings of these tables are in :mod:`randsmooth.render`; one metrics variant of a count
+table (alpha, norm, budget, radii, cost matrix) is computed by :mod:`randsmooth.evaluate`.
+
+Conventions (Cohen et al. 2019, the experiments' certified accuracy; Sun et al. 2025, ACR):
 
 * certified accuracy at r = mean over **all rows** of (correct AND radius >= r): abstentions and
   wrong predictions stay in the denominator; the comparison is non-strict (>=) and uses the radius
@@ -23,7 +26,6 @@ Conventions (cohen2019.md section 6, sun2025.md section 2.1):
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 from . import bounds, decide
-from .atomic import atomic_write_text
 from .costs import CostMatrix
-from .decide import require_columns
+from .counts import common_budgets, estimation_counts, int_column, noise_from_table, require_columns, selection_counts
+from .counts.access import check_budget
 
 __all__ = [
     "SUN_ECDF_GRID",
@@ -42,7 +44,6 @@ __all__ = [
     "acr_budget_curve",
     "certified_accuracy",
     "certified_accuracy_table",
-    "certify",
     "clean_accuracy",
     "envelope",
     "group_breakdown",
@@ -57,15 +58,10 @@ __all__ = [
     "rob_cost_sum",
     "rob_cs",
     "rob_std",
-    "to_csv",
-    "to_latex_cohen",
-    "to_markdown",
 ]
 
 #: Sun et al.'s figure-9 grid x = 0.5, 0.501, ..., 1.0 (501 points, rounded to 3 decimals).
 SUN_ECDF_GRID: np.ndarray = np.round(0.5 + 0.001 * np.arange(501), 3)
-
-certify = decide.certify  # certified radius per example, any noise/norm (re-exported)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -187,7 +183,7 @@ def predict_metrics(table: pd.DataFrame, alpha: float, budgets: Sequence[int] | 
     accuracy = fraction of all rows with predict == label (abstentions count as wrong).
     ``budgets=None``: every prefix budget present in all rows.
     """
-    budgets = decide.common_budgets(table) if budgets is None else list(budgets)
+    budgets = common_budgets(table) if budgets is None else list(budgets)
     if not budgets:
         raise ValueError("predict_metrics: no budgets given and the table has no common prefix budget")
     rows = []
@@ -214,7 +210,7 @@ def predict_breakdown(
     correct_accurate, correct_inaccurate, incorrect_accurate, incorrect_inaccurate (abstentions
     excluded from these four) and abstain.
     """
-    common = decide.common_budgets(table)
+    common = common_budgets(table)
     budgets = common if budgets is None else list(budgets)
     gold_b = max(common) if gold_budget is None else int(gold_budget)
     gold = decide.predict(table, alpha, budget=gold_b)["predict"].to_numpy()
@@ -356,20 +352,20 @@ def acr_budget_curve(
     """
     if method not in ("prefix", "plugin"):
         raise ValueError(f"method must be 'prefix' or 'plugin', got {method!r}")
-    nz = decide.noise_from_table(table)
+    nz = noise_from_table(table)
     if budgets is None:
         if method == "plugin":
             raise ValueError("method='plugin' needs explicit budgets")
-        budgets = decide.common_budgets(table)
+        budgets = common_budgets(table)
     rows = []
     if method == "plugin":
-        sel = decide.selection_counts(table)
-        counts, n = decide.estimation_counts(table)
+        sel = selection_counts(table)
+        counts, n = estimation_counts(table)
         c_a = np.argmax(sel, axis=1)
         n_a_full = counts[np.arange(len(counts)), c_a].astype(object)
-        labels = decide._int_column(table, "label")
+        labels = int_column(table, "label")
     for b in budgets:
-        b = decide._check_budget(b)
+        b = check_budget(b)
         if method == "prefix":
             res = decide.certify(table, alpha, norm=norm, budget=b, two_sided=two_sided, noise=nz)
             n_a = res["n_a"].to_numpy()
@@ -424,7 +420,7 @@ def _cs_frame(
 
 
 def rob_cs(df: pd.DataFrame, eps: Any, *, cost_matrix: CostMatrix | None = None, abstain: str | None = None) -> Any:
-    """Certified cost-sensitive robustness Rob_cs(eps) (xin2025.md section 3.3).
+    """Certified cost-sensitive robustness Rob_cs(eps) (Xin et al. 2025, the experiments' metric).
 
     Over the rows whose label is a sensitive seed: fraction with (predict not in Omega_y) and
     r >= eps, r = the cost-sensitive radius (column ``r`` of :func:`randsmooth.decide.cost_sensitive`,
@@ -486,7 +482,7 @@ def rob_cost_max(
 ) -> Any:
     """Candidate Rob_cost(eps): mean over ALL test rows of max_{j in Omega_y not certified} C[y, j].
 
-    **The paper's exact definition of Rob_cost was not verified** (xin2025.md section 3.3 lists
+    **The paper's exact definition of Rob_cost was not verified** (the candidate readings are
     this and the sum as candidates; lower is better). A row contributes 0 if its label has no
     sensitive target or every target is certified at eps.
 
@@ -576,65 +572,3 @@ def certified_accuracy_table(curves: Mapping[str, pd.DataFrame], radii: Any) -> 
     grid, _ = _radii(radii)
     data = {legend: np.atleast_1d(certified_accuracy(df, grid)) for legend, df in curves.items()}
     return pd.DataFrame.from_dict(data, orient="index", columns=list(grid))
-
-
-def _best_rows(values: np.ndarray) -> np.ndarray:
-    """Per column, the index of the first row holding the maximum (Cohen's argmax)."""
-    return np.argmax(values, axis=0)
-
-
-def _check_table(df: pd.DataFrame) -> tuple[list[str], list[float], np.ndarray]:
-    if not isinstance(df, pd.DataFrame) or df.empty:
-        raise ValueError("expected a non-empty certified-accuracy table (legends x radii)")
-    values = df.to_numpy(dtype=np.float64)
-    return [str(i) for i in df.index], [float(c) for c in df.columns], values
-
-
-def latex_cohen_string(df: pd.DataFrame) -> str:
-    """Cohen et al.'s ``analyze.py`` LaTeX table body (see :func:`to_latex_cohen`)."""
-    legends, radii, values = _check_table(df)
-    best = _best_rows(values)
-    out = ["".join("& $r = {:.3}$".format(r) for r in radii), "\\\\\n", "\\midrule\n"]
-    for i, legend in enumerate(legends):
-        out.append(legend)
-        for j in range(len(radii)):
-            cell = "{:.2f}".format(values[i, j])
-            out.append(" & \\textbf{" + cell + "}" if best[j] == i else " & " + cell)
-        out.append("\\\\\n")
-    return "".join(out)
-
-
-def markdown_cohen_string(df: pd.DataFrame) -> str:
-    """Cohen et al.'s ``analyze.py`` Markdown table (see :func:`to_markdown`)."""
-    legends, radii, values = _check_table(df)
-    best = _best_rows(values)
-    out = ["|  | ", "".join("r = {:.3} |".format(r) for r in radii), "\n", "| --- | ", " --- |" * len(radii), "\n"]
-    for i, legend in enumerate(legends):
-        out.append("<b> {} </b>| ".format(legend))
-        for j in range(len(radii)):
-            cell = "{:.2f}".format(values[i, j])
-            out.append(cell + ("<b>*</b> |" if best[j] == i else " |"))
-        out.append("\n")
-    return "".join(out)
-
-
-def to_latex_cohen(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a certified-accuracy table (legends x radii) in Cohen's LaTeX format.
-
-    Header cells ``& $r = {:.3}$`` then ``\\\\`` and ``\\midrule``; each row = legend then
-    `` & {:.2f}`` cells; the column maximum (first row on ties, compared at full precision) wrapped
-    in ``\\textbf{}``. No ``tabular`` environment (Cohen's files are included into one).
-    """
-    atomic_write_text(path, latex_cohen_string(df))
-
-
-def to_markdown(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a certified-accuracy table in Cohen's Markdown format (best cell marked ``<b>*</b>``)."""
-    atomic_write_text(path, markdown_cohen_string(df))
-
-
-def to_csv(df: pd.DataFrame, path: str | os.PathLike, **kwargs: Any) -> None:
-    """Write any metrics DataFrame as CSV atomically (``kwargs`` go to DataFrame.to_csv)."""
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"to_csv needs a DataFrame, got {type(df).__name__}")
-    atomic_write_text(path, df.to_csv(**kwargs))

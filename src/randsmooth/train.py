@@ -23,8 +23,6 @@ The schedule is stepped once per epoch, after it.
 
 from __future__ import annotations
 
-import argparse
-import copy
 import csv
 import dataclasses
 import io
@@ -34,7 +32,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,174 +45,17 @@ from tqdm import tqdm
 
 from . import __version__, seeding
 from .atomic import atomic_write_text
-from .device import DeviceUnavailableError, select_device
+from .device import select_device
 from .losses import StepContext, TrainingLoss, get_loss
 from .models import create_model, load_checkpoint, save_checkpoint
 from .sampling import Noise, get_noise
+from .train_config import comparable, config_differences, resolve_config
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FINAL_NAME = "final.pt"
 LOG_NAME = "log.csv"
-# keys that may change between a run and its resumption (they do not affect the trained weights)
-RESUMABLE_CHANGES = ("device", "workers", "threads", "test_batch_size")
-
-# ---------------------------------------------------------------------------------------- config
-_REQUIRED = object()
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Check:
-    """A config-value validator: ``accepts(value)`` and the phrase used in error messages."""
-
-    accepts: Callable[[Any], bool]
-    expected: str
-
-
-def _int(low: int) -> _Check:
-    return _Check(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
-
-
-def _number(low: float, strict: bool) -> _Check:
-    return _Check(
-        lambda v: _is_number(v) and (v > low if strict else v >= low),
-        f"a finite number {'>' if strict else '>='} {low}",
-    )
-
-
-def _optional(check: _Check) -> _Check:
-    return _Check(lambda v: v is None or check.accepts(v), f"{check.expected} or null")
-
-
-_STR = _Check(lambda v: isinstance(v, str), "a string")
-_BOOL = _Check(lambda v: isinstance(v, bool), "true or false")
-_DICT = _Check(lambda v: isinstance(v, dict), "a mapping")
-_MILESTONES = _Check(
-    lambda v: isinstance(v, list) and len(v) > 0 and all(_is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
-    "a non-empty increasing list of integers >= 1",
-)
-
-# key -> (default, check) or a nested schema; _REQUIRED marks keys without default
-CONFIG_SCHEMA: dict[str, Any] = {
-    "dataset": {
-        "name": (_REQUIRED, _STR),
-        "root": (None, _optional(_STR)),
-        "options": ({}, _DICT),
-        "seed": (None, _optional(_int(0))),
-        "augment": (None, _optional(_BOOL)),
-        "download": (False, _BOOL),
-    },
-    "model": {"arch": (_REQUIRED, _STR), "params": ({}, _DICT)},
-    "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=False)), "params": ({}, _DICT)},
-    "method": {"name": ("gaussian", _STR), "params": ({}, _DICT)},
-    "epochs": (_REQUIRED, _int(1)),
-    "batch_size": (_REQUIRED, _int(1)),
-    "test_batch_size": (None, _optional(_int(1))),
-    "num_noise": (1, _int(1)),
-    "optimizer": {
-        "name": ("sgd", _STR),
-        "lr": (_REQUIRED, _number(0.0, strict=True)),
-        "momentum": (0.9, _number(0.0, strict=False)),
-        "weight_decay": (1e-4, _number(0.0, strict=False)),
-        "nesterov": (False, _BOOL),
-    },
-    "schedule": {"name": (_REQUIRED, _STR)},  # the remaining keys depend on the name, see _SCHEDULES
-    "seed": (0, _int(0)),
-    "device": ("auto", _STR),
-    "workers": (2, _int(0)),
-    "threads": (None, _optional(_int(1))),
-    "amp": (False, _BOOL),
-    "eval_examples": (None, _optional(_int(1))),
-}
-_SCHEDULES: dict[str, dict[str, Any]] = {
-    "step": {"step_size": (_REQUIRED, _int(1)), "gamma": (0.1, _number(0.0, strict=True))},
-    "multistep": {"milestones": (_REQUIRED, _MILESTONES), "gamma": (0.1, _number(0.0, strict=True))},
-    "cosine": {"t_max": (None, _optional(_int(1))), "eta_min": (0.0, _number(0.0, strict=False))},
-    "constant": {},
-}
-_OPTIMIZERS = ("sgd",)
-
-
-def _resolve_section(raw: Any, schema: dict[str, Any], prefix: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ValueError(f"config key {prefix.rstrip('.') or '<root>'!r} must be a mapping, got {raw!r}")
-    unknown = sorted(set(raw) - set(schema))
-    if unknown:
-        raise ValueError(f"unknown config key {prefix + str(unknown[0])!r}; expected one of {sorted(schema)}")
-    out: dict[str, Any] = {}
-    for key, rule in schema.items():
-        if isinstance(rule, dict):
-            if key not in raw:
-                raise ValueError(f"config is missing required key {prefix + key!r}")
-            out[key] = _resolve_section(raw[key], rule, f"{prefix}{key}.")
-            continue
-        default, check = rule
-        if key not in raw:
-            if default is _REQUIRED:
-                raise ValueError(f"config is missing required key {prefix + key!r}")
-            out[key] = copy.deepcopy(default)
-            continue
-        if not check.accepts(raw[key]):
-            raise ValueError(f"config key {prefix + key!r} must be {check.expected}, got {raw[key]!r}")
-        out[key] = copy.deepcopy(raw[key])
-    return out
-
-
-def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate a training config and fill in every default; returns a new plain dict.
-
-    Raises ``ValueError`` naming the first missing, unknown or invalid key (dotted path).
-    """
-    raw = copy.deepcopy(config)
-    schedule_raw = raw.get("schedule") if isinstance(raw, dict) else None
-    if isinstance(schedule_raw, dict):  # validate the name first, then its own keys
-        name = schedule_raw.get("name", _REQUIRED)
-        if name is _REQUIRED:
-            raise ValueError("config is missing required key 'schedule.name'")
-        if name not in _SCHEDULES:
-            raise ValueError(f"config key 'schedule.name' must be one of {sorted(_SCHEDULES)}, got {name!r}")
-        raw["schedule"] = {"name": name}
-    cfg = _resolve_section(raw, CONFIG_SCHEMA, "")
-    if isinstance(schedule_raw, dict):
-        rest = {k: v for k, v in schedule_raw.items() if k != "name"}
-        cfg["schedule"].update(_resolve_section(rest, _SCHEDULES[cfg["schedule"]["name"]], "schedule."))
-    if cfg["optimizer"]["name"] not in _OPTIMIZERS:
-        raise ValueError(
-            f"config key 'optimizer.name' must be one of {list(_OPTIMIZERS)}, got {cfg['optimizer']['name']!r}"
-        )
-    if cfg["optimizer"]["nesterov"] and cfg["optimizer"]["momentum"] <= 0:
-        raise ValueError("config key 'optimizer.nesterov' requires optimizer.momentum > 0")
-    if cfg["test_batch_size"] is None:
-        cfg["test_batch_size"] = cfg["batch_size"]
-    if cfg["schedule"]["name"] == "cosine" and cfg["schedule"]["t_max"] is None:
-        cfg["schedule"]["t_max"] = cfg["epochs"]
-    return cfg
-
-
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML or JSON training config file into a plain dict (not yet validated)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot parse config ({' '.join(str(exc).split())[:200]})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: config must be a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
 # --------------------------------------------------------------------------------------- seeding
 _STREAMS = {"init": 0, "data": 1, "noise": 2, "global": 3, "eval": 4}
 
@@ -423,22 +264,6 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------------ the driver
-def _comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in cfg.items() if key not in RESUMABLE_CHANGES}
-
-
-def _config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    diffs = []
-    for key in keys:
-        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _config_differences(a, b, f"{prefix}{key}.")
-        elif a != b:
-            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return diffs
-
-
 def _make_loader(
     dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int, device: torch.device
 ) -> DataLoader:
@@ -483,7 +308,7 @@ class _Run:
         stored = (checkpoint.get("extra") or {}).get("config")
         if stored is None:
             raise ValueError(f"{path}: not a training checkpoint of this loop (no extra.config)")
-        diffs = _config_differences(_comparable(stored), _comparable(self.cfg))
+        diffs = config_differences(comparable(stored), comparable(self.cfg))
         if diffs:
             raise ValueError(
                 f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
@@ -566,7 +391,7 @@ class _Run:
 
 
 def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool = True) -> Path:
-    """Train per ``config`` (see :func:`resolve_config`) into ``out_dir``; returns the path of final.pt."""
+    """Train per ``config`` (see :mod:`randsmooth.train_config`) into ``out_dir``; returns the path of final.pt."""
     cfg = resolve_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -588,12 +413,12 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool 
 
 
 def _train(cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: bool) -> Path:
-    atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    atomic_write_text(out_dir / "versions.json", json.dumps(library_versions(device), indent=2) + "\n")
     run = _Run(cfg, out_dir, device)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
-        run.resume(checkpoint_path)
+        run.resume(checkpoint_path)  # refuses a changed config before anything is written
+    atomic_write_text(out_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(out_dir / "versions.json", json.dumps(library_versions(device), indent=2) + "\n")
     logger.info(
         "training %s on %s (%s, sigma %s, method %r) for %d epochs on %s; output %s",
         cfg["model"]["arch"],
@@ -612,23 +437,3 @@ def _train(cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: boo
     final = run.save(out_dir / FINAL_NAME, cfg["epochs"])
     logger.info("finished: %s", final)
     return final
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    """``python -m randsmooth train --config CONFIG --out OUT_DIR [--no-resume] [--device D]``."""
-    parser = argparse.ArgumentParser(prog="python -m randsmooth train", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="YAML or JSON training config")
-    parser.add_argument("--out", required=True, help="output directory (checkpoint.pt, final.pt, log.csv, ...)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
-    parser.add_argument("--device", default=None, help="override the config's device (auto, cpu, cuda, cuda:N)")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-        if args.device is not None:
-            config["device"] = args.device
-        train(config, args.out, resume=not args.no_resume)
-    except (ValueError, FileNotFoundError, DeviceUnavailableError) as exc:
-        logger.error("%s", exc)
-        return 2
-    return 0

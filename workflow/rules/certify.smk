@@ -3,44 +3,62 @@
 # deletes declared outputs). Radii are computed later (metrics), so alpha is not needed here.
 
 
-rule certify_shard:
-    input:
-        model=lambda w: WF.checkpoint_path(WF.run(w.run).model_key),
-        data=lambda w: ancient(WF.dataset_manifest(WF.run(w.run).dataset.key)),
+rule run_settings:
     output:
-        WF.pattern("shard"),
+        P.run_settings,
     log:
-        WF.log_path("certify_shard", "{run}/{shard}.log"),
-    benchmark:
-        WF.benchmark_path("certify_shard", "{run}/{shard}.tsv")
-    conda:
-        TRAINING_ENV
-    threads: WF.threads
-    resources:
-        gpu=1,
-    params:
-        py=lambda w: PY,
-        lease=lambda w: LEASE,
-        args=lambda w: WF.certify_args(w.run, w.shard),
-    shell:
-        "{params.lease}{params.py} -m randsmooth certify {params.args} --num-threads {threads} "
-        "--out {output:q} > {log:q} 2>&1"
-
-
-rule merge:
-    input:
-        lambda w: WF.shard_paths(w.run),
-    output:
-        WF.pattern("counts"),
-    log:
-        WF.log_path("merge", "{run}.log"),
-    benchmark:
-        WF.benchmark_path("merge", "{run}.tsv")
+        P.log("run_settings", "{run}.log"),
     localrule: True
     conda:
         ANALYSIS_ENV
     params:
-        py=lambda w: PY,
-        args=lambda w: WF.merge_args(w.run),
+        settings=lambda w: commands.run_settings_json(PLAN, w.run),
     shell:
-        "{params.py} -m randsmooth merge {input:q} --out {output:q} {params.args} > {log:q} 2>&1"
+        "printf '%s\\n' {params.settings:q} > {output:q} 2> {log:q}"
+
+
+rule certify_shard:
+    input:
+        settings=ancient(P.run_settings),  # content-addressed, like recipe.json
+        model=lambda w: P.weights_of(PLAN, PLAN.run(w.run).model_key),
+        data=lambda w: ancient(P.dataset_record_of(PLAN, PLAN.run(w.run).model_key)),
+    output:
+        P.shard,
+    log:
+        P.log("certify_shard", "{run}/{shard}.log"),
+    benchmark:
+        P.benchmark("certify_shard", "{run}/{shard}.tsv")
+    conda:
+        TRAINING_ENV
+    threads: PLAN.threads
+    resources:
+        gpu=1,
+    params:
+        py=PY,
+        lease=LEASE,
+        data_root=lambda w: PLAN.run(w.run).dataset.root,
+        batch=lambda w: PLAN.run(w.run).batch,
+        device=PLAN.device,
+    shell:
+        "{params.lease}{params.py} -m randsmooth certify --run {input.settings:q} --checkpoint {input.model:q} "
+        "--data-root {params.data_root:q} --shard {wildcards.shard} --batch {params.batch} "
+        "--device {params.device:q} --num-threads {threads} --no-progress --out {output:q} > {log:q} 2>&1"
+
+
+rule merge:
+    input:
+        lambda w: P.shards_of(PLAN, w.run),
+    output:
+        P.counts,
+    log:
+        P.log("merge", "{run}.log"),
+    benchmark:
+        P.benchmark("merge", "{run}.tsv")
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        py=PY,
+        checks=lambda w: commands.merge_checks(PLAN, w.run),
+    shell:
+        "{params.py} -m randsmooth merge {input:q} --out {output:q} {params.checks} > {log:q} 2>&1"

@@ -1,24 +1,31 @@
-# Config expansion and helpers shared by every rule file. All logic lives in
-# randsmooth.workflow_config (unit-tested); this file only instantiates it.
+# The config and what every rule file shares. All logic lives in randsmooth.pipeline
+# (unit-tested); this file only reads the config and names the results paths.
 
 import shlex
 import sys
 
-from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from randsmooth.workflow_config import KEY_PATTERN, Workflow
+from randsmooth.pipeline import commands
+from randsmooth.pipeline.keys import KEY_PATTERN
+from randsmooth.pipeline.paths import Paths
+from randsmooth.pipeline.plan import load_workflow
 
-try:
-    WF = Workflow(config)
-except ValueError as exc:
-    raise WorkflowError(f"invalid config: {exc}")
+try:  # the --configfile files exactly (config/config.yaml if none), checked before any job starts
+    PLAN = load_workflow(workflow.config_settings.configfiles, workflow.config_settings.config, workflow.basedir)
+except (ValueError, FileNotFoundError) as exc:
+    print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+    sys.exit(2)
+config.clear()
+config.update(PLAN.config)
+
+P = Paths(PLAN.results)  # every results/ path pattern: P.recipe, P.shard, P.counts, ...
 
 # Inside a rule's conda env the env's own `python`; otherwise the interpreter running Snakemake.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PY = "python" if USE_CONDA else shlex.quote(sys.executable)
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).
-LEASE = WF.lease_prefix(PY)
+LEASE = commands.lease_prefix(PLAN, PY)
 
 TRAINING_ENV = "../../envs/training.yaml"
 ANALYSIS_ENV = "../../envs/analysis.yaml"
@@ -30,5 +37,4 @@ wildcard_constraints:
     run=KEY_PATTERN,
     variant=KEY_PATTERN,
     paper=KEY_PATTERN,
-    cost=KEY_PATTERN,
     shard=r"\d+",

@@ -3,16 +3,21 @@
 
 rule prepare_data:
     output:
-        WF.pattern("dataset"),
+        P.dataset_record,
     log:
-        WF.log_path("prepare_data", "{dataset}.log"),
+        P.log("prepare_data", "{dataset}.log"),
     benchmark:
-        WF.benchmark_path("prepare_data", "{dataset}.tsv")
+        P.benchmark("prepare_data", "{dataset}.tsv")
     localrule: True
     conda:
         TRAINING_ENV
     params:
-        py=lambda w: PY,
-        args=lambda w: WF.prepare_args(w.dataset),
+        py=PY,
+        name=lambda w: PLAN.datasets[w.dataset].name,
+        root=lambda w: PLAN.datasets[w.dataset].root,
+        options=lambda w: commands.canonical_json(PLAN.datasets[w.dataset].options),
+        seed=lambda w: "" if PLAN.datasets[w.dataset].seed is None else f"--seed {PLAN.datasets[w.dataset].seed}",
+        download=lambda w: "--download" if PLAN.datasets[w.dataset].download else "",
     shell:
-        "{params.py} -m randsmooth.workflow_config prepare-data {params.args} --out {output:q} > {log:q} 2>&1"
+        "{params.py} -m randsmooth prepare-data --name {params.name:q} --root {params.root:q} "
+        "--options {params.options:q} {params.seed} {params.download} --out {output:q} > {log:q} 2>&1"

@@ -2,54 +2,68 @@
 # the combined summary of all enabled papers. Paper figures and formatted tables come later.
 
 
+rule paper_tables:
+    output:
+        P.paper_tables,
+    log:
+        P.log("paper_tables", "{paper}.log"),
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        spec=lambda w: commands.paper_tables_json(PLAN, P, w.paper),
+    shell:
+        "printf '%s\\n' {params.spec:q} > {output:q} 2> {log:q}"
+
+
 rule paper_summary:
     input:
-        lambda w: WF.metrics_paths(WF.paper_entries(w.paper)),
+        spec=P.paper_tables,
+        metrics=lambda w: P.metrics_of(PLAN, w.paper),
     output:
         csv=report(
-            WF.pattern("paper_csv"),
+            P.paper_csv,
             caption="../report/paper_summary.rst",
             category="Papers",
             subcategory="{paper}",
             labels={"paper": "{paper}", "table": "summary"},
         ),
-        md=WF.pattern("paper_md"),
+        md=P.paper_md,
     log:
-        WF.log_path("paper_summary", "{paper}.log"),
+        P.log("paper_summary", "{paper}.log"),
     benchmark:
-        WF.benchmark_path("paper_summary", "{paper}.tsv")
+        P.benchmark("paper_summary", "{paper}.tsv")
     localrule: True
     conda:
         ANALYSIS_ENV
     params:
-        py=lambda w: PY,
-        spec=lambda w: WF.summary_spec(w.paper),
+        py=PY,
     shell:
-        "{params.py} -m randsmooth.workflow_config summary --spec {params.spec:q} "
-        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "{params.py} -m randsmooth summary --spec {input.spec:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule summary:
     input:
-        WF.metrics_paths(WF.paper_entries()),
+        specs=expand(P.paper_tables, paper=PLAN.papers),
+        metrics=P.metrics_of(PLAN),
     output:
         csv=report(
-            WF.pattern("summary_csv"),
+            P.summary_csv,
             caption="../report/summary.rst",
             category="Summary",
             labels={"table": "all papers"},
         ),
-        md=WF.pattern("summary_md"),
+        md=P.summary_md,
     log:
-        WF.log_path("summary", "summary.log"),
+        P.log("summary", "summary.log"),
     benchmark:
-        WF.benchmark_path("summary", "summary.tsv")
+        P.benchmark("summary", "summary.tsv")
     localrule: True
     conda:
         ANALYSIS_ENV
     params:
-        py=lambda w: PY,
-        spec=lambda w: WF.summary_spec(),
+        py=PY,
     shell:
-        "{params.py} -m randsmooth.workflow_config summary --spec {params.spec:q} "
-        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
+        "{params.py} -m randsmooth summary --spec {input.specs:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} > {log:q} 2>&1"

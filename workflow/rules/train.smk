@@ -4,14 +4,14 @@
 
 rule model_recipe:
     output:
-        WF.pattern("recipe"),
+        P.recipe,
     log:
-        WF.log_path("model_recipe", "{model}.log"),
+        P.log("model_recipe", "{model}.log"),
     localrule: True
     conda:
         ANALYSIS_ENV
     params:
-        recipe=lambda w: WF.recipe_json(w.model),
+        recipe=lambda w: PLAN.recipe_json(w.model),
     shell:
         "printf '%s\\n' {params.recipe:q} > {output:q} 2> {log:q}"
 
@@ -20,25 +20,25 @@ rule train:
     input:
         # content-addressed (the folder name is the recipe's hash): rewriting the same file, e.g.
         # after a change to a helper rule, must not retrain, so only existence counts (ancient)
-        recipe=ancient(WF.pattern("recipe")),
-        data=lambda w: ancient(WF.dataset_manifest(WF.model(w.model).dataset.key)),
+        recipe=ancient(P.recipe),
+        data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
     output:
-        WF.pattern("final"),
+        P.weights,
     log:
-        WF.log_path("train", "{model}.log"),
+        P.log("train", "{model}.log"),
     benchmark:
-        WF.benchmark_path("train", "{model}.tsv")
+        P.benchmark("train", "{model}.tsv")
     conda:
         TRAINING_ENV
-    threads: WF.threads
+    threads: PLAN.threads
     resources:
         gpu=1,
     params:
-        py=lambda w: PY,
-        lease=lambda w: LEASE,
+        py=PY,
+        lease=LEASE,
         out_dir=lambda w, output: os.path.dirname(output[0]),
-        data_root=lambda w: WF.model(w.model).dataset.root,
-        device=lambda w: WF.device,
+        data_root=lambda w: PLAN.model(w.model).dataset.root,
+        device=PLAN.device,
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
         "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} "

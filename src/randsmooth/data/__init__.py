@@ -10,7 +10,16 @@ Entry points: :func:`load_dataset`, :func:`dataset_spec`, :func:`dataset_names`,
 """
 
 from .download import ChecksumError, DatasetLayoutError, download_file, extract_archive, file_checksum, verify_file
-from .registry import DATA_DIR_ENV, SPLITS, dataset_names, dataset_spec, default_data_dir, load_dataset, subset_indices
+from .registry import (
+    DATA_DIR_ENV,
+    SPLITS,
+    dataset_names,
+    dataset_spec,
+    default_data_dir,
+    load_dataset,
+    split_size,
+    subset_indices,
+)
 from .spec import DatasetSpec
 
 __all__ = [
@@ -26,6 +35,7 @@ __all__ = [
     "extract_archive",
     "file_checksum",
     "load_dataset",
+    "split_size",
     "subset_indices",
     "verify_file",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,33 @@ def dataset_spec(name: str, **options: Any) -> DatasetSpec:
     _check_options(name, entry, options, extra=frozenset({"seed"}))
     seed = _check_seed(entry, options.pop("seed", None))
     return entry.spec(seed=seed, **options)
+
+
+# Split sizes of the published data sets (None = depends on files only the data folder has).
+_SIZES: dict[str, dict[str, int]] = {
+    "cifar10": {"train": 50_000, "test": 10_000},
+    "imagenet": {"train": 1_281_167, "test": 50_000},
+    "imagenette": {"train": 9_469, "test": 3_925},  # imagenette2-160, the default download
+}
+DIGITS_SIZE = 1_797  # scikit-learn's load_digits
+
+
+def split_size(name: str, split: str, **options: Any) -> int | None:
+    """Number of examples of ``split`` where it is known without reading the data, else None.
+
+    Known for digits (from ``test_size``, as scikit-learn's ``train_test_split`` rounds) and for
+    CIFAR-10, ImageNet and Imagenette at their default sources; HAM10000's lesion-grouped split
+    depends on its metadata file. Used to reject impossible example subsets before any job runs.
+    """
+    _entry(name)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if name == "digits":
+        test = math.ceil(float(options.get("test_size", DIGITS_TEST_SIZE)) * DIGITS_SIZE)
+        return test if split == "test" else DIGITS_SIZE - test
+    if name in _SIZES and not ({"url", "md5", "checksums"} & set(options)):
+        return _SIZES[name][split]
+    return None
 
 
 def default_data_dir() -> Path:

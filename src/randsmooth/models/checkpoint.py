@@ -137,9 +137,13 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Weights only load failed" in str(exc):  # torch's own text advises weights_only=False: never do that
+            reason = "it holds Python objects besides tensors and plain containers, which are never unpickled"
+        else:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = f"{type(exc).__name__}: {reason[:200]}"
         raise ValueError(
-            f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {reason[:200]}); "
+            f"{path}: not a readable torch checkpoint ({reason}); "
             "expected a file written by torch.save containing only tensors and plain containers"
         ) from None
     if not isinstance(checkpoint, dict):

@@ -2,7 +2,7 @@
 
 Conventions (see :mod:`randsmooth.sampling.base`): ``sigma`` is the per-coordinate RMS, ``lambd``
 = sigma / s_q the family's natural scale; radii are float64, in [0, 1] pixel units over all
-``dim`` coordinates, computed for bounds p in (1/2, 1] (Yang et al. 2020, spec yang2020.md §2).
+``dim`` coordinates, computed for bounds p in (1/2, 1] (Yang et al. 2020, their table of distributions).
 
 Laplace l-infinity uses only the sound differential-method table
 (:func:`randsmooth.sampling.tables.laplace_linf_radius`). The reference code's default

@@ -1,4 +1,4 @@
-"""Noise families whose density depends on one norm of x (Yang et al. 2020, spec yang2020.md §2).
+"""Noise families whose density depends on one norm of x (Yang et al. 2020, their table of distributions).
 
 Each sample is ``lambd * R * u`` with a random radius R (drawn in float64, one per row) and a
 uniform point u of the family's unit sphere (l2 sphere, l1 sphere, or cube surface), see

@@ -1,0 +1,21 @@
+"""Command line of randsmooth: ``python -m randsmooth <command> [options]``.
+
+One short module per command, each with ``main(argv) -> int``; the library holds the logic. User
+errors (bad arguments, missing or corrupt files, impossible settings) are one line on stderr,
+``error: ...`` naming the argument or file, and exit status 2; anything else is a bug and shows
+its traceback.
+"""
+
+from __future__ import annotations
+
+# command -> (module under randsmooth.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train a base classifier from a YAML/JSON training config"),
+    "certify": ("certify", "sample class counts of test examples under noise (one shard) into Parquet"),
+    "merge": ("merge", "merge certification shards, checking coverage and consistency"),
+    "metrics": ("metrics", "radii and paper metrics of a merged count table"),
+    "prepare-data": ("prepare_data", "check (or download) a data set and record its split sizes"),
+    "summary": ("summary", "combine metrics tables into the tables of a paper"),
+    "describe": ("describe", "list a workflow config's models and runs with their result folders"),
+    "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
+}

@@ -1,0 +1,30 @@
+"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D]``.
+
+Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
+output files and resumption: :mod:`randsmooth.train`.
+"""
+
+from __future__ import annotations
+
+from .. import train_config
+from ..train import train
+from .common import Parser, command
+
+
+@command
+def main(argv: list[str]) -> int:
+    parser = Parser(prog="python -m randsmooth train", description="Train a base classifier of a smoothed model.")
+    parser.add_argument("--config", required=True, help="YAML or JSON training config")
+    parser.add_argument("--out", required=True, help="output directory (checkpoint.pt, final.pt, log.csv, ...)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
+    parser.add_argument("--device", default=None, help="override the config's device (auto, cpu, cuda, cuda:N)")
+    args = parser.parse_args(argv)
+    config = train_config.load_config(args.config)
+    if args.device is not None:
+        config["device"] = args.device
+    try:
+        train_config.resolve_config(config)
+    except ValueError as exc:
+        raise ValueError(f"--config {args.config}: {exc}") from None
+    train(config, args.out, resume=not args.no_resume)
+    return 0

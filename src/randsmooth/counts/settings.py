@@ -1,0 +1,300 @@
+"""The run settings of a count table and its row record (see :mod:`randsmooth.counts`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .. import __version__
+
+SCHEMA_VERSION = "1"
+META_SCHEMA = b"randsmooth.schema"
+META_SETTINGS = b"randsmooth.settings"
+
+ARROW_SCHEMA = pa.schema(
+    [
+        ("idx", pa.int64()),
+        ("label", pa.int64()),
+        ("num_classes", pa.int32()),
+        ("counts_selection", pa.list_(pa.int64())),
+        ("counts_estimation", pa.list_(pa.int64())),
+        ("prefix_budgets", pa.list_(pa.int64())),
+        ("counts_prefix", pa.list_(pa.list_(pa.int64()))),
+        ("n0", pa.int64()),
+        ("n", pa.int64()),
+        ("noise", pa.string()),
+        ("noise_params", pa.string()),
+        ("sigma", pa.float64()),
+        ("dim", pa.int64()),
+        ("seed", pa.int64()),
+        ("noise_block", pa.int64()),
+        ("model_id", pa.string()),
+        ("time_s", pa.float64()),
+        ("version", pa.string()),
+    ]
+)
+
+# Settings that every shard of one merged table must share (the run's scientific identity).
+CONSISTENCY_FIELDS: tuple[str, ...] = (
+    "model_id",
+    "dataset",
+    "dataset_options",
+    "split",
+    "noise",
+    "noise_params",
+    "sigma",
+    "dim",
+    "num_classes",
+    "n0",
+    "n",
+    "seed",
+    "noise_block",
+    "prefix_budgets",
+    "autocast",
+)
+# Settings a resumed run must share with its progress file, so that resumed counts are identical
+# to an uninterrupted run (device type and torch version determine the random streams).
+RESUME_FIELDS: tuple[str, ...] = CONSISTENCY_FIELDS + (
+    "start",
+    "stop",
+    "skip",
+    "shard",
+    "num_shards",
+    "device_type",
+    "torch_version",
+)
+
+
+def default_prefix_budgets(n: int) -> tuple[int, ...]:
+    """Prefix budgets 10^2, 10^3, ... strictly below ``n``, followed by ``n`` itself."""
+    budgets = []
+    b = 100
+    while b < n:
+        budgets.append(b)
+        b *= 10
+    return tuple(budgets) + (int(n),)
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def noise_params_json(params: dict[str, Any]) -> str:
+    """Canonical JSON text of noise parameters (sorted keys), as stored in ``noise_params``."""
+    return json.dumps(params, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that produced a shard; stored as JSON in the Parquet metadata.
+
+    ``dataset_options`` and ``noise_params`` are plain dicts; ``prefix_budgets`` a sorted list
+    ending with ``n``. ``device`` is the resolved torch device string ("cpu", "cuda:0", ...).
+    ``merged_from`` lists the shards a merged table was built from (None for a shard).
+    """
+
+    checkpoint: str
+    model_id: str
+    dataset: str
+    split: str
+    noise: str
+    sigma: float
+    dim: int
+    num_classes: int
+    n0: int
+    n: int
+    start: int
+    stop: int
+    skip: int = 1
+    shard: int = 0
+    num_shards: int = 1
+    seed: int = 0
+    noise_block: int = 128
+    batch: int = 400
+    device: str = "cpu"
+    autocast: bool = False
+    channels_last: bool = False
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
+    noise_params: dict[str, Any] = field(default_factory=dict)
+    prefix_budgets: list[int] = field(default_factory=list)
+    torch_version: str = ""
+    version: str = __version__
+    merged_from: list[dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        for name, minimum in (
+            ("dim", 1),
+            ("num_classes", 1),
+            ("n0", 1),
+            ("n", 1),
+            ("start", 0),
+            ("stop", 0),
+            ("skip", 1),
+            ("shard", 0),
+            ("num_shards", 1),
+            ("seed", 0),
+            ("noise_block", 1),
+            ("batch", 1),
+        ):
+            check_int(name, getattr(self, name), minimum)
+        if self.stop < self.start:
+            raise ValueError(f"stop must be >= start, got start={self.start}, stop={self.stop}")
+        if self.shard >= self.num_shards:
+            raise ValueError(f"shard must be in [0, num_shards={self.num_shards}), got {self.shard}")
+        if not isinstance(self.sigma, (int, float)) or isinstance(self.sigma, bool) or not self.sigma > 0:
+            raise ValueError(f"sigma must be a positive number, got {self.sigma!r}")
+        budgets = list(self.prefix_budgets) or list(default_prefix_budgets(self.n))
+        if (
+            any(check_int("prefix_budgets entry", b, 1) > self.n for b in budgets)
+            or budgets != sorted(set(budgets))
+            or budgets[-1] != self.n
+        ):
+            raise ValueError(
+                f"prefix_budgets must be strictly increasing, <= n and end with n={self.n}, got {self.prefix_budgets!r}"
+            )
+        object.__setattr__(self, "prefix_budgets", [int(b) for b in budgets])
+        object.__setattr__(self, "sigma", float(self.sigma))
+
+    # ---------------------------------------------------------------------- index sets
+    def subset(self) -> range:
+        """The declared subset ``range(start, stop, skip)`` shared by all shards of a run."""
+        return range(self.start, self.stop, self.skip)
+
+    def expected_indices(self) -> range:
+        """This shard's indices: ``subset()[shard::num_shards]``."""
+        return self.subset()[self.shard :: self.num_shards]
+
+    @property
+    def device_type(self) -> str:
+        return self.device.split(":")[0]
+
+    # ---------------------------------------------------------------------- conversion
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> "RunSettings":
+        """Build from a dict read from ``source`` (a file name used in error messages)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: run settings must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown run settings {unknown}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: invalid run settings: {exc}") from None
+
+    def row_constants(self) -> dict[str, Any]:
+        """The per-row columns that are constant over a run."""
+        return {
+            "n0": self.n0,
+            "n": self.n,
+            "noise": self.noise,
+            "noise_params": noise_params_json(self.noise_params),
+            "sigma": self.sigma,
+            "dim": self.dim,
+            "seed": self.seed,
+            "noise_block": self.noise_block,
+            "model_id": self.model_id,
+            "version": self.version,
+        }
+
+    def differences(self, other: "RunSettings", fields: Sequence[str]) -> list[str]:
+        """Human-readable ``"name: mine != other"`` for every listed field that differs."""
+        out = []
+        for name in fields:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                out.append(f"{name} {mine!r} != {theirs!r}")
+        return out
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    """The sampled counts of one example (one table row without the run constants).
+
+    ``counts_selection`` and ``counts_estimation`` are int64 arrays of length K,
+    ``prefix_budgets`` int64 of length B, ``counts_prefix`` int64 of shape (B, K) (cumulative),
+    ``time_s`` wall-clock seconds for this example.
+    """
+
+    idx: int
+    label: int
+    counts_selection: np.ndarray
+    counts_estimation: np.ndarray
+    prefix_budgets: np.ndarray
+    counts_prefix: np.ndarray
+    time_s: float
+
+    def check(self, settings: RunSettings, source: str) -> None:
+        """Raise ``ValueError`` (naming ``source``) unless the record is consistent with ``settings``."""
+        k, budgets = settings.num_classes, np.asarray(settings.prefix_budgets, dtype=np.int64)
+        where = f"{source}: index {self.idx}"
+        sel, est, pre = self.counts_selection, self.counts_estimation, self.counts_prefix
+        if sel.shape != (k,) or est.shape != (k,) or pre.shape != (len(budgets), k):
+            raise ValueError(
+                f"{where}: count shapes {sel.shape}, {est.shape}, {pre.shape} do not match "
+                f"num_classes={k} and {len(budgets)} prefix budgets"
+            )
+        if not np.array_equal(self.prefix_budgets, budgets):
+            raise ValueError(f"{where}: prefix_budgets {self.prefix_budgets.tolist()} != {budgets.tolist()}")
+        if (sel < 0).any() or (est < 0).any() or (pre < 0).any():
+            raise ValueError(f"{where}: negative class counts")
+        if sel.sum() != settings.n0 or est.sum() != settings.n:
+            raise ValueError(
+                f"{where}: selection counts must sum to n0={settings.n0} and estimation "
+                f"counts to n={settings.n}, got {sel.sum()} and {est.sum()}"
+            )
+        if (
+            not np.array_equal(pre.sum(axis=1), budgets)
+            or not np.array_equal(pre[-1], est)
+            or (np.diff(pre, axis=0) < 0).any()
+        ):
+            raise ValueError(
+                f"{where}: counts_prefix is not cumulative with row sums {budgets.tolist()} ending in counts_estimation"
+            )
+        if not 0 <= self.label < k:
+            raise ValueError(f"{where}: label {self.label} outside [0, {k})")
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "idx": int(self.idx),
+                "label": int(self.label),
+                "counts_selection": self.counts_selection.tolist(),
+                "counts_estimation": self.counts_estimation.tolist(),
+                "counts_prefix": self.counts_prefix.tolist(),
+                "time_s": float(self.time_s),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, settings: RunSettings, source: str) -> "ExampleRecord":
+        data = json.loads(text)
+        try:
+            return cls(
+                idx=int(data["idx"]),
+                label=int(data["label"]),
+                counts_selection=np.asarray(data["counts_selection"], dtype=np.int64),
+                counts_estimation=np.asarray(data["counts_estimation"], dtype=np.int64),
+                prefix_budgets=np.asarray(settings.prefix_budgets, dtype=np.int64),
+                counts_prefix=np.asarray(data["counts_prefix"], dtype=np.int64),
+                time_s=float(data["time_s"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: malformed row ({exc})") from None

@@ -1,0 +1,117 @@
+"""Checks of config values against the library, before any job starts (one line naming the key)."""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+from .entries import DatasetEntry, RunEntry
+
+MATRIX_KEYS = ("preset", "dataset", "num_classes", "pairs", "matrix", "seeds", "name")
+
+
+def data_module() -> Any:
+    from .. import data  # imported when needed: torch-free import of the package stays fast
+
+    return data
+
+
+def results_dir(value: str) -> str:
+    if "{" in value or "}" in value:
+        raise ValueError(f"config key 'results' must not contain braces, got {value!r}")
+    text = posixpath.normpath(os.path.expanduser(value).replace(os.sep, "/"))
+    return "" if text == "." else text
+
+
+def get(mapping: Mapping[Any, Any], key: Any, what: str, prefix: str | None = None) -> Any:
+    if key not in mapping:
+        message = f"{prefix} {what} {key!r}" if prefix else f"no {what} {key!r} in this config"
+        raise ValueError(f"{message}; defined: {sorted(mapping)[:20]}")
+    return mapping[key]
+
+
+def lookup(names: Mapping[str, str], section: str, name: str, where: str) -> str:
+    if name not in names:
+        raise ValueError(f"config key {where!r}: unknown {section} entry {name!r}; defined: {sorted(names)}")
+    return names[name]
+
+
+def check(func: Any, where: str) -> Any:
+    """Run a library check; its ``ValueError``/``TypeError`` becomes one line naming ``where``."""
+    try:
+        return func()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"config key {where!r}: {' '.join(str(exc).split())}") from None
+
+
+def check_noise(name: str, sigma: float, params: dict[str, Any], dataset: DatasetEntry, where: str) -> None:
+    """The noise family accepts ``params`` at this data set's dimension (e.g. Pareto needs a > 2)."""
+    from ..sampling import get_noise
+
+    dim = check(lambda: data_module().dataset_spec(dataset.name, **dataset.loader_options()).dim, where)
+    check(lambda: get_noise(name, sigma, dim, **params), where)
+
+
+def check_method(method: Mapping[str, Any], where: str) -> None:
+    """The training method exists and accepts its hyper-parameters."""
+    from ..losses import get_loss
+
+    check(lambda: get_loss(method["name"], **method["params"]), where)
+
+
+def shard_count(raw: Mapping[str, Any], count: int | None, stop_given: bool, where: str) -> int:
+    if raw["shards"] is not None and raw["shard_size"] is not None:
+        raise ValueError(f"config key '{where}/shard_size': give shards or shard_size, not both")
+    if raw["shard_size"] is not None:
+        if count is None:
+            raise ValueError(
+                f"config key '{where}/shard_size' needs examples/stop (the split size is not known here); "
+                "or give shards"
+            )
+        shards = math.ceil(count / raw["shard_size"])
+    else:
+        shards = raw["shards"] if raw["shards"] is not None else 1
+    if count is not None and shards > count:
+        raise ValueError(f"config key '{where}/shards': {shards} shards for only {count} examples")
+    return shards
+
+
+def check_cost(cost: Mapping[str, Any], where: str) -> None:
+    from ..costs import from_config
+
+    forms = [k for k in ("preset", "pairs", "matrix") if k in cost]
+    if len(forms) != 1:
+        raise ValueError(
+            f"config key {where!r}: give exactly one of preset (with dataset), pairs (with "
+            f"num_classes) or matrix, got {forms or 'none'}"
+        )
+    if "preset" not in cost and "dataset" in cost:
+        raise ValueError(f"config key '{where}/dataset' only applies to a preset")
+    check(lambda: from_config({k: v for k, v in cost.items() if k in MATRIX_KEYS}), where)
+
+
+def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -> None:
+    if budget is None:
+        return
+    from ..counts.settings import default_prefix_budgets
+
+    allowed = default_prefix_budgets(run.n)
+    if budget not in allowed:
+        raise ValueError(
+            f"config key {where!r}: budget {budget} is not a recorded prefix budget of run "
+            f"{run_name!r} (n = {run.n}): use one of {list(allowed)} or null"
+        )
+
+
+def label(
+    run_name: str, run: RunEntry, budget: int | None, cost: Mapping[str, Any] | None, spec: Mapping[str, Any]
+) -> str:
+    label = run_name
+    if len(spec["budgets"]) > 1:
+        label += f" n'={budget if budget is not None else run.n}"
+    if cost is not None and len(spec["costs"]) > 1:
+        label += f" [{cost['name']}]"
+    return label

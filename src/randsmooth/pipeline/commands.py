@@ -1,0 +1,132 @@
+"""What the rules pass to their commands: small JSON spec files and named arguments.
+
+The spec files are written by tiny rules (``printf`` of the JSON below) and read by the commands:
+``recipe.json`` by ``train``, ``run.json`` by ``certify --run``, the variant ``.json`` by
+``metrics --spec``, ``tables.json`` by ``summary --spec``. Everything else a rule passes is a
+named argument (data folder, batch size, device, ...), so a rule reads on its own.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from typing import Any
+
+from .keys import canonical_json, format_number
+from .paths import Paths
+from .plan import Plan
+
+
+def quote(args: Iterable[Any]) -> str:
+    """``shlex``-quoted command-line words (safe to paste into a shell command)."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def run_settings_json(plan: Plan, run_key: str) -> str:
+    """The content of ``run.json``: the sampling settings of ``python -m randsmooth certify --run``."""
+    run = plan.run(run_key)
+    model = plan.model(run.model_key)
+    settings = {
+        "model": model.key,
+        "arch": model.arch if model.checkpoint is not None else None,
+        "dataset": run.dataset.name,
+        "dataset_options": run.dataset.loader_options(),
+        "split": run.split,
+        "start": run.start,
+        "stop": run.stop,
+        "skip": run.skip,
+        "num_shards": run.shards,
+        "noise": run.noise,
+        "noise_params": run.noise_params,
+        "sigma": run.sigma,
+        "n0": run.n0,
+        "n": run.n,
+        "seed": run.seed,
+        "noise_block": run.noise_block,
+    }
+    return canonical_json(settings)
+
+
+def variant_json(plan: Plan, run_key: str, variant_key: str) -> str:
+    """The content of a variant's ``.json``: a :class:`randsmooth.evaluate.MetricsSpec`."""
+    return canonical_json(plan.variant(run_key, variant_key).spec)
+
+
+def merge_checks(plan: Plan, run_key: str) -> str:
+    """Coverage checks of ``python -m randsmooth merge`` (the declared subset, when known)."""
+    run = plan.run(run_key)
+    if run.stop is None:
+        return ""
+    return quote(["--start", run.start, "--stop", run.stop, "--skip", run.skip, "--expect-count", run.num_examples()])
+
+
+def lease_prefix(plan: Plan, python: str = "python") -> str:
+    """``<python> -m randsmooth gpu-lease ... --`` in front of GPU jobs ("" when the device is cpu).
+
+    ``python`` is inserted as given (already quoted by the caller if needed).
+    """
+    if plan.device == "cpu":
+        return ""
+    args: list[Any] = []
+    if plan.gpu.get("lock_dir"):
+        args += ["--lock-dir", plan.gpu["lock_dir"]]
+    if plan.gpu.get("devices") is not None:
+        args += ["--devices", ",".join(str(d) for d in plan.gpu["devices"])]
+    if plan.gpu.get("wait_timeout") is not None:
+        args += ["--timeout", format_number(plan.gpu["wait_timeout"])]
+    quoted = quote(args)
+    return f"{python} -m randsmooth gpu-lease {quoted}{' ' if quoted else ''}-- "
+
+
+def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str:
+    """The content of ``tables.json`` of one paper (all enabled papers if None): every row group
+    of every table with the run, model and metrics file behind it (read by ``summary``)."""
+    entries = []
+    for e in plan.paper_entries(paper):
+        run = plan.runs[e.variant.run_key]
+        model = plan.models[run.model_key]
+        spec = e.variant.spec
+        entries.append(
+            {
+                "paper": e.paper,
+                "table": e.table,
+                "label": e.label,
+                "group": e.group,
+                "run": e.run_name,
+                "model": e.model_name,
+                "dataset": run.dataset.name,
+                "arch": model.arch,
+                "method": model.method["name"],
+                "train_noise": model.noise,
+                "train_sigma": model.sigma,
+                "noise": run.noise,
+                "sigma": run.sigma,
+                "n0": run.n0,
+                "n": run.n,
+                "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
+                "alpha": spec["alpha"],
+                "two_sided": spec["two_sided"],
+                "norm": spec["norm"],
+                "budget": spec["budget"],
+                "cost": spec["cost"].get("name") if "cost" in spec else None,
+                "run_dir": paths.counts.format(run=run.key).rsplit("/", 1)[0],
+                "path": paths.metrics_csv.format(run=run.key, variant=e.variant.key),
+            }
+        )
+    tables = [
+        {"paper": p, "table": t, "title": plan.papers[p]["title"], **spec}
+        for (p, t), spec in plan.tables.items()
+        if paper is None or p == paper
+    ]
+    return canonical_json({"entries": entries, "tables": tables})
+
+
+def describe(plan: Plan, paths: Paths) -> list[dict[str, str]]:
+    """Config name -> result folder of every data set, model, run and metrics variant (for people)."""
+    where = {
+        "dataset": lambda row: paths.dataset_record.format(dataset=row["key"]),
+        "model": lambda row: paths.weights_of(plan, row["key"]),
+        "run": lambda row: paths.counts.format(run=row["key"]),
+        "metrics": lambda row: paths.metrics_csv.format(run=row["run"], variant=row["key"]),
+    }
+    return [{**row, "path": where[row["kind"]](row)} for row in plan.describe()]

@@ -1,0 +1,357 @@
+"""A validated workflow config expanded into content-addressed data sets, models, runs and metrics.
+
+:class:`Plan` reads the sections of a config (``datasets``, ``recipes``, ``models``, ``certify``,
+``papers``) and checks everything a job would otherwise only find out when it runs: references
+between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
+:mod:`randsmooth.losses`), noise parameters (:mod:`randsmooth.sampling`), example subsets against
+the split sizes, shard counts and prefix budgets. Errors are ``ValueError`` naming the config key.
+
+Every entry is content-addressed (:mod:`.keys`): models by their resolved training config, runs by
+their sampling settings (no alpha: sampling does not use it), metrics variants by alpha, norm,
+budget, radii, thresholds and cost matrix. The paper tables say how the counts are read.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import train_config
+from . import config
+from .checks import (
+    MATRIX_KEYS,
+    check,
+    check_budget,
+    check_cost,
+    check_method,
+    check_noise,
+    data_module,
+    get,
+    label,
+    lookup,
+    results_dir,
+    shard_count,
+)
+from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
+from .keys import canonical_json, content_key, format_number
+
+# keys of a training config that are set per job, not part of a model's identity
+RUNTIME_TRAIN_KEYS = ("device", "threads")
+
+
+@dataclass
+class Plan:
+    """A validated config (defaults filled in, see :mod:`.config`) expanded into its entries."""
+
+    config: Mapping[str, Any]
+    datasets: dict[str, DatasetEntry] = field(default_factory=dict)
+    dataset_names: dict[str, str] = field(default_factory=dict)
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    model_names: dict[str, str] = field(default_factory=dict)
+    runs: dict[str, RunEntry] = field(default_factory=dict)
+    run_names: dict[str, str] = field(default_factory=dict)
+    variants: dict[tuple[str, str], Variant] = field(default_factory=dict)
+    papers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    entries: list[TableEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.config = copy.deepcopy(dict(self.config))
+        self.results = results_dir(self.config["results"])
+        self.device = self.config["device"]
+        self.threads = int(self.config["threads"])
+        self.gpu = dict(self.config.get("gpu") or {})
+        for name, raw in self.config["datasets"].items():
+            self._add_dataset(name, raw)
+        for name, raw in self.config["models"].items():
+            self._add_model(name, raw)
+        for name, raw in self.config["certify"].items():
+            self._add_run(name, raw)
+        for name, raw in self.config["papers"].items():
+            self._add_paper(name, raw)
+
+    # ------------------------------------------------------------------ lookups
+    def model(self, key: str) -> ModelEntry:
+        return get(self.models, key, "model")
+
+    def run(self, key: str) -> RunEntry:
+        return get(self.runs, key, "certification run")
+
+    def variant(self, run_key: str, variant_key: str) -> Variant:
+        return get(self.variants, (run_key, variant_key), "metrics variant")
+
+    def paper_entries(self, paper: str | None = None) -> list[TableEntry]:
+        if paper is not None and paper not in self.papers:
+            raise ValueError(f"no enabled paper {paper!r} in this config; enabled: {sorted(self.papers)}")
+        return [e for e in self.entries if paper is None or e.paper == paper]
+
+    def used_runs(self) -> list[str]:
+        """Run keys reachable from the enabled papers (sorted)."""
+        return sorted({e.variant.run_key for e in self.entries})
+
+    def used_models(self) -> list[str]:
+        return sorted({self.runs[r].model_key for r in self.used_runs()})
+
+    # ------------------------------------------------------------------ data sets
+    def _add_dataset(self, name: str, raw: Mapping[str, Any]) -> None:
+        where = f"datasets/{name}"
+        root = raw["root"] if raw["root"] is not None else self.config["data_root"]
+        entry = DatasetEntry(
+            "",
+            raw["name"],
+            str(Path(root).expanduser()),
+            copy.deepcopy(raw["options"]),
+            raw["seed"],
+            bool(raw["download"]),
+        )
+        check(lambda: data_module().dataset_spec(entry.name, **entry.loader_options()), f"{where}/options")
+        key = content_key([entry.name], entry.identity())
+        entry = DatasetEntry(key, entry.name, entry.root, entry.options, entry.seed, entry.download)
+        previous = self.datasets.get(key)
+        if previous is not None and (previous.root, previous.download) != (entry.root, entry.download):
+            other = next(n for n, k in self.dataset_names.items() if k == key)
+            raise ValueError(
+                f"config key {where!r}: the same data set as 'datasets/{other}' but with a "
+                "different root or download setting; use one entry"
+            )
+        self.datasets[key] = entry
+        self.dataset_names[name] = key
+
+    # ------------------------------------------------------------------ models
+    def _add_model(self, name: str, raw: Mapping[str, Any]) -> None:
+        where = f"models/{name}"
+        dataset = self.datasets[lookup(self.dataset_names, "datasets", raw["dataset"], f"{where}/dataset")]
+        method = {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))}
+        sigma = float(raw["sigma"])
+        noise_params = copy.deepcopy(raw["noise_params"])
+        if sigma > 0:
+            check_noise(raw["noise"], sigma, noise_params, dataset, f"{where}/noise_params")
+        if raw["checkpoint"] is not None:
+            if raw.get("recipe") is not None:
+                raise ValueError(
+                    f"config key '{where}/recipe': a model with a checkpoint is not trained; "
+                    "remove recipe or checkpoint"
+                )
+            checkpoint = str(Path(raw["checkpoint"]).expanduser())
+            identity = {"checkpoint": checkpoint, "arch": raw.get("arch"), "dataset": dataset.key}
+            key = content_key(["import", dataset.name, raw.get("arch"), Path(checkpoint).stem], identity)
+            cfg = None
+        else:
+            for needed in ("arch", "recipe"):
+                if raw.get(needed) is None:
+                    raise ValueError(
+                        f"config key '{where}/{needed}' is required for a trained model (or give a checkpoint)"
+                    )
+            cfg = self._train_config(dataset, raw, where)
+            check_method(method, f"{where}/method")
+            identity = {k: v for k, v in cfg.items() if k not in RUNTIME_TRAIN_KEYS}
+            key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
+            checkpoint = None
+        entry = ModelEntry(key, dataset, raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint)
+        self.models[key] = entry
+        self.model_names[name] = key
+
+    def _train_config(self, dataset: DatasetEntry, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """The complete ``randsmooth train`` config of a model (every default resolved).
+
+        ``dataset.root`` is None (the rule passes the folder via ``RANDSMOOTH_DATA_DIR``) and
+        ``download`` False (the prepare_data rule downloads); device and threads are set per job.
+        """
+        recipe, recipe_where = raw["recipe"], f"{where}/recipe"
+        if isinstance(recipe, str):
+            recipe_where = f"recipes/{recipe}"
+            recipe = get(self.config["recipes"], recipe, "recipe", f"config key '{where}/recipe': unknown")
+        unknown = sorted(set(recipe) - set(train_config.RECIPE_KEYS))
+        if unknown:
+            raise ValueError(
+                f"config key '{recipe_where}/{unknown[0]}' is not allowed (unknown key); "
+                f"expected one of {sorted(train_config.RECIPE_KEYS)}"
+            )
+        config = {
+            "dataset": {
+                "name": dataset.name,
+                "root": None,
+                "options": copy.deepcopy(dataset.options),
+                "seed": dataset.seed,
+                "augment": recipe.get("augment"),
+                "download": False,
+            },
+            "model": {"arch": raw["arch"], "params": copy.deepcopy(raw["arch_params"])},
+            "noise": {"name": raw["noise"], "sigma": raw["sigma"], "params": copy.deepcopy(raw["noise_params"])},
+            "method": {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))},
+            **{k: copy.deepcopy(v) for k, v in recipe.items() if k != "augment"},
+            "device": "auto",
+            "threads": None,
+        }
+        try:
+            return train_config.resolve_config(config)
+        except ValueError as exc:
+            raise ValueError(f"config key {recipe_where!r}: {exc}") from None
+
+    # ------------------------------------------------------------------ certification runs
+    def _add_run(self, name: str, raw: Mapping[str, Any]) -> None:
+        where = f"certify/{name}"
+        model = self.models[lookup(self.model_names, "models", raw["model"], f"{where}/model")]
+        noise = raw["noise"] if raw["noise"] is not None else model.noise
+        if raw["noise_params"] is not None:
+            noise_params = copy.deepcopy(raw["noise_params"])
+        else:
+            noise_params = copy.deepcopy(model.noise_params) if noise == model.noise else {}
+        sigma = raw["sigma"] if raw["sigma"] is not None else model.sigma
+        if not sigma > 0:
+            raise ValueError(
+                f"config key '{where}/sigma': model {raw['model']!r} was trained without noise; "
+                "set a certification sigma > 0"
+            )
+        check_noise(noise, float(sigma), noise_params, model.dataset, f"{where}/noise_params")
+        ex = raw["examples"]
+        count = self._subset_size(model.dataset, ex, where)
+        shards = shard_count(raw, count, ex["stop"] is not None, where)
+        run = RunEntry(
+            "",
+            model.key,
+            model.dataset,
+            noise,
+            noise_params,
+            float(sigma),
+            raw["n0"],
+            raw["n"],
+            ex["split"],
+            ex["start"],
+            ex["stop"],
+            ex["skip"],
+            shards,
+            raw["seed"],
+            raw["batch"],
+            raw["noise_block"],
+        )
+        key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], run.identity())
+        run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
+        previous = self.runs.get(key)
+        if previous is not None and previous.batch != run.batch:
+            raise ValueError(
+                f"config key '{where}/batch': this run samples the same counts as another entry "
+                f"with batch {previous.batch}; use one batch size"
+            )
+        self.runs[key] = run
+        self.run_names[name] = key
+
+    @staticmethod
+    def _subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int | None:
+        """Size of ``range(start, stop, skip)``, checked against the split size where it is known."""
+        size = data_module().split_size(dataset.name, ex["split"], **dataset.loader_options())
+        stop = ex["stop"]
+        if stop is not None and stop <= ex["start"]:
+            raise ValueError(f"config key '{where}/examples/stop' must be > start ({ex['start']}), got {stop}")
+        if size is not None and stop is not None and stop > size:
+            raise ValueError(
+                f"config key '{where}/examples/stop': {stop} is beyond the {ex['split']} split of "
+                f"{dataset.name} ({size} examples)"
+            )
+        if size is not None and ex["start"] >= size:
+            raise ValueError(
+                f"config key '{where}/examples/start': {ex['start']} is beyond the {ex['split']} split of "
+                f"{dataset.name} ({size} examples)"
+            )
+        end = stop if stop is not None else size
+        return None if end is None else len(range(ex["start"], end, ex["skip"]))
+
+    # ------------------------------------------------------------------ paper tables
+    def _add_paper(self, paper: str, raw: Mapping[str, Any]) -> None:
+        if not raw["enabled"]:
+            return
+        self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
+        for table, spec in raw["tables"].items():
+            where = f"papers/{paper}/tables/{table}"
+            self.tables[(paper, table)] = {
+                "description": spec.get("description", ""),
+                "norm": spec["norm"],
+                "alpha": float(spec["alpha"]),
+                "two_sided": bool(spec["two_sided"]),
+                "radii": [float(r) for r in spec["radii"]],
+                "envelope": bool(spec["envelope"]),
+            }
+            costs: list[dict[str, Any] | None] = [dict(c) for c in spec["costs"]] or [None]
+            for i, cost in enumerate(costs):
+                if cost is not None:
+                    check_cost(cost, f"{where}/costs/{i}")
+                    cost.setdefault("name", cost.get("preset") or f"cost{i}")
+            for run_name in spec["runs"]:
+                run = self.runs[lookup(self.run_names, "certify", run_name, f"{where}/runs")]
+                model = self.models[run.model_key]
+                group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
+                for budget in spec["budgets"]:
+                    check_budget(budget, run, run_name, f"{where}/budgets")
+                    for cost in costs:
+                        variant = self._variant(run, spec, budget, cost)
+                        row = label(run_name, run, budget, cost, spec)
+                        model_name = self.config["certify"][run_name]["model"]
+                        self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
+
+    def _variant(
+        self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
+    ) -> Variant:
+        spec: dict[str, Any] = {
+            "alpha": float(table["alpha"]),
+            "two_sided": bool(table["two_sided"]),
+            "norm": table["norm"],
+            "budget": budget,
+            "radii": [float(r) for r in table["radii"]],
+            "pa_thresholds": [float(t) for t in table["pa_thresholds"]],
+        }
+        if cost is not None:
+            spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
+            spec.update(
+                cs_mode=cost["cs_mode"], legacy_alpha=cost["legacy_alpha"], positive_class=cost["positive_class"]
+            )
+        readable = [
+            spec["norm"],
+            f"a{format_number(spec['alpha'])}",
+            "2s" if spec["two_sided"] else None,
+            f"b{budget}" if budget is not None else None,
+            cost["name"] if cost else None,
+        ]
+        key = content_key(readable, spec)
+        variant = Variant(key=key, run_key=run.key, spec=spec)
+        self.variants[(run.key, key)] = variant
+        return variant
+
+    def describe(self) -> list[dict[str, str]]:
+        """Name -> key of every data set, model, run and metrics variant of the config (for people)."""
+        rows = [{"kind": "dataset", "name": n, "key": k} for n, k in self.dataset_names.items()]
+        rows += [{"kind": "model", "name": n, "key": k} for n, k in self.model_names.items()]
+        rows += [{"kind": "run", "name": n, "key": k} for n, k in self.run_names.items()]
+        rows += [
+            {
+                "kind": "metrics",
+                "name": f"{e.paper}/{e.table}/{e.label}",
+                "key": e.variant.key,
+                "run": e.variant.run_key,
+            }
+            for e in self.entries
+        ]
+        return rows
+
+    def recipe_json(self, model_key: str) -> str:
+        """The model's training config as canonical JSON (the content of recipe.json)."""
+        model = self.model(model_key)
+        if model.train_config is None:
+            raise ValueError(f"model {model_key!r} is imported from {model.checkpoint!r}, not trained")
+        return canonical_json(model.train_config)
+
+
+def load_workflow(
+    configfiles: Sequence[str | os.PathLike[str]], overrides: Mapping[str, Any], basedir: str | os.PathLike[str]
+) -> Plan:
+    """The plan of one Snakemake invocation (see :func:`.config.workflow_config`); every error is
+    one ``ValueError`` line that starts with the config file(s) read."""
+    where = ", ".join(str(f) for f in config.config_files(configfiles, basedir))
+    validated = config.workflow_config(configfiles, overrides, basedir)
+    try:
+        return Plan(validated)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None

@@ -1,0 +1,126 @@
+"""The summary tables of a paper: every metric of every row group of its tables, in one place.
+
+Input: the ``tables.json`` of :func:`randsmooth.pipeline.commands.paper_tables_json` (entries = row
+groups with the metrics file behind each; tables = title, norm, radii, ...). Output: a long CSV
+(one row per entry and metric) and a Markdown report (per table: certified accuracy, its envelope
+where configured, scalar metrics and the other metric families).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..atomic import atomic_write_text
+
+SCALAR_ORDER = ("n_rows", "clean_accuracy", "acr", "abstain_rate")
+
+
+def summary_table(spec: Mapping[str, Any]) -> Any:
+    """Long table (one row per entry and metric) from a :meth:`Workflow.summary_spec` spec."""
+    import pandas as pd
+
+    frames = []
+    for entry in spec["entries"]:
+        path = entry["path"]
+        try:
+            metrics = pd.read_csv(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot read metrics table ({exc})") from None
+        if list(metrics.columns) != ["metric", "param", "value"]:
+            raise ValueError(f"{path}: expected columns metric, param, value, got {list(metrics.columns)}")
+        meta = {k: v for k, v in entry.items() if k != "path"}
+        frame = metrics.assign(**{k: [v] * len(metrics) for k, v in meta.items()}, metrics_file=path)
+        frames.append(frame)
+    if not frames:
+        raise ValueError("summary spec has no entries")
+    meta_cols = [k for k in spec["entries"][0] if k != "path"]
+    table = pd.concat(frames, ignore_index=True)
+    return table[meta_cols + ["metric", "param", "value", "metrics_file"]]
+
+
+COUNT_METRICS = ("n_rows", "budget")
+
+
+def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
+    """A plain Markdown table of a DataFrame (index as first column, floats rounded, counts as ints)."""
+
+    def cell(value: Any, column: str = "") -> str:
+        if isinstance(value, float):
+            if math.isnan(value):
+                return ""
+            if column in COUNT_METRICS and value.is_integer():
+                return str(int(value))
+            return f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|")
+
+    columns = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join([index_name] + columns) + " |", "| " + " | ".join(["---"] * (len(columns) + 1)) + " |"]
+    for idx, row in frame.iterrows():
+        lines.append(
+            "| " + " | ".join([cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns, strict=True)]) + " |"
+        )
+    return "\n".join(lines)
+
+
+def _param_label(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
+    """Markdown report: per paper table, certified accuracy, scalars and the other metrics."""
+
+    from ..render import markdown_cohen_string
+
+    lines = ["# Summary", ""]
+    for info in spec["tables"]:
+        rows = table[(table["paper"] == info["paper"]) & (table["table"] == info["table"])]
+        if rows.empty:
+            continue
+        lines += [f"## {info['paper']} / {info['table']}", ""]
+        if info.get("description"):
+            lines += [info["description"].strip(), ""]
+        lines += [
+            (
+                f"norm {info['norm']}, alpha {info['alpha']:g} "
+                f"({'two' if info['two_sided'] else 'one'}-sided); rows = runs as named in the config"
+            ),
+            "",
+        ]
+        labels = list(dict.fromkeys(rows["label"]))
+        ca = rows[rows["metric"] == "certified_accuracy"]
+        if not ca.empty:
+            pivot = ca.pivot_table(index="label", columns="param", values="value", aggfunc="first")
+            pivot = pivot.reindex(labels)
+            lines += ["### Certified accuracy", "", markdown_cohen_string(pivot).rstrip("\n"), ""]
+            if info.get("envelope"):
+                groups = rows.drop_duplicates("label").set_index("label")["group"]
+                env = pivot.groupby(groups.reindex(pivot.index).to_numpy()).max()
+                lines += ["### Envelope (best over the runs of each group)", "", _md_table(env, "group"), ""]
+        scalars = rows[rows["param"].isna()]
+        if not scalars.empty:
+            pivot = scalars.pivot_table(index="label", columns="metric", values="value", aggfunc="first")
+            order = [c for c in SCALAR_ORDER if c in pivot.columns] + sorted(
+                c for c in pivot.columns if c not in SCALAR_ORDER and c != "alpha"
+            )
+            lines += ["### Scalar metrics", "", _md_table(pivot.reindex(labels)[order], "run"), ""]
+        others = rows[rows["param"].notna() & (rows["metric"] != "certified_accuracy")]
+        for metric in dict.fromkeys(others["metric"]):
+            sub = others[others["metric"] == metric]
+            pivot = sub.pivot_table(index="label", columns="param", values="value", aggfunc="first")
+            pivot.columns = [_param_label(c) for c in pivot.columns]
+            lines += [
+                f"### {metric}",
+                "",
+                _md_table(pivot.reindex([name for name in labels if name in pivot.index]), "run"),
+                "",
+            ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_summary(spec: Mapping[str, Any], out_csv: str, out_md: str) -> None:
+    """Combine the metrics tables listed in ``spec`` into a long CSV and a Markdown report."""
+    table = summary_table(spec)
+    atomic_write_text(out_csv, table.to_csv(index=False))
+    atomic_write_text(out_md, summary_markdown(table, spec))

@@ -1,0 +1,345 @@
+"""Every documented user error, as a user meets it: one line on stderr, no traceback, no outputs.
+
+Commands (``python -m randsmooth <command>``): the message is ``error: ...`` naming the argument or
+file, the exit status is 2. Workflow configs (``snakemake -n`` from the repository root, as the
+README says to run it): the message names the config key, and no job starts. Errors that
+Snakemake reports itself before reading our config (a --configfile that does not exist or is not
+YAML) are Snakemake's and are not listed here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from randsmooth.counts import synthetic_table, write_table
+from randsmooth.models import create_model, save_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+CI = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+
+
+def run_in_process(main: Any, argv: list[str]) -> tuple[int, str]:
+    """(exit status, stderr) of a command's ``main``."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, err.getvalue()
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``error:`` line of ``stderr`` (asserting there is exactly one and no traceback)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return errors[0]
+
+
+# ------------------------------------------------------------------------- commands
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("inputs")
+    torch.manual_seed(0)
+    checkpoint = root / "digits.pt"
+    save_checkpoint(
+        checkpoint, model=create_model("digits_cnn", "digits"), arch="digits_cnn", dataset="digits", epoch=0
+    )
+    cifar = root / "cifar.pt"
+    save_checkpoint(
+        cifar, model=create_model("cifar_resnet20", "cifar10"), arch="cifar_resnet20", dataset="cifar10", epoch=0
+    )
+    table = synthetic_table([0, 1], [[90, 10], [20, 80]], [[900, 100], [100, 900]], budgets=[100])
+    counts = write_table(table, root / "counts.parquet")
+    bare = root / "bare.parquet"
+    table.to_parquet(bare)  # a table without the randsmooth metadata
+    broken = table.copy()
+    broken["counts_prefix"] = [[p[1], p[0]] for p in table["counts_prefix"]]  # not cumulative
+    broken_path = root / "broken.parquet"
+    broken.to_parquet(broken_path)
+    recipe = root / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": {"name": "digits"},
+                "model": {"arch": "digits_cnn"},
+                "noise": {"sigma": 0.25},
+                "method": {"name": "gaussian"},
+                "epochs": 1,
+                "batch_size": 64,
+                "optimizer": {"lr": 0.05},
+                "schedule": {"name": "constant"},
+                "workers": 0,
+                "eval_examples": 20,
+            }
+        )
+    )
+    pickled = root / "pickled.pt"
+    torch.save({"arch": "digits_cnn", "state_dict": {}, "obj": torch.nn.ReLU()}, pickled)
+    return {
+        "checkpoint": checkpoint,
+        "cifar": cifar,
+        "counts": counts,
+        "bare": bare,
+        "broken": broken_path,
+        "recipe": recipe,
+        "pickled": pickled,
+    }
+
+
+CERTIFY = ["--dataset", "digits", "--sigma", "0.25", "--n0", "4", "--n", "20", "--stop", "2", "--device", "cpu"]
+METRICS = ["--alpha", "0.001"]
+# (name, command, arguments with {placeholders} from the files fixture and {out}, expected text)
+COMMAND_ERRORS = [
+    ("train: missing config", "train", ["--config", "{out}/nope.yaml", "--out", "{out}/m"], "nope.yaml"),
+    ("train: bad key", "train", ["--config", "{bad_recipe}", "--out", "{out}/m"], "'optimizer.lr' must be"),
+    (
+        "certify: unknown option",
+        "certify",
+        ["--checkpoint", "{checkpoint}", "--bogus", "--out", "{out}/c.parquet"],
+        "--bogus",
+    ),
+    (
+        "certify: missing checkpoint",
+        "certify",
+        ["--checkpoint", "{out}/none.pt", *CERTIFY, "--out", "{out}/c.parquet"],
+        "none.pt",
+    ),
+    (
+        "certify: pickle refused",
+        "certify",
+        ["--checkpoint", "{pickled}", *CERTIFY, "--out", "{out}/c.parquet"],
+        "never unpickled",
+    ),
+    (
+        "certify: bad n",
+        "certify",
+        ["--checkpoint", "{checkpoint}", *CERTIFY, "--n", "0", "--out", "{out}/c.parquet"],
+        "--n must be",
+    ),
+    (
+        "certify: stop beyond split",
+        "certify",
+        ["--checkpoint", "{checkpoint}", *CERTIFY, "--stop", "9999", "--out", "{out}/c.parquet"],
+        "exceeds the size",
+    ),
+    (
+        "certify: wrong inputs",
+        "certify",
+        ["--checkpoint", "{cifar}", *CERTIFY[:-2], "--device", "cpu", "--out", "{out}/c.parquet"],
+        "cifar.pt: the model does not accept",
+    ),
+    (
+        "certify: bad noise",
+        "certify",
+        ["--checkpoint", "{checkpoint}", *CERTIFY, "--noise", "pareto", "--out", "{out}/c.parquet"],
+        "'a'",
+    ),
+    ("merge: not a shard", "merge", ["{bare}", "--out", "{out}/m.parquet"], "bare.parquet"),
+    (
+        "metrics: alpha >= 0.5",
+        "metrics",
+        ["--table", "{counts}", "--alpha", "0.6", "--out-csv", "{out}/m.csv"],
+        "alpha must be a number in (0, 0.5)",
+    ),
+    (
+        "metrics: missing table",
+        "metrics",
+        ["--table", "{out}/none.parquet", *METRICS, "--out-csv", "{out}/m.csv"],
+        "none.parquet",
+    ),
+    (
+        "metrics: no metadata",
+        "metrics",
+        ["--table", "{bare}", *METRICS, "--out-csv", "{out}/m.csv"],
+        "bare.parquet: missing or unsupported metadata",
+    ),
+    (
+        "metrics: not cumulative",
+        "metrics",
+        ["--table", "{broken}", *METRICS, "--out-csv", "{out}/m.csv"],
+        "broken.parquet",
+    ),
+    (
+        "metrics: preset without data set",
+        "metrics",
+        ["--table", "{counts}", *METRICS, "--cost-preset", "s-seed", "--out-csv", "{out}/m.csv"],
+        "--cost-dataset",
+    ),
+    (
+        "metrics: bad radii",
+        "metrics",
+        ["--table", "{counts}", *METRICS, "--radii", "a", "--out-csv", "{out}/m.csv"],
+        "--radii",
+    ),
+    (
+        "prepare-data: no ImageNet",
+        "prepare-data",
+        ["--name", "imagenet", "--root", "{out}/none", "--out", "{out}/d.json"],
+        "none",
+    ),
+    (
+        "summary: missing spec",
+        "summary",
+        ["--spec", "{out}/t.json", "--out-csv", "{out}/s.csv", "--out-md", "{out}/s.md"],
+        "t.json",
+    ),
+    ("describe: bad config", "describe", ["--config", "{out}/nope.yaml"], "nope.yaml"),
+    ("gpu-lease: no command", "gpu-lease", ["--gpu-count", "2"], "needs a COMMAND"),
+    ("unknown command", "certifyy", [], "unknown command 'certifyy'"),
+]
+
+
+@pytest.mark.parametrize("name, command, arguments, expected", COMMAND_ERRORS, ids=[c[0] for c in COMMAND_ERRORS])
+def test_command_user_error_is_one_line(
+    files: dict[str, Path], tmp_path: Path, name: str, command: str, arguments: list[str], expected: str
+) -> None:
+    from randsmooth.__main__ import main
+
+    bad_recipe = tmp_path / "bad.yaml"
+    bad = yaml.safe_load(files["recipe"].read_text())
+    bad["optimizer"]["lr"] = -1
+    bad_recipe.write_text(yaml.safe_dump(bad))
+    out = tmp_path / "out"
+    out.mkdir()
+    values = {key: str(path) for key, path in files.items()} | {"out": str(out), "bad_recipe": str(bad_recipe)}
+    argv = [command, *(a.format(**values) for a in arguments)]
+    code, stderr = run_in_process(main, argv)
+    assert code == 2, stderr
+    assert expected in one_error_line(stderr), stderr
+    assert list(out.iterdir()) == [], "a failed command must not leave outputs"
+
+
+def test_refused_resume_keeps_the_provenance(files: dict[str, Path], tmp_path: Path) -> None:
+    """A resume refused because the config changed writes nothing: config.yaml still describes final.pt."""
+    from randsmooth.cli.train import main
+
+    out = tmp_path / "model"
+    assert main(["--config", str(files["recipe"]), "--out", str(out), "--device", "cpu"]) == 0
+    before = {name: (out / name).read_bytes() for name in ("config.yaml", "versions.json", "final.pt")}
+    changed = yaml.safe_load(files["recipe"].read_text())
+    changed["epochs"] = 2
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
+    assert main(["--config", str(tmp_path / "changed.yaml"), "--out", str(out), "--device", "cpu"]) == 2
+    assert {name: (out / name).read_bytes() for name in before} == before
+
+
+def test_help_exits_zero() -> None:
+    for command in ("gpu-lease", "certify", "metrics"):
+        result = subprocess.run(
+            [sys.executable, "-m", "randsmooth", command, "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0 and "usage:" in result.stdout, (command, result.stderr)
+    listing = subprocess.run([sys.executable, "-m", "randsmooth", "--help"], capture_output=True, text=True)
+    from randsmooth.cli import COMMANDS
+
+    assert all(f"  {name} " in listing.stdout for name in COMMANDS), listing.stdout
+
+
+# ----------------------------------------------------------------- workflow configs
+def _ci(mutate: Any) -> Any:
+    def make(tmp: Path) -> str:
+        cfg = copy.deepcopy(CI)
+        mutate(cfg)
+        return yaml.safe_dump(cfg, sort_keys=False)
+
+    return make
+
+
+def _text(text: str) -> Any:
+    return lambda tmp: text
+
+
+CI_TEXT = (REPO / "config" / "ci.yaml").read_text()
+CONFIG_ERRORS = [
+    ("unknown top-level key", _ci(lambda c: c.update(bogus=1)), "config key 'bogus' is not allowed (unknown key)"),
+    ("bad value", _ci(lambda c: c["certify"]["gauss"].update(n0=0)), "config key 'certify/gauss/n0': 0 is less than"),
+    (
+        "alpha on a certify entry",
+        _ci(lambda c: c["certify"]["gauss"].update(alpha=0.01)),
+        "alpha moved to the paper tables",
+    ),
+    ("alpha too large", _ci(lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.6)), "tables/l2/alpha"),
+    (
+        "duplicate key",
+        _text(CI_TEXT.replace("  uniform: {model: uniform,", "  gauss: {model: uniform,")),
+        "duplicate key 'gauss'",
+    ),
+    ("pareto without a", _ci(lambda c: c["models"]["gauss"].update(noise="pareto")), "'models/gauss/noise_params'"),
+    (
+        "pareto a = 1",
+        _ci(lambda c: c["models"]["gauss"].update(noise="pareto", noise_params={"a": 1})),
+        "'models/gauss/noise_params'",
+    ),
+    (
+        "stop beyond the split",
+        _ci(lambda c: c["certify"]["gauss"]["examples"].update(stop=1000)),
+        "1000 is beyond the test split",
+    ),
+    (
+        "more shards than examples",
+        _ci(lambda c: c["certify"]["gauss"].update(shards=151)),
+        "151 shards for only 150 examples",
+    ),
+    ("no papers", _ci(lambda c: c.pop("papers")), "'papers' is a required property"),
+    ("unknown model", _ci(lambda c: c["certify"]["gauss"].update(model="ghost")), "unknown models entry 'ghost'"),
+    ("bad recipe", _ci(lambda c: c["recipes"]["tiny"].update(epochs=0)), "'recipes/tiny': config key 'epochs'"),
+    (
+        "unknown method",
+        _ci(lambda c: c["models"]["gauss"].update(method={"name": "smoothadvv"})),
+        "'models/gauss/method'",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """``snakemake -n --configfile BAD`` from the repository root, three at a time."""
+    root = tmp_path_factory.mktemp("bad-configs")
+
+    def one(case: tuple[str, Any, str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        name, make, _ = case
+        folder = root / name.replace(" ", "_")
+        folder.mkdir()
+        config = folder / "config.yaml"
+        config.write_text(make(folder))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(config)]
+        cmd += ["--config", f"results={folder / 'results'}"]
+        return folder, subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip([c[0] for c in CONFIG_ERRORS], pool.map(one, CONFIG_ERRORS), strict=True))
+
+
+@pytest.mark.parametrize("name, make, expected", CONFIG_ERRORS, ids=[c[0] for c in CONFIG_ERRORS])
+def test_config_error_is_one_line_before_any_job(dry_runs: Any, name: str, make: Any, expected: str) -> None:
+    folder, result = dry_runs[name]
+    assert result.returncode != 0
+    line = one_error_line(result.stderr)
+    assert expected in line and "config.yaml" in line, line
+    assert "Building DAG" not in result.stdout + result.stderr  # nothing was planned, let alone run
+    assert not (folder / "results").exists()
+
+
+def test_metrics_spec_file_errors_name_the_file(tmp_path: Path, files: dict[str, Path]) -> None:
+    from randsmooth.cli.metrics import main
+
+    spec = tmp_path / "variant.json"
+    spec.write_text(json.dumps({"alpha": 0.001, "norm": "l3"}))
+    args = ["--table", str(files["counts"]), "--spec", str(spec), "--out-csv", str(tmp_path / "m.csv")]
+    code, stderr = run_in_process(main, args)
+    assert code == 2
+    assert "variant.json: norm must be one of" in one_error_line(stderr)
+    assert not (tmp_path / "m.csv").exists()

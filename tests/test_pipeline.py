@@ -1,0 +1,525 @@
+"""randsmooth.pipeline: strict config reading, schema validation, content-addressed expansion,
+spec files, paths and summaries.
+
+Fast unit tests (no Snakemake run). The schema's enumerations are checked against the library's
+registries, and every model of every shipped config is checked to produce a training config that
+``randsmooth.train_config.resolve_config`` leaves unchanged (one home for the defaults).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from randsmooth.cli import describe as describe_cli
+from randsmooth.cli import prepare_data as prepare_cli
+from randsmooth.cli import summary as summary_cli
+from randsmooth.pipeline import commands, config
+from randsmooth.pipeline.keys import KEY_PATTERN
+from randsmooth.pipeline.paths import Paths
+from randsmooth.pipeline.plan import Plan
+from randsmooth.train_config import resolve_config
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
+CONFIGS = [
+    REPO / "config" / "config.yaml",
+    REPO / "config" / "ci.yaml",
+    *sorted((REPO / "config" / "papers").glob("*.yaml")),
+]
+EVIL = "a b; touch INJECTED $(touch INJECTED2) `id` 'q' \"dq\" \\ {x}"
+
+
+def raw(name: str = "ci.yaml") -> dict[str, Any]:
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+def expand(cfg: dict[str, Any]) -> Plan:
+    return Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
+
+
+def through_bash(words: str, cwd: Path) -> list[str]:
+    """What ``printf '%s\\n' WORDS`` prints in a real shell (one line per word)."""
+    result = subprocess.run(["bash", "-c", f"printf '%s\\n' {words}"], cwd=cwd, capture_output=True, text=True)
+    return result.stdout.splitlines()
+
+
+# ------------------------------------------------------------------------------ schema
+def test_shipped_configs_exist() -> None:
+    names = {p.name for p in CONFIGS}
+    assert {"config.yaml", "ci.yaml", "cohen2019.yaml", "yang2020.yaml", "sun2025.yaml", "xin2025.yaml"} <= names
+
+
+def test_schema_enums_match_library_registries() -> None:
+    from randsmooth.data import dataset_names
+    from randsmooth.models import arch_names
+    from randsmooth.sampling import noise_names
+
+    defs = config.load_yaml(SCHEMA)["$defs"]
+    assert sorted(defs["dataset"]["properties"]["name"]["enum"]) == sorted(dataset_names())
+    assert sorted(defs["model"]["properties"]["arch"]["enum"]) == sorted(arch_names())
+    assert sorted(defs["noise_name"]["enum"]) == sorted(noise_names())
+
+
+def test_schema_cost_presets_exist() -> None:
+    from randsmooth.costs import preset_names
+
+    schema = config.load_yaml(SCHEMA)
+    presets = {name.split("/")[1] for name in preset_names()}
+    assert set(schema["$defs"]["cost"]["properties"]["preset"]["enum"]) == presets
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_validates_and_expands(path: Path) -> None:
+    plan = Plan(config.load(path, SCHEMA))
+    paths = Paths(plan.results)
+    assert paths.final_targets(plan) and plan.used_runs() and plan.used_models()
+    for key in plan.used_runs():  # every run's settings file can be written
+        settings = json.loads(commands.run_settings_json(plan, key))
+        assert settings["num_shards"] == plan.run(key).shards
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_train_configs_are_fully_resolved(path: Path) -> None:
+    """recipe.json holds every key of the trainer's config with the trainer's own defaults."""
+    plan = Plan(config.load(path, SCHEMA))
+    for model in plan.models.values():
+        if model.train_config is None:
+            continue
+        assert resolve_config(model.train_config) == model.train_config
+        assert json.loads(plan.recipe_json(model.key)) == model.train_config
+
+
+def test_defaults_are_filled_in() -> None:
+    cfg = config.validate(raw(), SCHEMA)
+    assert cfg["gpu"] == {"lock_dir": None, "devices": None, "wait_timeout": None}
+    run = cfg["certify"]["gauss"]
+    assert run["noise"] is None and run["batch"] == 400 and run["noise_block"] == 128
+    assert run["examples"] == {"split": "test", "start": 0, "stop": None, "skip": 3}
+    table = cfg["papers"]["cohen2019"]["tables"]["l2"]
+    assert table["budgets"] == [None] and table["alpha"] == 0.001 and table["two_sided"] is False
+    # recipe defaults come from randsmooth.train_config only
+    assert Plan(cfg).models[Plan(cfg).model_names["gauss"]].train_config["optimizer"]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda c: c.update(bogus=1), "bogus"),
+        (lambda c: c["models"]["gauss"].update(arch="resnet9000"), "models/gauss/arch"),
+        (lambda c: c["models"]["gauss"].pop("sigma"), "models/gauss"),
+        (lambda c: c["certify"]["gauss"].update(n0=0), "certify/gauss/n0"),
+        (lambda c: c["certify"]["gauss"]["examples"].update(splitt="test"), "certify/gauss/examples/splitt"),
+        (lambda c: c.update(device="gpu"), "device"),
+        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(norm="l3"), "papers/cohen2019/tables/l2/norm"),
+        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.5), "papers/cohen2019/tables/l2/alpha"),
+    ],
+)
+def test_schema_errors_name_the_key(mutate: Any, key: str) -> None:
+    cfg = raw()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=f"config key '{key}'"):
+        config.validate(cfg, SCHEMA)
+
+
+def test_alpha_on_a_certify_entry_says_where_it_moved() -> None:
+    cfg = raw()
+    cfg["certify"]["gauss"]["alpha"] = 0.001
+    with pytest.raises(ValueError, match=r"'certify/gauss/alpha': alpha moved to the paper tables"):
+        config.validate(cfg, SCHEMA)
+    cfg = raw()
+    cfg["certify"]["uniform"]["two_sided"] = True
+    with pytest.raises(ValueError, match=r"'certify/uniform/two_sided': two_sided moved"):
+        config.validate(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["certify"]["gauss"].update(model="nope"), r"'certify/gauss/model': unknown models entry 'nope'"),
+        (lambda c: c["models"]["gauss"].update(dataset="mnist"), r"'models/gauss/dataset': unknown datasets entry"),
+        (lambda c: c["models"]["gauss"].update(recipe="huge"), r"'models/gauss/recipe': unknown recipe 'huge'"),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(runs=["gauss", "ghost"]),
+            r"'papers/cohen2019/tables/l2/runs': unknown certify entry 'ghost'",
+        ),
+        (
+            lambda c: c["papers"]["sun2025"]["tables"]["budgets"].update(budgets=[500]),
+            r"'papers/sun2025/tables/budgets/budgets': budget 500 is not a recorded prefix budget",
+        ),
+        (lambda c: c["certify"]["gauss"].update(shard_size=10, shards=2), r"give shards or shard_size, not both"),
+        (lambda c: c["certify"]["gauss"].update(examples={"stop": 4}, shards=5), r"5 shards for only 4 examples"),
+        (
+            lambda c: c["recipes"]["tiny"]["schedule"].update(step_size=3),
+            r"'recipes/tiny': unknown config key 'schedule.step_size'",
+        ),
+        (
+            lambda c: c["recipes"]["tiny"].update(schedule={"name": "step"}),
+            r"'recipes/tiny': config is missing required key 'schedule.step_size'",
+        ),
+        (
+            lambda c: c["recipes"]["tiny"]["optimizer"].update(weight_decay="1e-4"),
+            r"'recipes/tiny': config key 'optimizer.weight_decay' must be a finite number",
+        ),
+        (lambda c: c["recipes"]["tiny"].update(epoch=3), r"'recipes/tiny/epoch' is not allowed"),
+        (
+            lambda c: c["models"]["gauss"].update(sigma=0.0),
+            r"'certify/gauss/sigma': model 'gauss' was trained without noise",
+        ),
+        (lambda c: c["models"]["gauss"].update(checkpoint="x.pt"), r"'models/gauss/recipe': a model with a checkpoint"),
+        (lambda c: c.update(results="out/{x}"), r"config key 'results'"),
+        # checked before any job starts (they used to fail only when a job ran)
+        (lambda c: c["models"]["gauss"].update(noise="pareto"), r"'models/gauss/noise_params'.*'a'"),
+        (
+            lambda c: c["models"]["gauss"].update(noise="pareto", noise_params={"a": 1}),
+            r"'models/gauss/noise_params'.*a",
+        ),
+        (lambda c: c["certify"]["gauss"]["examples"].update(stop=451), r"'certify/gauss/examples/stop': 451 is beyond"),
+        (lambda c: c["certify"]["gauss"].update(shards=200), r"'certify/gauss/shards': 200 shards for only 150"),
+        (lambda c: c["models"]["gauss"].update(method={"name": "nope"}), r"'models/gauss/method'.*unknown training"),
+        (
+            lambda c: c["models"]["gauss"].update(method={"name": "stability", "params": {"wieght": 2}}),
+            r"'models/gauss/method'.*unexpected parameter",
+        ),
+        (lambda c: c["datasets"]["digits"].update(options={"colour": 1}), r"'datasets/digits/options'.*colour"),
+    ],
+)
+def test_semantic_errors_name_the_key(mutate: Any, message: str) -> None:
+    cfg = raw()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+# ------------------------------------------------------------------- strict reading
+def test_duplicate_yaml_keys_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("models:\n  a: {sigma: 1}\n  b: {sigma: 2}\n  a: {sigma: 3}\n")
+    with pytest.raises(ValueError, match=r"dup.yaml: line 4: duplicate key 'a' \(first on line 2\)"):
+        config.load_yaml(path)
+    merged = tmp_path / "merge.yaml"  # YAML merge keys may still override a template
+    merged.write_text("x-t: &t {a: 1, b: 2}\nentry: {<<: *t, b: 3}\n")
+    assert config.load_yaml(merged)["entry"] == {"a": 1, "b": 3}
+
+
+def test_workflow_config_reads_only_the_given_files(tmp_path: Path) -> None:
+    ci = REPO / "config" / "ci.yaml"
+    cfg = config.workflow_config([ci], {}, REPO)
+    assert sorted(cfg["models"]) == ["gauss", "uniform"]  # nothing of config/config.yaml
+    default = config.workflow_config([], {"results": "elsewhere"}, REPO)
+    assert "gauss_0.25" in default["models"] and default["results"] == "elsewhere"
+    home = config.workflow_config([ci], {"results": "~/rs-results"}, REPO)
+    assert home["results"] == str(Path.home() / "rs-results")
+    incomplete = tmp_path / "nopapers.yaml"
+    incomplete.write_text(yaml.safe_dump({k: v for k, v in raw().items() if k != "papers"}))
+    with pytest.raises(ValueError, match=r"nopapers.yaml: config key '<top level>': 'papers' is a required property"):
+        config.workflow_config([incomplete], {}, REPO)
+
+
+# ------------------------------------------------------------------- content addressing
+def test_identical_recipes_share_one_model_folder() -> None:
+    cfg = raw()
+    inline = copy.deepcopy(cfg["recipes"]["tiny"])
+    inline["optimizer"].update(momentum=0.9, weight_decay=0.0001, name="sgd")  # = the defaults
+    cfg["models"]["other name, same recipe"] = {**cfg["models"]["gauss"], "recipe": inline}
+    cfg["certify"]["again"] = {**cfg["certify"]["gauss"], "model": "other name, same recipe"}
+    plan = expand(cfg)
+    assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
+    assert plan.run_names["gauss"] == plan.run_names["again"]
+    assert len(plan.models) == 2 and len(plan.runs) == 2
+
+
+@pytest.mark.parametrize(
+    "section, change, same",
+    [
+        ("recipe", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.01), False),
+        ("recipe", lambda c: c["recipes"]["tiny"].update(seed=1), False),
+        ("model", lambda c: c["models"]["gauss"].update(sigma=0.5), False),
+        ("model", lambda c: c["models"]["gauss"]["arch_params"].update(width=9), False),
+        ("dataset", lambda c: c["datasets"]["digits"].update(options={"upsample": True}), False),
+        ("runtime", lambda c: c.update(device="cuda", threads=8), True),
+        ("paths", lambda c: c.update(results="elsewhere", data_root="/other/data"), True),
+        ("int or float", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.05, momentum=0.9), True),
+    ],
+)
+def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same: bool) -> None:
+    before = expand(raw()).model_names["gauss"]
+    cfg = raw()
+    change(cfg)
+    assert (expand(cfg).model_names["gauss"] == before) is same, section
+
+
+@pytest.mark.parametrize(
+    "change, same",
+    [
+        (lambda c: c["certify"]["gauss"].update(n0=21), False),
+        (lambda c: c["certify"]["gauss"].update(n=1000), False),
+        (lambda c: c["certify"]["gauss"].update(seed=5), False),
+        (lambda c: c["certify"]["gauss"].update(shards=3), False),
+        (lambda c: c["certify"]["gauss"].update(sigma=0.5), False),
+        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.01, two_sided=True), True),
+        (lambda c: c["certify"]["gauss"].update(batch=17), True),
+    ],
+)
+def test_run_key_changes_with_the_sampling_only(change: Any, same: bool) -> None:
+    before = expand(raw()).run_names["gauss"]
+    cfg = raw()
+    change(cfg)
+    assert (expand(cfg).run_names["gauss"] == before) is same
+
+
+def test_a_new_alpha_reads_the_same_counts() -> None:
+    cfg = raw()
+    cfg["papers"]["cohen2019"]["tables"]["l2_alpha_0.01"] = {"runs": ["gauss"], "alpha": 0.01, "radii": [0.0]}
+    plan = expand(cfg)
+    variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019")}
+    assert set(variants) == {0.001, 0.01}
+    assert variants[0.001].run_key == variants[0.01].run_key and variants[0.001].key != variants[0.01].key
+
+
+def test_default_config_deduplicates_shared_runs() -> None:
+    plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
+    assert plan.run_names["xin_gauss_0.50"] == plan.run_names["cohen_0.50"]
+    assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
+    assert len(plan.used_models()) == 9 and len(plan.used_runs()) == 15
+
+
+def test_keys_are_path_safe_and_readable() -> None:
+    plan = expand(raw())
+    for key in [*plan.models, *plan.runs, *plan.datasets, *(v for _, v in plan.variants)]:
+        assert re.fullmatch(KEY_PATTERN, key), key
+    assert plan.model_names["gauss"].startswith("digits_digits_cnn_gaussian_gaussian_0.25-")
+
+
+def test_same_dataset_with_two_roots_is_rejected() -> None:
+    cfg = raw()
+    cfg["datasets"]["again"] = {"name": "digits", "root": "/elsewhere"}
+    with pytest.raises(ValueError, match="'datasets/again': the same data set as 'datasets/digits'"):
+        expand(cfg)
+
+
+# --------------------------------------------------------------------------- paths
+def test_paths_under_results_folder() -> None:
+    cfg = raw()
+    cfg["results"] = "my results/x"
+    plan = expand(cfg)
+    paths = Paths(plan.results)
+    key = plan.used_runs()[0]
+    assert paths.shard.format(run=key, shard=1) == f"my results/x/certify/{key}/shards/1.parquet"
+    assert paths.weights == "my results/x/models/{model}/final.pt"
+    assert paths.log("train", "{model}.log") == "my results/x/logs/train/{model}.log"
+    cfg["results"] = "."
+    assert Paths(expand(cfg).results).summary_csv == "summary.csv"
+    with pytest.raises(AttributeError, match="no results path named 'sahrd'"):
+        paths.sahrd  # noqa: B018
+
+
+def test_targets_cover_every_enabled_paper() -> None:
+    cfg = raw()
+    cfg["papers"]["xin2025"]["enabled"] = False
+    plan = expand(cfg)
+    paths = Paths(plan.results)
+    assert sorted(plan.papers) == ["cohen2019", "sun2025", "yang2020"]
+    assert not any("xin2025" in t for t in paths.final_targets(plan))
+    assert not any("s-pair" in t for t in paths.metrics_of(plan))
+    assert len(paths.metrics_of(plan)) == len(set(paths.metrics_of(plan)))
+
+
+# ----------------------------------------------------------------- spec files, quoting
+def evil_config() -> dict[str, Any]:
+    cfg = raw()
+    cfg["data_root"] = EVIL
+    cfg["gpu"] = {"lock_dir": EVIL}
+    cfg["device"] = "auto"
+    cfg["datasets"]["digits"]["options"] = {"test_size": 0.25}
+    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"][0]["name"] = EVIL
+    return cfg
+
+
+def test_spec_files_and_arguments_survive_the_shell_verbatim(tmp_path: Path) -> None:
+    plan = expand(evil_config())
+    paths = Paths(plan.results)
+    key = plan.run_names["gauss"]
+    variant = next(e.variant for e in plan.entries if e.variant.spec.get("cost", {}).get("name") == EVIL)
+    lease = commands.lease_prefix(plan, "python")
+    assert shlex.split(lease) == ["python", "-m", "randsmooth", "gpu-lease", "--lock-dir", EVIL, "--"]
+    texts = [
+        commands.run_settings_json(plan, key),
+        commands.variant_json(plan, variant.run_key, variant.key),
+        commands.paper_tables_json(plan, paths, "xin2025"),
+        plan.datasets[plan.dataset_names["digits"]].root,
+    ]
+    for text in texts:  # as the rules pass them: {params.x:q} = shlex.quote
+        assert through_bash(shlex.quote(text), tmp_path) == [text]
+    through_bash(lease, tmp_path)
+    assert not list(tmp_path.iterdir()), "a command was injected"
+    cfg = evil_config()
+    cfg["device"] = "cpu"
+    assert commands.lease_prefix(expand(cfg), "python") == ""
+
+
+def test_run_settings_and_variants() -> None:
+    plan = expand(raw())
+    uniform = plan.run_names["uniform"]
+    settings = json.loads(commands.run_settings_json(plan, uniform))
+    assert settings["noise"] == "uniform" and settings["sigma"] == 0.5 and settings["n0"] == 64
+    assert settings["num_shards"] == 2 and settings["skip"] == 3 and settings["stop"] is None
+    assert settings["dataset"] == "digits" and settings["model"] == plan.model_names["uniform"]
+    from randsmooth.cli.certify import RUN_KEYS, RUN_LABELS
+
+    assert set(settings) <= set(RUN_KEYS) | set(RUN_LABELS)  # the certify command reads every key
+    (variant,) = [v for (r, _), v in plan.variants.items() if r == uniform]
+    spec = json.loads(commands.variant_json(plan, uniform, variant.key))
+    assert spec["alpha"] == 0.001 and spec["norm"] == "l1" and spec["two_sided"] is True
+    preset = next(v for v in plan.variants.values() if v.spec.get("cost", {}).get("preset") == "s-pair")
+    assert preset.spec["cost"] == {"preset": "s-pair", "dataset": "cifar10", "name": "s-pair"}
+    assert preset.spec["cs_mode"] == "group" and preset.spec["legacy_alpha"] is False
+    budget = next(v for v in plan.variants.values() if v.spec["budget"] == 100)
+    assert json.loads(commands.variant_json(plan, budget.run_key, budget.key))["budget"] == 100
+
+
+def test_variant_specs_are_valid_metrics_specs() -> None:
+    from randsmooth.evaluate import MetricsSpec
+
+    plan = expand(raw())
+    for variant in plan.variants.values():
+        assert MetricsSpec.from_dict(json.loads(commands.variant_json(plan, variant.run_key, variant.key)))
+
+
+def test_free_form_cost_matrix_is_in_the_variant() -> None:
+    from randsmooth.costs import from_config
+
+    plan = expand(raw())
+    custom = next(v for v in plan.variants.values() if "pairs" in v.spec.get("cost", {}))
+    matrix = from_config(custom.spec["cost"])
+    assert matrix.num_classes == 10 and matrix.matrix[3, 5] == 1.0 and matrix.matrix.sum() == 1.0
+    labels = [e.label for e in plan.entries if e.paper == "xin2025"]
+    assert labels == ["gauss [digit 3 -> 5]", "gauss [s-pair]"]
+
+
+@pytest.mark.parametrize(
+    "cost, message",
+    [
+        ({"preset": "s-pair", "dataset": "cifar10", "pairs": [[3, 5]]}, "give exactly one of preset"),
+        ({"num_classes": 10, "pairs": [[3, 3]]}, "seed and target must differ"),
+        ({"pairs": [[3, 5]]}, "needs a 'num_classes' key"),
+        ({"num_classes": 10, "pairs": [[3, 5]], "dataset": "cifar10"}, "'papers/xin2025/tables/cost/costs/0/dataset'"),
+        ({"preset": "multi2", "dataset": "imagenette"}, "unknown cost preset"),
+    ],
+)
+def test_cost_errors_name_the_key(cost: dict[str, Any], message: str) -> None:
+    cfg = raw()
+    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"] = [cost]
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+    if "dataset" not in message:
+        with pytest.raises(ValueError, match="'papers/xin2025/tables/cost/costs/0'"):
+            expand(cfg)
+
+
+def test_merge_checks_the_declared_subset() -> None:
+    cfg = raw()
+    cfg["certify"]["gauss"]["examples"] = {"start": 10, "stop": 400, "skip": 3}
+    plan = expand(cfg)
+    key = plan.run_names["gauss"]
+    assert shlex.split(commands.merge_checks(plan, key)) == [
+        "--start",
+        "10",
+        "--stop",
+        "400",
+        "--skip",
+        "3",
+        "--expect-count",
+        str(len(range(10, 400, 3))),
+    ]
+    assert commands.merge_checks(plan, plan.run_names["uniform"]) == ""
+
+
+# ------------------------------------------------------------------------ summary
+def fake_metrics(path: Path, values: dict[float, float], acr: float) -> None:
+    rows = [("n_rows", "", 10.0), ("alpha", "", 0.001), ("acr", "", acr), ("clean_accuracy", "", values[0.0])]
+    rows += [("certified_accuracy", r, v) for r, v in values.items()]
+    rows += [("pa_ccdf", 0.5, 0.4)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["metric", "param", "value"]).to_csv(path, index=False)
+
+
+def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
+    cfg = raw()
+    cfg["results"] = str(tmp_path / "res")
+    plan = expand(cfg)
+    spec_text = commands.paper_tables_json(plan, Paths(plan.results), "yang2020")
+    spec = json.loads(spec_text)
+    assert [e["label"] for e in spec["entries"]] == ["uniform", "gauss"]
+    fake_metrics(Path(spec["entries"][0]["path"]), {0.0: 0.5, 0.25: 0.4, 0.5: 0.1}, 0.2)
+    fake_metrics(Path(spec["entries"][1]["path"]), {0.0: 0.6, 0.25: 0.3, 0.5: 0.2}, 0.3)
+    spec_file = tmp_path / "tables.json"
+    spec_file.write_text(spec_text)
+    out_csv, out_md = tmp_path / "s.csv", tmp_path / "s.md"
+    assert summary_cli.main(["--spec", str(spec_file), "--out-csv", str(out_csv), "--out-md", str(out_md)]) == 0
+    table = pd.read_csv(out_csv)
+    assert len(table) == 2 * 8
+    assert set(table["run"]) == {"uniform", "gauss"} and set(table["noise"]) == {"uniform", "gaussian"}
+    acr = table[table["metric"] == "acr"].set_index("run")["value"]
+    assert acr.to_dict() == {"uniform": 0.2, "gauss": 0.3}
+    md = out_md.read_text()
+    assert "## yang2020 / l1" in md and "### Envelope" in md and "### pa_ccdf" in md
+    assert "norm l1, alpha 0.001 (two-sided)" in md
+    assert "<b> uniform </b>| 0.50 |0.40<b>*</b> |0.10 |" in md
+    assert "| gaussian | 0.6000 | 0.3000 | 0.2000 |" in md
+
+
+def test_summary_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = raw()
+    cfg["results"] = str(tmp_path / "res")
+    plan = expand(cfg)
+    spec_file = tmp_path / "tables.json"
+    spec_file.write_text(commands.paper_tables_json(plan, Paths(plan.results), "cohen2019"))
+    args = ["--spec", str(spec_file), "--out-csv", str(tmp_path / "a.csv"), "--out-md", str(tmp_path / "a.md")]
+    assert summary_cli.main(args) == 2
+    assert "cannot read metrics table" in capsys.readouterr().err
+    assert not (tmp_path / "a.csv").exists()
+
+
+# -------------------------------------------------------------------- prepare-data
+def test_prepare_data_digits(tmp_path: Path) -> None:
+    out = tmp_path / "d" / "digits.json"
+    assert prepare_cli.main(["--name", "digits", "--root", str(tmp_path), "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["sizes"] == {"train": 1347, "test": 450}
+    assert record["num_classes"] == 10 and record["input_shape"] == [1, 8, 8]
+
+
+def test_prepare_data_missing_imagenet_is_a_clear_error(tmp_path: Path) -> None:
+    args = ["--name", "imagenet", "--root", str(tmp_path / "nothing here"), "--out", str(tmp_path / "i.json")]
+    result = subprocess.run(
+        [sys.executable, "-m", "randsmooth", "prepare-data", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "nothing here" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "i.json").exists()
+
+
+def test_describe_lists_names_and_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.chdir(tmp_path)  # works outside the repository root: the schema is found next to the config
+    assert describe_cli.main(["--config", str(REPO / "config" / "ci.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "kind\tname\tkey\tpath"
+    models = [line.split("\t") for line in lines if line.startswith("model\t")]
+    assert {m[1] for m in models} == {"gauss", "uniform"}
+    assert all(m[3].endswith("/final.pt") for m in models)
