@@ -97,7 +97,7 @@ def test_train_configs_are_fully_resolved(path: Path) -> None:
         if model.train_config is None:
             continue
         assert resolve_config(model.train_config) == model.train_config
-        assert json.loads(plan.recipe_json(model.key)) == model.train_config
+        assert json.loads(commands.recipe_json(plan, model.key)) == model.train_config
 
 
 def test_defaults_are_filled_in() -> None:

@@ -1,7 +1,8 @@
 """Cost matrices for cost-sensitive certification (Xin et al. 2025) and their scenario presets.
 
 A cost matrix C is a dense K x K float64 array, non-negative, with a zero diagonal: C[y, j] is the
-cost of predicting class j for an example of true class y. Derived notions (Xin et al. 2025, the cost-sensitive setting):
+cost of predicting class j for an example of true class y. Derived notions (Xin et al. 2025, the
+cost-sensitive setting):
 
 * the **sensitive target set** of class y is Omega_y = {j : C[y, j] > 0} (ascending order; the
   order only breaks ties for the worst target c_B, matching the reference's hard-coded lists);

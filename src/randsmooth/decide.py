@@ -55,6 +55,7 @@ def _check_alpha(alpha: float) -> float:
         raise ValueError(f"alpha must be a number in (0, 0.5), got {alpha!r}")
     return float(alpha)
 
+
 CS_ABSTAIN: tuple[str, ...] = ("code", "strict")
 
 

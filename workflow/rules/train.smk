@@ -11,7 +11,7 @@ rule model_recipe:
     conda:
         ANALYSIS_ENV
     params:
-        recipe=lambda w: PLAN.recipe_json(w.model),
+        recipe=lambda w: commands.recipe_json(PLAN, w.model),
     shell:
         "printf '%s\\n' {params.recipe:q} > {output:q} 2> {log:q}"
 

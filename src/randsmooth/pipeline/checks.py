@@ -115,3 +115,23 @@ def label(
     if cost is not None and len(spec["costs"]) > 1:
         label += f" [{cost['name']}]"
     return label
+
+
+def subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int | None:
+    """Size of ``range(start, stop, skip)``, checked against the split size where it is known."""
+    size = data_module().split_size(dataset.name, ex["split"], **dataset.loader_options())
+    stop = ex["stop"]
+    if stop is not None and stop <= ex["start"]:
+        raise ValueError(f"config key '{where}/examples/stop' must be > start ({ex['start']}), got {stop}")
+    if size is not None and stop is not None and stop > size:
+        raise ValueError(
+            f"config key '{where}/examples/stop': {stop} is beyond the {ex['split']} split of "
+            f"{dataset.name} ({size} examples)"
+        )
+    if size is not None and ex["start"] >= size:
+        raise ValueError(
+            f"config key '{where}/examples/start': {ex['start']} is beyond the {ex['split']} split of "
+            f"{dataset.name} ({size} examples)"
+        )
+    end = stop if stop is not None else size
+    return None if end is None else len(range(ex["start"], end, ex["skip"]))

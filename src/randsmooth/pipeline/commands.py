@@ -22,6 +22,14 @@ def quote(args: Iterable[Any]) -> str:
     return " ".join(shlex.quote(str(a)) for a in args)
 
 
+def recipe_json(plan: Plan, model_key: str) -> str:
+    """The content of ``recipe.json``: the model's complete training config (its identity)."""
+    model = plan.model(model_key)
+    if model.train_config is None:
+        raise ValueError(f"model {model_key!r} is imported from {model.checkpoint!r}, not trained")
+    return canonical_json(model.train_config)
+
+
 def run_settings_json(plan: Plan, run_key: str) -> str:
     """The content of ``run.json``: the sampling settings of ``python -m randsmooth certify --run``."""
     run = plan.run(run_key)
@@ -122,11 +130,24 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
 
 
 def describe(plan: Plan, paths: Paths) -> list[dict[str, str]]:
-    """Config name -> result folder of every data set, model, run and metrics variant (for people)."""
-    where = {
-        "dataset": lambda row: paths.dataset_record.format(dataset=row["key"]),
-        "model": lambda row: paths.weights_of(plan, row["key"]),
-        "run": lambda row: paths.counts.format(run=row["key"]),
-        "metrics": lambda row: paths.metrics_csv.format(run=row["run"], variant=row["key"]),
-    }
-    return [{**row, "path": where[row["kind"]](row)} for row in plan.describe()]
+    """Config name -> key and result folder of every data set, model, run and metrics variant."""
+    rows = [
+        {"kind": "dataset", "name": n, "key": k, "path": paths.dataset_record.format(dataset=k)}
+        for n, k in plan.dataset_names.items()
+    ]
+    rows += [
+        {"kind": "model", "name": n, "key": k, "path": paths.weights_of(plan, k)} for n, k in plan.model_names.items()
+    ]
+    rows += [
+        {"kind": "run", "name": n, "key": k, "path": paths.counts.format(run=k)} for n, k in plan.run_names.items()
+    ]
+    rows += [
+        {
+            "kind": "metrics",
+            "name": f"{e.paper}/{e.table}/{e.label}",
+            "key": e.variant.key,
+            "path": paths.metrics_csv.format(run=e.variant.run_key, variant=e.variant.key),
+        }
+        for e in plan.entries
+    ]
+    return rows

@@ -35,9 +35,10 @@ from .checks import (
     lookup,
     results_dir,
     shard_count,
+    subset_size,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
-from .keys import canonical_json, content_key, format_number
+from .keys import content_key, format_number
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -209,7 +210,7 @@ class Plan:
             )
         check_noise(noise, float(sigma), noise_params, model.dataset, f"{where}/noise_params")
         ex = raw["examples"]
-        count = self._subset_size(model.dataset, ex, where)
+        count = subset_size(model.dataset, ex, where)
         shards = shard_count(raw, count, ex["stop"] is not None, where)
         run = RunEntry(
             "",
@@ -239,26 +240,6 @@ class Plan:
             )
         self.runs[key] = run
         self.run_names[name] = key
-
-    @staticmethod
-    def _subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int | None:
-        """Size of ``range(start, stop, skip)``, checked against the split size where it is known."""
-        size = data_module().split_size(dataset.name, ex["split"], **dataset.loader_options())
-        stop = ex["stop"]
-        if stop is not None and stop <= ex["start"]:
-            raise ValueError(f"config key '{where}/examples/stop' must be > start ({ex['start']}), got {stop}")
-        if size is not None and stop is not None and stop > size:
-            raise ValueError(
-                f"config key '{where}/examples/stop': {stop} is beyond the {ex['split']} split of "
-                f"{dataset.name} ({size} examples)"
-            )
-        if size is not None and ex["start"] >= size:
-            raise ValueError(
-                f"config key '{where}/examples/start': {ex['start']} is beyond the {ex['split']} split of "
-                f"{dataset.name} ({size} examples)"
-            )
-        end = stop if stop is not None else size
-        return None if end is None else len(range(ex["start"], end, ex["skip"]))
 
     # ------------------------------------------------------------------ paper tables
     def _add_paper(self, paper: str, raw: Mapping[str, Any]) -> None:
@@ -319,29 +300,6 @@ class Plan:
         variant = Variant(key=key, run_key=run.key, spec=spec)
         self.variants[(run.key, key)] = variant
         return variant
-
-    def describe(self) -> list[dict[str, str]]:
-        """Name -> key of every data set, model, run and metrics variant of the config (for people)."""
-        rows = [{"kind": "dataset", "name": n, "key": k} for n, k in self.dataset_names.items()]
-        rows += [{"kind": "model", "name": n, "key": k} for n, k in self.model_names.items()]
-        rows += [{"kind": "run", "name": n, "key": k} for n, k in self.run_names.items()]
-        rows += [
-            {
-                "kind": "metrics",
-                "name": f"{e.paper}/{e.table}/{e.label}",
-                "key": e.variant.key,
-                "run": e.variant.run_key,
-            }
-            for e in self.entries
-        ]
-        return rows
-
-    def recipe_json(self, model_key: str) -> str:
-        """The model's training config as canonical JSON (the content of recipe.json)."""
-        model = self.model(model_key)
-        if model.train_config is None:
-            raise ValueError(f"model {model_key!r} is imported from {model.checkpoint!r}, not trained")
-        return canonical_json(model.train_config)
 
 
 def load_workflow(
