@@ -1,0 +1,68 @@
+"""The layering the README's architecture section describes, checked on the source (AST, no imports).
+
+* only ``randsmooth.cli`` parses arguments (no ``argparse`` elsewhere in the library);
+* nothing in the library imports the commands (``randsmooth.cli``) but ``__main__``;
+* the decisions and metrics (``decide``, ``metrics``, ``evaluate``, ``render``, ``logs``,
+  ``counts``) never import sampling engines, training or the workflow layer;
+* ``randsmooth.pipeline`` and ``train_config`` import neither torch nor torch-importing modules at
+  module level (the workflow reads configs on a login node; library checks are imported lazily);
+* every library module stays under 600 lines, every pipeline module under about 300.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "randsmooth"
+MODULES = sorted(p for p in SRC.rglob("*.py"))
+TORCH_FREE_PACKAGE_MODULES = {"atomic", "bounds", "costs", "seeding", "train_config", "pipeline"}
+
+
+def name(path: Path) -> str:
+    return ".".join(path.relative_to(SRC.parent).with_suffix("").parts)
+
+
+def imports(path: Path, top_level_only: bool = False) -> set[str]:
+    """Absolute names of everything ``path`` imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    package = name(path).split(".")[:-1] if path.name != "__init__.py" else name(path).split(".")
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    out = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.add(module)
+            out |= {f"{module}.{alias.name}" for alias in node.names}
+    return out
+
+
+@pytest.mark.parametrize("path", MODULES, ids=name)
+def test_layering(path: Path) -> None:
+    module = name(path)
+    deps = imports(path)
+    if not module.startswith(("randsmooth.cli", "randsmooth.__main__")):
+        assert "argparse" not in deps, f"{module} parses arguments; that is randsmooth.cli's job"
+        assert not any(d.startswith("randsmooth.cli") for d in deps), f"{module} imports a command"
+    decisions = ("decide", "metrics", "evaluate", "render", "logs", "counts")
+    if module.split(".")[1] in decisions:
+        bad = [d for d in deps if d.startswith(("randsmooth.engine", "randsmooth.train", "randsmooth.pipeline"))]
+        assert not bad, f"{module} imports {bad}"
+    if module.split(".")[1] in TORCH_FREE_PACKAGE_MODULES:
+        top = imports(path, top_level_only=True)
+        heavy = [
+            d for d in top if d.split(".")[0] == "torch" or d.startswith(("randsmooth.sampling", "randsmooth.data"))
+        ]
+        assert not heavy, f"{module} imports {heavy} at module level"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=name)
+def test_module_size(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    limit = 330 if name(path).startswith("randsmooth.pipeline") else 600
+    assert lines <= limit, f"{name(path)} has {lines} lines"
