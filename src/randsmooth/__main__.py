@@ -13,12 +13,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("randsmooth.results", "merge certification shards, checking coverage and consistency"),
     "metrics": ("randsmooth.metrics_cli", "compute radii and metrics from a merged table"),
     "gpu-lease": ("randsmooth.gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
+    "soft-targets": ("randsmooth.cli.soft_targets", "a smoothed teacher's class frequencies on the train set (CAT-RS)"),
 }
 
 
 def _usage() -> str:
     lines = ["usage: python -m randsmooth <command> [options]", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

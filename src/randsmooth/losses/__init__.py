@@ -24,6 +24,7 @@ margin_cs                Xin et al. 2025                 :mod:`~randsmooth.losse
 """
 
 # Importing the method modules registers them.
+from . import catrs as _catrs  # noqa: F401
 from . import consistency as _consistency  # noqa: F401
 from . import gaussian as _gaussian  # noqa: F401
 from . import macer as _macer  # noqa: F401
