@@ -31,6 +31,7 @@ from . import macer as _macer  # noqa: F401
 from . import smoothadv as _smoothadv  # noqa: F401
 from . import smoothmix as _smoothmix  # noqa: F401
 from . import stability as _stability  # noqa: F401
+from . import sun2025 as _sun2025  # noqa: F401
 from .base import (
     EpochContext,
     LossResult,
