@@ -26,8 +26,10 @@ margin_cs                Xin et al. 2025                 :mod:`~randsmooth.losse
 # Importing the method modules registers them.
 from . import catrs as _catrs  # noqa: F401
 from . import consistency as _consistency  # noqa: F401
+from . import cost_sensitive as _cost_sensitive  # noqa: F401
 from . import gaussian as _gaussian  # noqa: F401
 from . import macer as _macer  # noqa: F401
+from . import margin_cs as _margin_cs  # noqa: F401
 from . import smoothadv as _smoothadv  # noqa: F401
 from . import smoothmix as _smoothmix  # noqa: F401
 from . import stability as _stability  # noqa: F401
