@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from randsmooth.losses import StepContext, get_loss, loss_names
+from randsmooth.losses.smoothing import probit_margin
 from randsmooth.sampling import get_noise
 
 DIM = 64
@@ -226,3 +227,14 @@ def test_run_checks_fail_before_training(name, params, m, noise, classes, key) -
     with pytest.raises(ValueError, match=key) as info:
         loss.check(num_noise=m, noise=None if noise is None else get_noise(noise, 0.25, DIM), num_classes=classes)
     assert "\n" not in str(info.value)
+
+
+def test_probit_margin_drops_extreme_probabilities_with_finite_gradients() -> None:
+    """float32 probabilities within ~3e-8 of 0 or 1 have an infinite inverse CDF (as in the references)."""
+    p_a = torch.tensor([0.9, 0.99, 1.0, 0.6], requires_grad=True)
+    p_b = torch.tensor([1e-40, 1e-3, 0.0, 0.3], requires_grad=True)
+    xi, finite = probit_margin(p_a, p_b)
+    assert finite.tolist() == [False, True, False, True]
+    (xi * finite).sum().backward()
+    assert torch.isfinite(p_a.grad).all() and torch.isfinite(p_b.grad).all()
+    assert xi[3].item() == pytest.approx(0.253347 + 0.524401, abs=1e-5)

@@ -14,6 +14,8 @@ Layout convention (as :func:`randsmooth.losses.noisy_copies`): with m noisy copi
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -50,15 +52,26 @@ def smoothed_nll(probs: torch.Tensor, y: torch.Tensor, eps: float = NLL_EPS) -> 
     return -torch.log(probs.gather(1, y[:, None]).squeeze(1) + eps)
 
 
-def probit_margin(p_a: torch.Tensor, p_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(xi, finite): xi = Phi^-1(p_a) - Phi^-1(p_b) where both are in (0, 1), else 0 with finite False.
+def probit(p: torch.Tensor) -> torch.Tensor:
+    """Phi^-1(p) as sqrt(2) * erfinv(2p - 1), i.e. ``torch.distributions.Normal(0, 1).icdf`` of the references.
 
-    Entries with a probability of exactly 0 or 1 (infinite xi) are replaced before the inverse CDF,
-    so neither the value nor the gradient is NaN; callers must mask them with ``finite``.
+    In float32, 2p - 1 rounds to -1 for p below about 3e-8 (and to 1 within 6e-8 of 1), so such
+    probabilities map to -inf (+inf); every finite value has a finite gradient.
     """
-    finite = (p_a > 0) & (p_a < 1) & (p_b > 0) & (p_b < 1)
+    return math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)
+
+
+def probit_margin(p_a: torch.Tensor, p_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(xi, finite): xi = Phi^-1(p_a) - Phi^-1(p_b) where both are finite (:func:`probit`), else 0.
+
+    Entries with an infinite inverse CDF (probabilities 0 or 1 in the working precision) are
+    replaced before the inverse CDF, so neither the value nor the gradient is NaN; callers must
+    mask them with ``finite``, like the references drop infinite margins from the hinge.
+    """
+    with torch.no_grad():
+        finite = torch.isfinite(probit(p_a)) & torch.isfinite(probit(p_b))
     half = torch.full_like(p_a, 0.5)
-    xi = torch.special.ndtri(torch.where(finite, p_a, half)) - torch.special.ndtri(torch.where(finite, p_b, half))
+    xi = probit(torch.where(finite, p_a, half)) - probit(torch.where(finite, p_b, half))
     return xi, finite
 
 
