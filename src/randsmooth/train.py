@@ -322,6 +322,11 @@ class _LazyDataset(Dataset):
             self._data = self._load()
         return self._data
 
+    @property
+    def targets(self) -> Any:
+        """The labels (every data set of :mod:`randsmooth.data` has them), without reading images."""
+        return getattr(self.data, "targets", None)
+
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
 
