@@ -55,7 +55,7 @@ METHODS = [
     ("consistency", {}, 2),
     ("smoothmix", {"alpha": 0.5, "steps": 2, "mix_step": 1, "warmup": 1}, 2),
     ("catrs", {"steps": 2, "teacher_samples": 16}, 2),
-    ("sun2025", {"switch_epoch": 0, "discard_source": "teacher", "attack_steps": 2}, 2),
+    ("sun2025", {"switch_epoch": 0, "discard_source": "teacher", "attack_steps": 2, "teacher_samples": 16}, 2),
     ("acr_discard", {"switch_epoch": 1}, 2),
     ("acr_reweight", {"switch_epoch": 1}, 2),
     ("acr_adaptive_attack", {"switch_epoch": 0, "attack_steps": 2}, 2),

@@ -98,6 +98,8 @@ def test_teacher_p_hat_and_state_round_trip() -> None:
     teacher = teacher / teacher.sum(1, keepdim=True)
     loss = get_loss("sun2025", switch_epoch=0, discard_source="teacher", discard_threshold=0.5, reweight=False)
     assert loss.needs_soft_targets
+    with pytest.raises(ValueError, match="computed with 100 samples and seed 0"):
+        loss.set_soft_targets(teacher, 100, 0)
     loss.set_soft_targets(teacher, 50, 0)
     loss.on_epoch_start(lookup([]), data, epoch_ctx(0))
     assert loss.keep.tolist() == [i < 8 for i in range(N)]

@@ -108,11 +108,9 @@ class CatRSLoss(PerExampleLoss):
         self.double_epsilon_at = (
             None if double_epsilon_at is None else P.integer(self.name, "double_epsilon_at", double_epsilon_at)
         )
-        self.teacher_samples = P.integer(self.name, "teacher_samples", teacher_samples, low=1)
-        self.teacher_seed = P.integer(self.name, "teacher_seed", teacher_seed, low=0)
-        if teacher is not None and not isinstance(teacher, str):
-            raise P.param_error(self.name, "teacher", "a string or null", teacher)
-        self.teacher = teacher
+        self.teacher_samples, self.teacher_seed, self.teacher = P.teacher_params(
+            self.name, teacher_samples, teacher_seed, teacher
+        )
         self.targets: torch.Tensor | None = None
 
     def params(self) -> dict[str, object]:
@@ -124,12 +122,7 @@ class CatRSLoss(PerExampleLoss):
         P.require_noise(self.name, noise)
 
     def set_soft_targets(self, targets: torch.Tensor, num_samples: int, seed: int) -> None:
-        if num_samples != self.teacher_samples or seed != self.teacher_seed:
-            raise P.run_error(
-                self.name,
-                f"soft targets were computed with {num_samples} samples and seed {seed}, but "
-                f"method.params.teacher_samples = {self.teacher_samples} and teacher_seed = {self.teacher_seed}",
-            )
+        P.check_teacher(self.name, (self.teacher_samples, self.teacher_seed), num_samples, seed)
         self.targets = targets.float()
 
     def _soft_targets(self, ctx: StepContext, n: int) -> torch.Tensor:

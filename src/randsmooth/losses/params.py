@@ -77,3 +77,26 @@ def require_copies(method: str, num_noise: int, minimum: int = 1) -> int:
     if num_noise < minimum:
         raise run_error(method, f"needs config key 'num_noise' (noisy copies per input) >= {minimum}, got {num_noise}")
     return num_noise
+
+
+def teacher_params(method: str, teacher_samples: Any, teacher_seed: Any, teacher: Any) -> tuple[int, int, str | None]:
+    """Validated (teacher_samples, teacher_seed, teacher): the soft targets a method expects.
+
+    ``teacher_samples`` and ``teacher_seed`` are checked against the soft-target file
+    (:func:`check_teacher`); ``teacher`` is a free-form identity of the teacher model (e.g. its
+    content address), only recorded, so that a different teacher gives a different config.
+    """
+    if teacher is not None and not isinstance(teacher, str):
+        raise param_error(method, "teacher", "a string or null", teacher)
+    samples = integer(method, "teacher_samples", teacher_samples, low=1)
+    return samples, integer(method, "teacher_seed", teacher_seed), teacher
+
+
+def check_teacher(method: str, expected: tuple[int, int], num_samples: int, seed: int) -> None:
+    """Raise unless soft targets made with (num_samples, seed) are the ``expected`` (teacher_samples, teacher_seed)."""
+    if (num_samples, seed) != expected:
+        raise run_error(
+            method,
+            f"soft targets were computed with {num_samples} samples and seed {seed}, but "
+            f"method.params.teacher_samples = {expected[0]} and teacher_seed = {expected[1]}",
+        )

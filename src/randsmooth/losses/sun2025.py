@@ -82,6 +82,9 @@ class Sun2025Loss(PerExampleLoss):
         adaptive_attack: ADAPTIVEADV on the noise from E_t. Default true.
         attack_steps: T (>= 0). Default 3.
         attack_epsilon: step size eps (L2, pixel units; >= 0). Default 0.25.
+        teacher_samples, teacher_seed: the soft targets ``discard_source: teacher`` expects (checked
+            against the file). Default 50 (the reference's ImageNet p_A file), 0.
+        teacher: free-form identity of that teacher model, recorded only. Default null.
     """
 
     name = "sun2025"
@@ -101,6 +104,9 @@ class Sun2025Loss(PerExampleLoss):
         adaptive_attack: bool = True,
         attack_steps: int = 3,
         attack_epsilon: float = 0.25,
+        teacher_samples: int = 50,
+        teacher_seed: int = 0,
+        teacher: str | None = None,
     ) -> None:
         name = self.name
         self.switch_epoch = P.integer(name, "switch_epoch", switch_epoch)
@@ -123,7 +129,10 @@ class Sun2025Loss(PerExampleLoss):
         if self.discard and self.switch_epoch == 0 and self.discard_source == "model":
             raise P.param_error(name, "discard_source", "'teacher' when switch_epoch is 0", discard_source)
         self.needs_soft_targets = self.discard and self.discard_source == "teacher"
-        self.teacher: torch.Tensor | None = None
+        self.teacher_samples, self.teacher_seed, self.teacher = P.teacher_params(
+            name, teacher_samples, teacher_seed, teacher
+        )
+        self.teacher_targets: torch.Tensor | None = None
         self.keep: torch.Tensor | None = None  # (N,) bool, after the discard epoch
         self.p_hat: torch.Tensor | None = None  # (N,) float64 p_A estimates used for discarding
         self.weights: torch.Tensor | None = None  # (N,) float64 sampling weights of the last re-weighting
@@ -142,7 +151,8 @@ class Sun2025Loss(PerExampleLoss):
     def set_soft_targets(self, targets: torch.Tensor, num_samples: int, seed: int) -> None:
         if not self.needs_soft_targets:
             super().set_soft_targets(targets, num_samples, seed)
-        self.teacher = targets
+        P.check_teacher(self.name, (self.teacher_samples, self.teacher_seed), num_samples, seed)
+        self.teacher_targets = targets
 
     # ---------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
@@ -185,10 +195,10 @@ class Sun2025Loss(PerExampleLoss):
     def _discard(self, model: nn.Module, dataset: Dataset, ctx: EpochContext) -> None:
         everything = list(range(len(dataset)))
         if self.discard_source == "teacher":
-            if self.teacher is None:
+            if self.teacher_targets is None:
                 raise P.run_error(self.name, "discard_source 'teacher' needs soft targets (train(..., soft_targets=))")
             labels = dataset_labels(dataset, everything)
-            p_hat = self.teacher.double().gather(1, labels[:, None]).squeeze(1)
+            p_hat = self.teacher_targets.double().gather(1, labels[:, None]).squeeze(1)
         else:
             counts = self._true_class_counts(model, dataset, ctx, everything, self.discard_samples, _DISCARD_STREAM)
             p_hat = counts.double() / self.discard_samples
@@ -241,6 +251,9 @@ class AcrDiscardLoss(Sun2025Loss):
         discard_threshold: float = 0.5,
         discard_samples: int = 100,
         discard_source: str = "model",
+        teacher_samples: int = 50,
+        teacher_seed: int = 0,
+        teacher: str | None = None,
     ) -> None:
         super().__init__(
             switch_epoch=switch_epoch,
@@ -249,6 +262,9 @@ class AcrDiscardLoss(Sun2025Loss):
             discard_source=discard_source,
             reweight=False,
             adaptive_attack=False,
+            teacher_samples=teacher_samples,
+            teacher_seed=teacher_seed,
+            teacher=teacher,
         )
 
 
