@@ -14,17 +14,26 @@ training method ``config["method"]`` (see :mod:`randsmooth.losses`) and the nois
 
 Reproducibility: every random stream is a generator seeded from (seed, stream, epoch): model
 initialisation, data order (the DataLoader's generator, which also seeds its workers), the data
-set's augmentation (``set_epoch``), the training noise and torch's global RNG (dropout); the
-evaluation noise uses a fixed seed per run. A run resumed from ``checkpoint.pt`` therefore ends
-with bit-identical weights to an uninterrupted one on the same hardware and software (CPU,
-workers = 0 is tested); the generator states are also stored in the checkpoint for provenance.
-The schedule is stepped once per epoch, after it.
+set's augmentation (``set_epoch``), the training noise, torch's global RNG (dropout) and the
+method's extra passes over the training set (``estimate``, e.g. Sun et al.'s p_A); the evaluation
+noise uses a fixed seed per run. The method's per-example state (``loss.state_dict()``: discard
+mask, sampling weights) is stored in every checkpoint as ``extra.loss_state``. A run resumed from
+``checkpoint.pt`` therefore ends with bit-identical weights to an uninterrupted one on the same
+hardware and software (CPU, workers = 0 is tested); the generator states are also stored in the
+checkpoint for provenance. The schedule is stepped once per epoch, after it.
+
+Each epoch: ``loss.on_epoch_start`` (extra passes over the un-augmented training set), then
+``loss.sampling_weights`` (None: a shuffled pass; else len(train set) draws with replacement from
+the weights, e.g. after Sun et al.'s discarding), then one optimizer step per batch. Methods that
+need a teacher's soft targets (CAT-RS) get them from the ``soft_targets`` file argument of
+:func:`train`, a runtime input outside the config.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import logging
@@ -32,7 +41,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +49,16 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
 from tqdm import tqdm
 
 from . import __version__, seeding
 from .atomic import atomic_write_text
 from .device import select_device
-from .losses import StepContext, TrainingLoss, get_loss
+from .losses import EpochContext, StepContext, TrainingLoss, get_loss
 from .models import create_model, load_checkpoint, save_checkpoint
 from .sampling import Noise, get_noise
+from .soft_targets import load_soft_targets
 from .train_config import comparable, config_differences, resolve_config
 
 logger = logging.getLogger(__name__)
@@ -57,7 +67,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 FINAL_NAME = "final.pt"
 LOG_NAME = "log.csv"
 # --------------------------------------------------------------------------------------- seeding
-_STREAMS = {"init": 0, "data": 1, "noise": 2, "global": 3, "eval": 4}
+_STREAMS = {"init": 0, "data": 1, "noise": 2, "global": 3, "eval": 4, "estimate": 5}
 
 
 def derive_seed(seed: int, stream: str, epoch: int = 0) -> int:
@@ -138,6 +148,48 @@ def _data_options(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["dataset"]["seed"] is not None:
         options["seed"] = cfg["dataset"]["seed"]
     return options
+
+
+class _LazyDataset(Dataset):
+    """A data set loaded on first use (the un-augmented training set, needed only by some methods)."""
+
+    def __init__(self, load: Callable[[], Dataset]) -> None:
+        self._load = load
+        self._data: Dataset | None = None
+
+    @property
+    def data(self) -> Dataset:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    @property
+    def targets(self) -> Any:
+        """The labels (every data set of :mod:`randsmooth.data` has them), without reading images."""
+        return getattr(self.data, "targets", None)
+
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        return self.data[index]
+
+
+def _load_plain_train(cfg: dict[str, Any]) -> Dataset:
+    """The training split without augmentation (for per-example estimates such as Sun et al.'s p_A)."""
+    from .data import load_dataset
+
+    data_cfg = cfg["dataset"]
+    common = dict(root=data_cfg["root"], download=data_cfg["download"], seed=data_cfg["seed"], **data_cfg["options"])
+    return load_dataset(data_cfg["name"], "train", augment=False, **common)
+
+
+def _file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _load_data(cfg: dict[str, Any]) -> tuple[Any, Dataset, Dataset]:
@@ -265,13 +317,24 @@ def evaluate(
 
 # ------------------------------------------------------------------------------------ the driver
 def _make_loader(
-    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int, device: torch.device
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    workers: int,
+    device: torch.device,
+    weights: torch.Tensor | None = None,
 ) -> DataLoader:
+    """Shuffled (or ordered) batches; with ``weights``, len(dataset) draws with replacement from them."""
     generator = torch.Generator().manual_seed(seed)  # data order and worker seeds
+    sampler = None
+    if weights is not None:
+        sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=workers,
         generator=generator,
         pin_memory=device.type == "cuda",
@@ -282,13 +345,16 @@ def _make_loader(
 class _Run:
     """State of one training run (kept together so epochs, checkpoints and resume share it)."""
 
-    def __init__(self, cfg: dict[str, Any], out_dir: Path, device: torch.device) -> None:
+    def __init__(
+        self, cfg: dict[str, Any], out_dir: Path, device: torch.device, soft_targets: str | os.PathLike[str] | None
+    ) -> None:
         self.cfg, self.out_dir, self.device = cfg, out_dir, device
         self.amp = bool(cfg["amp"]) and device.type == "cuda"
         if cfg["amp"] and not self.amp:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
         self.spec, train_set, test_set = _load_data(cfg)
         self.train_set = IndexedDataset(train_set)
+        self.plain_train_set = _LazyDataset(lambda: _load_plain_train(cfg))
         self.test_loader = _make_loader(
             test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1), cfg["workers"], device
         )
@@ -296,12 +362,30 @@ class _Run:
         torch.manual_seed(derive_seed(cfg["seed"], "init"))
         self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
         self.loss_fn = get_loss(cfg["method"]["name"], **cfg["method"]["params"])
+        self.loss_fn.check(num_noise=cfg["num_noise"], noise=self.noise, num_classes=self.spec.num_classes)
+        self.soft_targets_sha256 = self._attach_soft_targets(soft_targets)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.rng: dict[str, torch.Tensor] = {}
         self.rows: list[dict[str, Any]] = []
         self.start_epoch = 0
+
+    def _attach_soft_targets(self, path: str | os.PathLike[str] | None) -> str | None:
+        """Give the loss its soft targets (checked against the training set); returns the file's sha256."""
+        name = self.loss_fn.name
+        if not self.loss_fn.needs_soft_targets:
+            if path is not None:
+                raise ValueError(f"soft targets {path} given, but training method {name!r} does not use them")
+            return None
+        if path is None:
+            raise ValueError(
+                f"training method {name!r} needs soft targets of a smoothed teacher on the training set: pass "
+                "soft_targets= (--soft-targets FILE, made by `python -m randsmooth soft-targets`)"
+            )
+        loaded = load_soft_targets(path, len(self.train_set), self.spec.num_classes)
+        self.loss_fn.set_soft_targets(loaded.targets, loaded.num_samples, loaded.seed)
+        return _file_sha256(path)
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path, "cpu")
@@ -322,6 +406,9 @@ class _Run:
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         if self.amp and checkpoint["extra"].get("scaler"):
             self.scaler.load_state_dict(checkpoint["extra"]["scaler"])
+        if checkpoint["extra"].get("soft_targets_sha256") != self.soft_targets_sha256:
+            raise ValueError(f"{path}: cannot resume, the soft targets differ from the ones the run started with")
+        self.loss_fn.load_state_dict(checkpoint["extra"].get("loss_state") or {})
         self.start_epoch = int(checkpoint["epoch"])
         self.rows = read_log(self.out_dir / LOG_NAME, self.start_epoch)
         logger.info("resuming %s after epoch %d of %d", path, self.start_epoch, self.cfg["epochs"])
@@ -330,8 +417,21 @@ class _Run:
         cfg, seed = self.cfg, self.cfg["seed"]
         started = time.perf_counter()
         self.train_set.set_epoch(epoch)
+        estimate = EpochContext(
+            noise=self.noise,
+            seed=derive_seed(seed, "estimate", epoch),
+            epoch=epoch,
+            num_epochs=cfg["epochs"],
+            num_noise=cfg["num_noise"],
+            device=self.device,
+            batch_size=cfg["test_batch_size"],
+        )
+        self.loss_fn.on_epoch_start(self.model, self.plain_train_set, estimate)
+        weights = self.loss_fn.sampling_weights(epoch)
         loader_seed = derive_seed(seed, "data", epoch)
-        loader = _make_loader(self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device)
+        loader = _make_loader(
+            self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device, weights
+        )
         noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise", epoch))
         torch.manual_seed(derive_seed(seed, "global", epoch))
         ctx = StepContext(
@@ -374,6 +474,8 @@ class _Run:
             "method": {"name": self.loss_fn.name, **self.loss_fn.params()},
             "metrics": self.rows[-1] if self.rows else None,
             "scaler": self.scaler.state_dict() if self.amp else None,
+            "loss_state": self.loss_fn.state_dict(),
+            "soft_targets_sha256": self.soft_targets_sha256,
             "rng_scheme": "per-epoch generators seeded from (seed, stream, epoch); see randsmooth.train",
         }
         return save_checkpoint(
@@ -390,8 +492,18 @@ class _Run:
         )
 
 
-def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool = True) -> Path:
-    """Train per ``config`` (see :mod:`randsmooth.train_config`) into ``out_dir``; returns the path of final.pt."""
+def train(
+    config: dict[str, Any],
+    out_dir: str | os.PathLike[str],
+    resume: bool = True,
+    soft_targets: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Train per ``config`` (see :mod:`randsmooth.train_config`) into ``out_dir``; returns the path of final.pt.
+
+    ``soft_targets``: a soft-target file (:mod:`randsmooth.soft_targets`) for methods that need one
+    (``catrs``; ``sun2025`` with ``discard_source: teacher``). It is a runtime input, not part of the
+    config; its sha256 is stored in the checkpoint and must not change on resume.
+    """
     cfg = resolve_config(config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -405,15 +517,17 @@ def train(config: dict[str, Any], out_dir: str | os.PathLike[str], resume: bool 
         if cfg["threads"] is not None:
             torch.set_num_threads(cfg["threads"])
         with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG state untouched
-            return _train(cfg, out_dir, device, resume)
+            return _train(cfg, out_dir, device, resume, soft_targets)
     finally:
         torch.set_num_threads(threads)
         logger.removeHandler(handler)
         handler.close()
 
 
-def _train(cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: bool) -> Path:
-    run = _Run(cfg, out_dir, device)
+def _train(
+    cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: bool, soft_targets: str | os.PathLike[str] | None
+) -> Path:
+    run = _Run(cfg, out_dir, device, soft_targets)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
         run.resume(checkpoint_path)  # refuses a changed config before anything is written

@@ -17,5 +17,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-data": ("prepare_data", "check (or download) a data set and record its split sizes"),
     "summary": ("summary", "combine metrics tables into the tables of a paper"),
     "describe": ("describe", "list a workflow config's models and runs with their result folders"),
+    "soft-targets": ("soft_targets", "a smoothed teacher's class frequencies on the training set (CAT-RS)"),
     "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
 }

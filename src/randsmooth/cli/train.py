@@ -1,4 +1,4 @@
-"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D]``.
+"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F]``.
 
 Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
 output files and resumption: :mod:`randsmooth.train`.
@@ -18,6 +18,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="output directory (checkpoint.pt, final.pt, log.csv, ...)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
     parser.add_argument("--device", default=None, help="override the config's device (auto, cpu, cuda, cuda:N)")
+    parser.add_argument(
+        "--soft-targets", default=None, help="soft-target file (catrs; `python -m randsmooth soft-targets`)"
+    )
     args = parser.parse_args(argv)
     config = train_config.load_config(args.config)
     if args.device is not None:
@@ -26,5 +29,5 @@ def main(argv: list[str]) -> int:
         train_config.resolve_config(config)
     except ValueError as exc:
         raise ValueError(f"--config {args.config}: {exc}") from None
-    train(config, args.out, resume=not args.no_resume)
+    train(config, args.out, resume=not args.no_resume, soft_targets=args.soft_targets)
     return 0

@@ -8,18 +8,23 @@ integer labels ``y`` of shape (N,), and a :class:`StepContext`. The loss draws a
 behind), and returns the scalar loss to back-propagate, the logits used for the training accuracy
 and detached scalar statistics.
 
-How the planned methods fit:
+Life cycle in :func:`randsmooth.train.train` (every hook has a no-op default):
 
-* SmoothAdv (Salman et al.): params eps, steps, warm-up; the attack runs through ``model`` in eval
-  mode inside ``__call__``; ``ctx.epoch``/``ctx.num_epochs`` drive the eps warm-up; ``ctx.num_noise``
-  noise copies per input.
-* MACER, Consistency, SmoothMix: ``ctx.num_noise`` = m noisy copies per input, built with
-  :func:`noisy_copies` (row ``i * m + j`` is copy j of example i).
-* Sun et al.'s trainer: ``ctx.weights`` (per-example weights, e.g. from certified-radius
-  reweighting), ``ctx.example_index`` (row -> training-set index, to look up per-example state such
-  as p_A estimates), ``ctx.epoch`` (switch epoch E_t); ADAPTIVEADV runs inside the loss.
-* Xin et al.'s cost-sensitive losses: the cost matrix / seed classes are constructor params; the
-  seed mask is computed from ``y``.
+1. ``get_loss(name, **params)`` validates each hyper-parameter (``ValueError`` naming
+   ``method.params.<key>``);
+2. :meth:`TrainingLoss.check` validates the method against the run (number of noisy copies m, noise,
+   number of classes) before the first epoch;
+3. methods with ``needs_soft_targets`` receive the teacher's (N_train, K) soft targets through
+   :meth:`TrainingLoss.set_soft_targets` (a runtime input, see :mod:`randsmooth.soft_targets`);
+4. at the start of every epoch :meth:`TrainingLoss.on_epoch_start` may make extra passes over the
+   *un-augmented* training set (e.g. Sun et al.'s p_A estimates), drawing noise only from
+   ``EpochContext.seed``; then :meth:`TrainingLoss.sampling_weights` may replace the shuffled epoch by
+   ``len(train set)`` draws with replacement from the returned per-example weights;
+5. per-example state lives in :meth:`TrainingLoss.state_dict` / :meth:`TrainingLoss.load_state_dict`
+   and is stored in every checkpoint, so a resumed run is identical to an uninterrupted one.
+
+Most methods are a per-example loss l_i averaged over the batch (:class:`PerExampleLoss`), so that
+per-example weights and Xin et al.'s cost-sensitive re-weighting apply to all of them alike.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ..sampling import Noise
 
@@ -58,6 +64,25 @@ class StepContext:
 
 
 @dataclass
+class EpochContext:
+    """What :meth:`TrainingLoss.on_epoch_start` may use besides the model and the data set.
+
+    ``seed``: seed of the epoch's dedicated estimation stream (the only randomness a hook may use;
+    derive per-example seeds from it with :func:`randsmooth.seeding.derive_seed`); ``batch_size``:
+    model batch (rows) for extra forward passes (does not change results); the rest as in
+    :class:`StepContext`.
+    """
+
+    noise: Noise | None
+    seed: int
+    epoch: int
+    num_epochs: int
+    num_noise: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    batch_size: int = 256
+
+
+@dataclass
 class LossResult:
     """Output of a training loss.
 
@@ -77,10 +102,34 @@ class TrainingLoss(ABC):
     """Base class of every training method. Subclasses set ``name`` and implement ``__call__``."""
 
     name: ClassVar[str]
+    needs_soft_targets: bool = False
 
     def params(self) -> dict[str, Any]:
         """The method's hyper-parameters (recorded in logs)."""
         return {}
+
+    def check(self, *, num_noise: int, noise: Noise | None, num_classes: int) -> None:  # noqa: B027
+        """Raise ``ValueError`` (naming the config key) if the method cannot train this run."""
+
+    def set_soft_targets(self, targets: torch.Tensor, num_samples: int, seed: int) -> None:
+        """Receive the teacher's (N_train, K) soft targets (only if ``needs_soft_targets``)."""
+        raise ValueError(f"training method {self.name!r} does not use soft targets")
+
+    def on_epoch_start(self, model: nn.Module, dataset: Dataset, ctx: EpochContext) -> None:  # noqa: B027
+        """Hook before epoch ``ctx.epoch``; ``dataset`` yields un-augmented ``(x, y)`` by training index."""
+
+    def sampling_weights(self, epoch: int) -> torch.Tensor | None:
+        """(N_train,) non-negative float64 sampling weights for ``epoch``, or None for a shuffled epoch."""
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Per-example state to checkpoint (tensors and plain values only)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` output (from a checkpoint)."""
+        if state:
+            raise ValueError(f"training method {self.name!r} keeps no state, got keys {sorted(state)}")
 
     @abstractmethod
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> LossResult:
@@ -89,6 +138,45 @@ class TrainingLoss(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({args})"
+
+
+@dataclass
+class PerExample:
+    """Per-example output of a :class:`PerExampleLoss`.
+
+    ``losses``: (N,) loss of each input (averaged over its m noisy copies where applicable);
+    ``logits``/``labels`` as in :class:`LossResult`; ``stats``: (N,) per-example or 0-dim values,
+    averaged with the same weights as the loss.
+    """
+
+    losses: torch.Tensor
+    logits: torch.Tensor
+    labels: torch.Tensor | None = None
+    stats: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class PerExampleLoss(TrainingLoss):
+    """A method whose batch loss is the (weighted) mean of per-example losses l_i."""
+
+    @abstractmethod
+    def per_example(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> PerExample:
+        """Per-example losses for one batch (same contract as ``__call__``)."""
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> LossResult:
+        out = self.per_example(model, x, y, ctx)
+        return reduce_per_example(out, ctx.weights)
+
+
+def reduce_per_example(out: PerExample, weights: torch.Tensor | None) -> LossResult:
+    """:class:`LossResult` with loss = (weighted) mean of ``out.losses`` and stats averaged alike."""
+    stats = {key: _mean_stat(value, weights) for key, value in out.stats.items()}
+    return LossResult(loss=weighted_mean(out.losses, weights), logits=out.logits, labels=out.labels, stats=stats)
+
+
+def _mean_stat(value: torch.Tensor | float, weights: torch.Tensor | None) -> torch.Tensor | float:
+    if torch.is_tensor(value) and value.ndim == 1:
+        return weighted_mean(value.detach().float(), weights)
+    return value.detach() if torch.is_tensor(value) else value
 
 
 def noisy_copies(x: torch.Tensor, m: int, noise: Noise | None, generator: torch.Generator | None) -> torch.Tensor:

@@ -13,21 +13,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import LossResult, StepContext, TrainingLoss, noisy_copies, weighted_mean
+from .base import PerExample, PerExampleLoss, StepContext, noisy_copies
 from .registry import register_loss
+from .smoothing import per_input, repeat_copies
+
+
+def copies_cross_entropy(logits: torch.Tensor, y: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-example mean cross-entropy over the m copies (N,), repeated labels (N*m,))."""
+    labels = repeat_copies(y, m)
+    return per_input(F.cross_entropy(logits, labels, reduction="none"), m).mean(dim=1), labels
 
 
 @register_loss
-class GaussianAugmentationLoss(TrainingLoss):
+class GaussianAugmentationLoss(PerExampleLoss):
     """Cross-entropy on noisy copies; registered as ``gaussian`` (works with every noise family)."""
 
     name = "gaussian"
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> LossResult:
-        m = ctx.num_noise
-        inputs = noisy_copies(x, m, ctx.noise, ctx.generator)
-        logits = model(inputs)
-        labels = y.repeat_interleave(m) if m > 1 else y
-        per_copy = F.cross_entropy(logits, labels, reduction="none")
-        loss = weighted_mean(per_copy.view(x.shape[0], m).mean(dim=1), ctx.weights)
-        return LossResult(loss=loss, logits=logits, labels=labels, stats={"ce": loss.detach()})
+    def per_example(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> PerExample:
+        logits = model(noisy_copies(x, ctx.num_noise, ctx.noise, ctx.generator))
+        ce, labels = copies_cross_entropy(logits, y, ctx.num_noise)
+        return PerExample(losses=ce, logits=logits, labels=labels, stats={"ce": ce})

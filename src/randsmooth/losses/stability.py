@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..sampling import Noise
 from .base import LossResult, StepContext, TrainingLoss, weighted_mean
 from .registry import register_loss
 
@@ -58,6 +59,12 @@ class StabilityLoss(TrainingLoss):
 
     def params(self) -> dict[str, object]:
         return {"weight": self.weight, "variant": self.variant}
+
+    def check(self, *, num_noise: int, noise: Noise | None, num_classes: int) -> None:
+        if noise is None:
+            raise ValueError("stability training needs a noise distribution (noise sigma > 0)")
+        if num_noise != 1:
+            raise ValueError(f"stability training uses one noise draw per copy; num_noise must be 1, got {num_noise}")
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> LossResult:
         if ctx.noise is None:
