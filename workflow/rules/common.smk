@@ -38,3 +38,5 @@ wildcard_constraints:
     variant=KEY_PATTERN,
     paper=KEY_PATTERN,
     shard=r"\d+",
+    samples=r"\d+",
+    seed=r"\d+",

@@ -1,5 +1,7 @@
 # Training: one job per distinct model (content-addressed folder); a retried job resumes from
 # the folder's checkpoint.pt, which Snakemake never deletes (only final.pt is a declared output).
+# Methods that learn from a teacher (CAT-RS; Sun et al. with discard_source: teacher) train with
+# the teacher's soft targets, computed once per (teacher, draws, seed) by the soft_targets rule.
 
 
 rule model_recipe:
@@ -16,12 +18,39 @@ rule model_recipe:
         "printf '%s\\n' {params.recipe:q} > {output:q} 2> {log:q}"
 
 
+rule soft_targets:
+    input:
+        teacher=P.weights,
+        data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
+    output:
+        P.soft_targets,
+    log:
+        P.log("soft_targets", "{model}/n{samples}_seed{seed}.log"),
+    benchmark:
+        P.benchmark("soft_targets", "{model}/n{samples}_seed{seed}.tsv")
+    conda:
+        TRAINING_ENV
+    threads: PLAN.threads
+    resources:
+        gpu=1,
+    params:
+        py=PY,
+        lease=LEASE,
+        data_root=lambda w: PLAN.model(w.model).dataset.root,
+        device=PLAN.device,
+    shell:
+        "RANDSMOOTH_DATA_DIR={params.data_root:q} {params.lease}{params.py} -m randsmooth soft-targets "
+        "--checkpoint {input.teacher:q} --num-samples {wildcards.samples} --seed {wildcards.seed} "
+        "--device {params.device:q} --num-threads {threads} --out {output:q} > {log:q} 2>&1"
+
+
 rule train:
     input:
         # content-addressed (the folder name is the recipe's hash): rewriting the same file, e.g.
         # after a change to a helper rule, must not retrain, so only existence counts (ancient)
         recipe=ancient(P.recipe),
         data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
+        soft_targets=lambda w: P.soft_targets_of(PLAN, w.model) or [],
     output:
         P.weights,
     log:
@@ -39,7 +68,8 @@ rule train:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         data_root=lambda w: PLAN.model(w.model).dataset.root,
         device=PLAN.device,
+        soft_targets=lambda w: commands.soft_targets_option(PLAN, P, w.model),
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
-        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} "
+        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} "
         "--out {params.out_dir:q} --device {params.device:q} > {log:q} 2>&1"

@@ -55,11 +55,22 @@ def check_noise(name: str, sigma: float, params: dict[str, Any], dataset: Datase
     check(lambda: get_noise(name, sigma, dim, **params), where)
 
 
-def check_method(method: Mapping[str, Any], where: str) -> None:
-    """The training method exists and accepts its hyper-parameters."""
+def check_method(method: Mapping[str, Any], cfg: Mapping[str, Any], dataset: DatasetEntry, where: str) -> Any:
+    """The training method exists, accepts its hyper-parameters and can train this model (e.g.
+    consistency needs m >= 2 noisy copies); returns the loss object."""
     from ..losses import get_loss
+    from ..sampling import get_noise
 
-    check(lambda: get_loss(method["name"], **method["params"]), where)
+    loss = check(lambda: get_loss(method["name"], **method["params"]), where)
+    spec = data_module().dataset_spec(dataset.name, **dataset.loader_options())
+    noise_cfg = cfg["noise"]
+    noise = (
+        None
+        if noise_cfg["sigma"] == 0
+        else get_noise(noise_cfg["name"], noise_cfg["sigma"], spec.dim, **noise_cfg["params"])
+    )
+    check(lambda: loss.check(num_noise=cfg["num_noise"], noise=noise, num_classes=spec.num_classes), where)
+    return loss
 
 
 def shard_count(raw: Mapping[str, Any], count: int | None, stop_given: bool, where: str) -> int:

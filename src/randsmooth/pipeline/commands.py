@@ -60,6 +60,12 @@ def variant_json(plan: Plan, run_key: str, variant_key: str) -> str:
     return canonical_json(plan.variant(run_key, variant_key).spec)
 
 
+def soft_targets_option(plan: Plan, paths: Paths, model_key: str) -> str:
+    """``--soft-targets FILE`` for ``train`` when the model's method needs a teacher's soft targets."""
+    path = paths.soft_targets_of(plan, model_key)
+    return "" if path is None else quote(["--soft-targets", path])
+
+
 def merge_checks(plan: Plan, run_key: str) -> str:
     """Coverage checks of ``python -m randsmooth merge`` (the declared subset, when known)."""
     run = plan.run(run_key)

@@ -26,6 +26,16 @@ class DatasetEntry:
 
 
 @dataclass(frozen=True)
+class SoftTargets:
+    """What a model's soft-target file is made of: a smoothed teacher on the training set
+    (CAT-RS; Sun et al.'s teacher-based discarding), ``samples`` noise draws per image, ``seed``."""
+
+    teacher_key: str
+    samples: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One base classifier: trained from ``train_config`` or imported from ``checkpoint``."""
 
@@ -38,6 +48,7 @@ class ModelEntry:
     sigma: float
     train_config: dict[str, Any] | None
     checkpoint: str | None
+    soft_targets: SoftTargets | None = None
 
     @property
     def trained(self) -> bool:

@@ -6,6 +6,8 @@ pattern                                        content
 ``R/data/{dataset}.json``                      data set check/download record (split sizes, shape)
 ``R/models/{model}/recipe.json``               resolved training config (the model's identity)
 ``R/models/{model}/final.pt``                  trained weights (+ checkpoint.pt, log.csv, ...)
+``R/soft_targets/{model}/n{N}_seed{S}.pt``     a teacher's smoothed class frequencies on the training
+                                               set (N noise draws per image; CAT-RS and Sun et al.)
 ``R/certify/{run}/run.json``                   sampling settings of the run (its identity)
 ``R/certify/{run}/shards/{shard}.parquet``     class counts of shard k (resumable)
 ``R/certify/{run}/counts.parquet``             merged, coverage-checked counts of the run
@@ -30,6 +32,7 @@ PATTERNS: dict[str, str] = {
     "dataset_record": "data/{dataset}.json",
     "recipe": "models/{model}/recipe.json",
     "weights": "models/{model}/final.pt",
+    "soft_targets": "soft_targets/{model}/n{samples}_seed{seed}.pt",
     "run_settings": "certify/{run}/run.json",
     "shard": "certify/{run}/shards/{shard}.parquet",
     "counts": "certify/{run}/counts.parquet",
@@ -70,6 +73,13 @@ class Paths:
         """The weights a run certifies: the trained final.pt or the imported checkpoint."""
         model = plan.model(model_key)
         return model.checkpoint if model.checkpoint is not None else self.weights.format(model=model_key)
+
+    def soft_targets_of(self, plan: Plan, model_key: str) -> str | None:
+        """The soft-target file a model trains with (None if its method uses none)."""
+        soft = plan.model(model_key).soft_targets
+        if soft is None:
+            return None
+        return self.soft_targets.format(model=soft.teacher_key, samples=soft.samples, seed=soft.seed)
 
     def dataset_record_of(self, plan: Plan, model_key: str) -> str:
         return self.dataset_record.format(dataset=plan.model(model_key).dataset.key)

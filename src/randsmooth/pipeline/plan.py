@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import train_config
 from . import config
 from .checks import (
     MATRIX_KEYS,
@@ -39,6 +38,7 @@ from .checks import (
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
+from .recipes import model_train_config, soft_targets
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -68,8 +68,9 @@ class Plan:
         self.gpu = dict(self.config.get("gpu") or {})
         for name, raw in self.config["datasets"].items():
             self._add_dataset(name, raw)
-        for name, raw in self.config["models"].items():
-            self._add_model(name, raw)
+        self.costs = {name: self._named_cost(name, raw) for name, raw in self.config["costs"].items()}
+        for name in self.config["models"]:
+            self._add_model(name)
         for name, raw in self.config["certify"].items():
             self._add_run(name, raw)
         for name, raw in self.config["papers"].items():
@@ -95,7 +96,16 @@ class Plan:
         return sorted({e.variant.run_key for e in self.entries})
 
     def used_models(self) -> list[str]:
-        return sorted({self.runs[r].model_key for r in self.used_runs()})
+        """Models certified by the enabled papers, and the teachers they were trained with (sorted)."""
+        todo = [self.runs[r].model_key for r in self.used_runs()]
+        used: set[str] = set()
+        while todo:
+            key = todo.pop()
+            if key not in used:
+                used.add(key)
+                soft = self.models[key].soft_targets
+                todo += [soft.teacher_key] if soft is not None else []
+        return sorted(used)
 
     # ------------------------------------------------------------------ data sets
     def _add_dataset(self, name: str, raw: Mapping[str, Any]) -> None:
@@ -123,10 +133,14 @@ class Plan:
         self.dataset_names[name] = key
 
     # ------------------------------------------------------------------ models
-    def _add_model(self, name: str, raw: Mapping[str, Any]) -> None:
-        where = f"models/{name}"
+    def _add_model(self, name: str, pending: tuple[str, ...] = ()) -> str:
+        """Add model ``name`` (after its teacher, if it has one); return its key."""
+        if name in self.model_names:
+            return self.model_names[name]
+        raw, where = self.config["models"][name], f"models/{name}"
         dataset = self.datasets[lookup(self.dataset_names, "datasets", raw["dataset"], f"{where}/dataset")]
-        method = {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))}
+        method = self._method(raw["method"], f"{where}/method", (*pending, name))
+        soft = None
         sigma = float(raw["sigma"])
         noise_params = copy.deepcopy(raw["noise_params"])
         if sigma > 0:
@@ -147,51 +161,39 @@ class Plan:
                     raise ValueError(
                         f"config key '{where}/{needed}' is required for a trained model (or give a checkpoint)"
                     )
-            cfg = self._train_config(dataset, raw, where)
-            check_method(method, f"{where}/method")
+            cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
+            loss = check_method(method, cfg, dataset, f"{where}/method")
             identity = {k: v for k, v in cfg.items() if k not in RUNTIME_TRAIN_KEYS}
             key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
             checkpoint = None
-        entry = ModelEntry(key, dataset, raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint)
+            if loss.needs_soft_targets:
+                soft = soft_targets(loss, method, f"{where}/method/params/teacher")
+        entry = ModelEntry(
+            key, dataset, raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft
+        )
         self.models[key] = entry
         self.model_names[name] = key
+        return key
 
-    def _train_config(self, dataset: DatasetEntry, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-        """The complete ``randsmooth train`` config of a model (every default resolved).
+    def _method(self, raw: Mapping[str, Any], where: str, pending: tuple[str, ...]) -> dict[str, Any]:
+        """The method with named references resolved: ``cost: <name>`` -> the cost matrix of the
+        top-level ``costs`` entry; ``teacher: <model name>`` -> the teacher's key (its identity)."""
+        params = copy.deepcopy(raw.get("params", {}))
+        if isinstance(params.get("cost"), str):
+            cost = lookup({n: n for n in self.costs}, "costs", params["cost"], f"{where}/params/cost")
+            params["cost"] = {k: v for k, v in self.costs[cost].items() if k in MATRIX_KEYS}
+        if isinstance(params.get("teacher"), str):
+            teacher = params["teacher"]
+            lookup({n: n for n in self.config["models"]}, "models", teacher, f"{where}/params/teacher")
+            if teacher in pending:
+                raise ValueError(f"config key '{where}/params/teacher': model {teacher!r} is its own teacher")
+            params["teacher"] = self._add_model(teacher, pending)
+        return {"name": raw["name"], "params": params}
 
-        ``dataset.root`` is None (the rule passes the folder via ``RANDSMOOTH_DATA_DIR``) and
-        ``download`` False (the prepare_data rule downloads); device and threads are set per job.
-        """
-        recipe, recipe_where = raw["recipe"], f"{where}/recipe"
-        if isinstance(recipe, str):
-            recipe_where = f"recipes/{recipe}"
-            recipe = get(self.config["recipes"], recipe, "recipe", f"config key '{where}/recipe': unknown")
-        unknown = sorted(set(recipe) - set(train_config.RECIPE_KEYS))
-        if unknown:
-            raise ValueError(
-                f"config key '{recipe_where}/{unknown[0]}' is not allowed (unknown key); "
-                f"expected one of {sorted(train_config.RECIPE_KEYS)}"
-            )
-        config = {
-            "dataset": {
-                "name": dataset.name,
-                "root": None,
-                "options": copy.deepcopy(dataset.options),
-                "seed": dataset.seed,
-                "augment": recipe.get("augment"),
-                "download": False,
-            },
-            "model": {"arch": raw["arch"], "params": copy.deepcopy(raw["arch_params"])},
-            "noise": {"name": raw["noise"], "sigma": raw["sigma"], "params": copy.deepcopy(raw["noise_params"])},
-            "method": {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))},
-            **{k: copy.deepcopy(v) for k, v in recipe.items() if k != "augment"},
-            "device": "auto",
-            "threads": None,
-        }
-        try:
-            return train_config.resolve_config(config)
-        except ValueError as exc:
-            raise ValueError(f"config key {recipe_where!r}: {exc}") from None
+    def _named_cost(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        cost = {"name": name, **copy.deepcopy(dict(raw))}
+        check_cost(cost, f"costs/{name}")
+        return cost
 
     # ------------------------------------------------------------------ certification runs
     def _add_run(self, name: str, raw: Mapping[str, Any]) -> None:
@@ -256,11 +258,9 @@ class Plan:
                 "radii": [float(r) for r in spec["radii"]],
                 "envelope": bool(spec["envelope"]),
             }
-            costs: list[dict[str, Any] | None] = [dict(c) for c in spec["costs"]] or [None]
-            for i, cost in enumerate(costs):
-                if cost is not None:
-                    check_cost(cost, f"{where}/costs/{i}")
-                    cost.setdefault("name", cost.get("preset") or f"cost{i}")
+            costs: list[dict[str, Any] | None] = [
+                self._table_cost(c, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
+            ] or [None]
             for run_name in spec["runs"]:
                 run = self.runs[lookup(self.run_names, "certify", run_name, f"{where}/runs")]
                 model = self.models[run.model_key]
@@ -272,6 +272,15 @@ class Plan:
                         row = label(run_name, run, budget, cost, spec)
                         model_name = self.config["certify"][run_name]["model"]
                         self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
+
+    def _table_cost(self, raw: Any, where: str, index: int) -> dict[str, Any]:
+        """A table's cost matrix: a name of the top-level ``costs`` section, or an inline entry."""
+        if isinstance(raw, str):
+            return copy.deepcopy(self.costs[lookup({n: n for n in self.costs}, "costs", raw, where)])
+        cost = dict(raw)
+        check_cost(cost, where)
+        cost.setdefault("name", cost.get("preset") or f"cost{index}")
+        return cost
 
     def _variant(
         self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
