@@ -523,3 +523,91 @@ def test_describe_lists_names_and_folders(tmp_path: Path, monkeypatch: pytest.Mo
     models = [line.split("\t") for line in lines if line.startswith("model\t")]
     assert {m[1] for m in models} == {"gauss", "uniform"}
     assert all(m[3].endswith("/final.pt") for m in models)
+
+
+# --------------------------------------------------------------- methods from the config
+def test_named_cost_matrix_drives_training_and_tables() -> None:
+    cfg = raw()
+    cfg["costs"] = {"digit 3 -> 5": {"num_classes": 10, "pairs": [[3, 5, 1.0]]}}
+    cfg["models"]["cs"] = {
+        **cfg["models"]["gauss"],
+        "method": {"name": "gaussian_cs", "params": {"cost": "digit 3 -> 5"}},
+    }
+    cfg["certify"]["cs"] = {**cfg["certify"]["gauss"], "model": "cs"}
+    cfg["papers"]["xin2025"]["tables"]["cost"].update(runs=["gauss", "cs"], costs=["digit 3 -> 5"])
+    plan = expand(cfg)
+    model = plan.models[plan.model_names["cs"]]
+    assert model.train_config["method"]["params"]["cost"] == {
+        "num_classes": 10,
+        "pairs": [[3, 5, 1.0]],
+        "name": "digit 3 -> 5",
+    }
+    spec = next(e.variant.spec for e in plan.entries if e.run_name == "cs")
+    assert spec["cost"] == model.train_config["method"]["params"]["cost"]  # one matrix for both
+    other = copy.deepcopy(cfg)
+    other["costs"]["digit 3 -> 5"]["pairs"] = [[3, 8, 1.0]]
+    assert expand(other).model_names["cs"] != plan.model_names["cs"]  # the matrix is the model's identity
+    cfg["models"]["cs"]["method"]["params"]["cost"] = "nope"
+    with pytest.raises(ValueError, match=r"'models/cs/method/params/cost': unknown costs entry 'nope'"):
+        expand(cfg)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"cost": {"num_classes": 10, "pairs": [[3, 12, 1.0]]}}, "models/cs/method"),
+        ({"cost": {"num_classes": 10, "pairs": [[3, 5, -1.0]]}}, "models/cs/method"),
+        ({"cost": {"num_classes": 10, "pairs": [[3, 5, 1.0]]}, "seed_weight": -1}, "seed_weight"),
+    ],
+)
+def test_cost_sensitive_method_errors_name_the_key(params: dict[str, Any], message: str) -> None:
+    cfg = raw()
+    cfg["models"]["cs"] = {**cfg["models"]["gauss"], "method": {"name": "gaussian_cs", "params": params}}
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+def test_teacher_models_and_soft_targets() -> None:
+    cfg = raw()
+    plan = expand(cfg)
+    paths = Paths(plan.results)
+    catrs, gauss = plan.model_names["catrs"], plan.model_names["gauss"]
+    soft = plan.models[catrs].soft_targets
+    assert (soft.teacher_key, soft.samples, soft.seed) == (gauss, 20, 0)
+    assert plan.models[catrs].train_config["method"]["params"]["teacher"] == gauss  # identity: the teacher's key
+    assert paths.soft_targets_of(plan, catrs) == f"results/ci/soft_targets/{gauss}/n20_seed0.pt"
+    assert shlex.split(commands.soft_targets_option(plan, paths, catrs)) == [
+        "--soft-targets",
+        paths.soft_targets_of(plan, catrs),
+    ]
+    assert commands.soft_targets_option(plan, paths, gauss) == "" and paths.soft_targets_of(plan, gauss) is None
+    # another teacher recipe is another student
+    cfg["recipes"]["tiny"]["seed"] = 3
+    assert expand(cfg).model_names["catrs"] != catrs
+    # a teacher only trained to teach is still trained
+    cfg = raw()
+    cfg["papers"]["cohen2019"]["enabled"] = cfg["papers"]["yang2020"]["enabled"] = False
+    cfg["papers"]["xin2025"]["enabled"] = False
+    cfg["papers"]["sun2025"]["tables"] = {"methods": cfg["papers"]["sun2025"]["tables"]["methods"]}
+    plan = expand(cfg)
+    assert set(plan.used_models()) == {plan.model_names["catrs"], plan.model_names["gauss"]}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda m: m["method"]["params"].update(teacher="ghost"),
+            r"'models/catrs/method/params/teacher': unknown models entry",
+        ),
+        (lambda m: m["method"]["params"].update(teacher="catrs"), r"model 'catrs' is its own teacher"),
+        (lambda m: m["method"]["params"].pop("teacher"), r"'models/catrs/method/params/teacher'.*needs a teacher"),
+        # consistency needs m >= 2 noisy copies: refused before any job, not when training starts
+        (lambda m: m.update(recipe="tiny", method={"name": "consistency"}), r"'models/catrs/method'.*num_noise"),
+    ],
+)
+def test_teacher_errors_name_the_key(change: Any, message: str) -> None:
+    cfg = raw()
+    change(cfg["models"]["catrs"])
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)

@@ -7,7 +7,8 @@ computed here from the validated config (schema defaults filled in) with an inde
 simplified model of the workflow, not with randsmooth.pipeline:
 
 * one ``train`` and one ``model_recipe`` job per distinct model recipe (content, not name) used by
-  an enabled paper; one ``prepare_data`` per distinct data set of those models;
+  an enabled paper or taught one of those; one ``soft_targets`` job per distinct (teacher, draws,
+  seed) of the methods that learn from a teacher; one ``prepare_data`` per distinct data set;
 * per distinct certification run (sampling settings, not alpha): its shard count of
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
@@ -34,6 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
+from randsmooth.losses import get_loss
 from randsmooth.pipeline.config import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,12 +163,31 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                             ]
                         )
                     )
+
+    def soft_targets(name: str) -> tuple[str, int, int] | None:
+        """(teacher model, draws, seed) of a model whose method learns from a teacher."""
+        method = cfg["models"][name]["method"]
+        params = {k: v for k, v in method.get("params", {}).items() if k != "cost"}
+        loss = get_loss(method["name"], **params)
+        return (
+            (model_id(params["teacher"]), loss.teacher_samples, loss.teacher_seed) if loss.needs_soft_targets else None
+        )
+
     run_models = {cfg["certify"][name]["model"] for t in tables for name in t["runs"]}
-    trained = {model_id(m) for m in run_models if cfg["models"][m]["checkpoint"] is None}
-    datasets = {dataset_id(cfg["models"][m]["dataset"]) for m in run_models}
+    todo, used = list(run_models), set()
+    while todo:  # and the teachers they learn from
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            soft = soft_targets(name) if cfg["models"][name]["checkpoint"] is None else None
+            todo += [cfg["models"][name]["method"]["params"]["teacher"]] if soft else []
+    trained = {model_id(m) for m in used if cfg["models"][m]["checkpoint"] is None}
+    teachers = {soft_targets(m) for m in used if cfg["models"][m]["checkpoint"] is None} - {None}
+    datasets = {dataset_id(cfg["models"][m]["dataset"]) for m in used}
     counts = {
         "model_recipe": len(trained),
         "train": len(trained),
+        "soft_targets": len(teachers),
         "prepare_data": len(datasets),
         "run_settings": len(runs),
         "certify_shard": sum(runs.values()),
@@ -183,16 +204,18 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
-    # 2 models, 2 runs x 2 shards; metrics: cohen l2 (1), yang l1 (2 runs), sun 3 budgets, xin 2 costs
+    # 3 models (one learns from another's soft targets), 2 runs x 2 shards + 1 run; metrics: cohen l2
+    # (1), yang l1 (2 runs), sun 3 budgets + the CAT-RS run, xin 2 costs
     assert expected_counts(config) == {
-        "model_recipe": 2,
-        "train": 2,
+        "model_recipe": 3,
+        "train": 3,
+        "soft_targets": 1,
         "prepare_data": 1,
-        "run_settings": 2,
-        "certify_shard": 4,
-        "merge": 2,
-        "metrics_variant": 8,
-        "metrics": 8,
+        "run_settings": 3,
+        "certify_shard": 5,
+        "merge": 3,
+        "metrics_variant": 9,
+        "metrics": 9,
         "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
