@@ -26,7 +26,7 @@ import torch
 
 from . import __version__
 from .engine import DEFAULT_NOISE_BLOCK, CountSampler, SamplerConfig, sample_shard
-from .results import RunSettings, ShardWriter
+from .results import DEFAULT_RNG, RNG_SCHEMES, RunSettings, ShardWriter
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="CUDA float16 autocast (certifies the reduced-precision model; off by default)",
     )
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--fast", action="store_true", help="CUDA-graph replay of full batches (CUDA; recorded)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (recorded)")
+    p.add_argument("--rng", default=DEFAULT_RNG, choices=RNG_SCHEMES, help=f"noise RNG scheme (default {DEFAULT_RNG})")
     p.add_argument(
         "--num-threads",
         type=int,
@@ -191,6 +194,9 @@ def certify(args: argparse.Namespace) -> Path:
         noise_block=args.noise_block,
         autocast=args.autocast,
         channels_last=args.channels_last,
+        rng=args.rng,
+        fast=args.fast,
+        compile=args.compile,
     )
     settings = RunSettings(
         checkpoint=str(args.checkpoint),
@@ -217,6 +223,9 @@ def certify(args: argparse.Namespace) -> Path:
         device=str(device),
         autocast=args.autocast,
         channels_last=args.channels_last,
+        rng=args.rng,
+        fast=args.fast,
+        compile=args.compile,
         prefix_budgets=list(config.budgets()),
         torch_version=torch.__version__,
         version=__version__,
