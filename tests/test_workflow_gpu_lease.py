@@ -219,3 +219,116 @@ def test_cli_timeout_and_usage_errors(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 2 and result.stderr.startswith("error:")
+
+
+# ---------------------------------------------------------------- timeout, holders, descriptor leaks
+HOLD = "import os, sys; print(os.getpid(), flush=True); sys.stdin.read()"
+
+
+def test_default_wait_is_finite(tmp_path: Path) -> None:
+    args = gpu_lease.build_parser().parse_args([])
+    assert args.timeout == gpu_lease.DEFAULT_TIMEOUT and 0 < args.timeout < float("inf")
+    assert gpu_lease.build_parser().parse_args(["--timeout", "inf"]).timeout == float("inf")
+
+
+def test_timeout_error_is_one_line_naming_the_holder(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        lease_cmd(tmp_path, "--devices", "0") + [sys.executable, "-c", HOLD, "marker-holder-job"],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        child_pid = int(holder.stdout.readline())
+        result = subprocess.run(
+            lease_cmd(tmp_path, "--devices", "0", "--timeout", "0.3") + ["true"],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, result.stderr
+        assert f"GPU 0 held by pid {child_pid} (" in errors[0] and "marker-holder-job" in errors[0]
+        assert "after 0.3 s" in errors[0]
+        # the lock file records the command's pid, not the wrapper's
+        assert lock_path(tmp_path, "0").read_text().startswith(f"pid {child_pid}: ")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_background_processes_of_the_command_do_not_keep_the_lease(tmp_path: Path) -> None:
+    # COMMAND leaves a grandchild running after it exits (a daemon, a stray worker)
+    spawn = (
+        "import subprocess, sys; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], close_fds=False, "
+        "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(p.pid, flush=True)"
+    )
+    for inherit, leased_after in ((False, False), (True, True)):
+        options = ("--devices", "0") + (("--inherit-lock",) if inherit else ())
+        result = subprocess.run(
+            lease_cmd(tmp_path, *options) + [sys.executable, "-c", spawn],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        grandchild = int(result.stdout.split()[0])
+        try:
+            fd = try_lock(lock_path(tmp_path, "0"))
+            assert (fd is None) == leased_after, f"inherit={inherit}"
+            if fd is not None:
+                os.close(fd)
+        finally:
+            os.kill(grandchild, signal.SIGKILL)
+
+
+def test_sigterm_reaches_the_command_and_releases_the_lease(tmp_path: Path) -> None:
+    handler = (
+        "import os, signal, sys, time; "
+        "signal.signal(signal.SIGTERM, lambda *a: (print('got TERM', flush=True), sys.exit(5))); "
+        "print(os.getpid(), flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        lease_cmd(tmp_path, "--devices", "0") + [sys.executable, "-c", handler],
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert "got TERM" in out and proc.returncode == 5
+    fd = try_lock(lock_path(tmp_path, "0"))
+    assert fd is not None
+    os.close(fd)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_a_killed_wrapper_takes_its_command_along(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        lease_cmd(tmp_path, "--devices", "0") + [sys.executable, "-c", HOLD],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        if (Path(f"/proc/{child}/stat").read_text().split()[2:3] or ["?"])[0] == "Z":
+            break  # a zombie: dead, waiting for init to reap it
+        time.sleep(0.05)
+    stat = Path(f"/proc/{child}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"
+    fd = try_lock(lock_path(tmp_path, "0"))
+    assert fd is not None
+    os.close(fd)
