@@ -270,7 +270,7 @@ class CounterNoise:
                 words = philox_words(p.key, p.j0 * self.blocks, p.count * self.blocks)
                 z = unit_noise(torch.from_numpy(words).view(p.count, 4 * self.blocks), self.kind, self.dim)
                 rows = out[p.row : p.row + p.count]
-                rows.copy_(z.mul_(self.lambd).reshape(rows.shape)).add_(xbuf[p.x])
+                torch.add(z.mul_(self.lambd).reshape(rows.shape), xbuf[p.x], out=rows)
             return
         if desc is None:
             raise ValueError(f"impl {self.impl!r} needs the per-row desc tensor")
