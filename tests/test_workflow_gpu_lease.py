@@ -54,10 +54,26 @@ def test_decide(environ: dict[str, str], devices: list[int] | None, count: int, 
 
 
 def test_decide_counts_with_nvidia_smi_when_not_told(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gpu_lease, "count_gpus", lambda: 2)
+    monkeypatch.setattr(gpu_lease, "gpu_ids", lambda: ["0", "1"])
     assert decide({}).candidates == ("0", "1")
-    monkeypatch.setattr(gpu_lease, "count_gpus", lambda: 0)
+    monkeypatch.setattr(gpu_lease, "gpu_ids", lambda: [])
     assert decide({}).candidates == ()
+
+
+def test_mig_instances_are_leased_by_uuid() -> None:
+    listing = (
+        "GPU 0: NVIDIA H200 (UUID: GPU-11111111-2222-3333-4444-555555555555)\n"
+        "  MIG 3g.71gb     Device  0: (UUID: MIG-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee)\n"
+        "  MIG 3g.71gb     Device  1: (UUID: MIG-ffffffff-bbbb-cccc-dddd-eeeeeeeeeeee)\n"
+        "GPU 1: NVIDIA H200 (UUID: GPU-66666666-2222-3333-4444-555555555555)\n"
+    )
+    assert gpu_lease.parse_gpu_list(listing) == [
+        "MIG-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "MIG-ffffffff-bbbb-cccc-dddd-eeeeeeeeeeee",
+        "1",
+    ]
+    assert gpu_lease.parse_gpu_list("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n") == ["0"]
+    assert gpu_lease.parse_gpu_list("No devices found.\n") == []
 
 
 def test_count_gpus_without_nvidia_smi(monkeypatch: pytest.MonkeyPatch) -> None:

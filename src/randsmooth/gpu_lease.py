@@ -11,7 +11,8 @@ which device a job should use. This wrapper gives each GPU job its own device:
    * no GPU is found (``nvidia-smi -L`` lists none, or is missing): the job runs on the CPU if
      its config allows (``device: auto`` or ``cpu``), and fails fast with ``device: cuda``.
 2. Otherwise the candidate ids are ``--devices`` (physical ids), else the entries of a
-   ``CUDA_VISIBLE_DEVICES`` listing several devices, else ``0 .. N-1`` for the N GPUs found.
+   ``CUDA_VISIBLE_DEVICES`` listing several devices, else ``0 .. N-1`` for the N GPUs found
+   (the UUIDs of the MIG instances of a GPU in MIG mode, whose index CUDA cannot use).
 3. It takes an exclusive, non-blocking ``fcntl.flock`` on ``<lock-dir>/gpu-<id>.lock`` for the
    first free id, polling every ``--poll`` seconds while all are taken, for at most ``--timeout``
    seconds (default :data:`DEFAULT_TIMEOUT`; ``inf`` waits forever). On a timeout it fails with one
@@ -65,18 +66,44 @@ def default_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"randsmooth-gpu-locks-{os.getuid()}"
 
 
-def count_gpus() -> int:
-    """Number of NVIDIA GPUs ``nvidia-smi -L`` lists (0 if it is missing or fails)."""
+def parse_gpu_list(text: str) -> list[str]:
+    """CUDA device ids in ``nvidia-smi -L`` output: each GPU's index, or the UUIDs of its MIG devices.
+
+    With MIG enabled a GPU's index is no CUDA device (``CUDA_VISIBLE_DEVICES=0`` would hide every
+    device); its MIG instances, listed under it, are selected by UUID.
+    """
+    ids: list[str] = []
+    gpu: str | None = None
+    migs: list[str] = []
+    for line in text.splitlines() + ["GPU end"]:
+        if line.startswith("GPU "):
+            if gpu is not None:
+                ids += migs or [gpu]
+            gpu, migs = line[4:].split(":", 1)[0].strip(), []
+        elif line.strip().startswith("MIG") and gpu is not None:
+            match = re.search(r"UUID:\s*(MIG-[^)\s]+)", line)
+            if match:
+                migs.append(match.group(1))
+    return ids
+
+
+def gpu_ids() -> list[str]:
+    """CUDA device ids from ``nvidia-smi -L`` (see :func:`parse_gpu_list`; [] if it is missing or fails)."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
-        return 0
+        return []
     try:
         out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.SubprocessError):
-        return 0
+        return []
     if out.returncode != 0:
-        return 0
-    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+        return []
+    return parse_gpu_list(out.stdout)
+
+
+def count_gpus() -> int:
+    """Number of CUDA devices ``nvidia-smi -L`` lists (0 if it is missing or fails)."""
+    return len(gpu_ids())
 
 
 def _visible_entries(value: str) -> list[str]:
@@ -116,10 +143,10 @@ def decide(environ: Mapping[str, str], devices: Sequence[int] | None = None, gpu
         if not devices:
             return Decision((), "the configured device list is empty")
         return Decision(tuple(str(d) for d in devices), "leasing one of the configured devices")
-    count = count_gpus() if gpu_count is None else gpu_count
-    if count <= 0:
+    ids = gpu_ids() if gpu_count is None else [str(i) for i in range(gpu_count)]
+    if not ids:
         return Decision((), "no GPU found: running without a lease (the job uses the CPU if allowed)")
-    return Decision(tuple(str(i) for i in range(count)), f"leasing one of {count} GPU(s)")
+    return Decision(tuple(ids), f"leasing one of {len(ids)} GPU(s)")
 
 
 def lock_path(lock_dir: Path, device: str) -> Path:
