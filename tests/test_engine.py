@@ -449,3 +449,14 @@ def test_cuda_fast_mode_counts_equal_default_mode():
             torch.cuda.set_sync_debug_mode(0)
     # same noise kernel, and graph replay runs the eager kernels of the same batch size: identical counts
     assert results[0] == results[1]
+
+
+@pytest.mark.slow
+def test_compiled_model_gives_the_same_counts():
+    model, data = digits_setup("cpu")
+    noise = get_noise("gaussian", 0.25, 64)
+    counts = []
+    for compile_model in (False, True):  # torch.compile on the CPU needs a C++ compiler; ~20 s
+        sampler = CountSampler(model, noise, 10, "cpu", SamplerConfig(n0=50, n=900, batch=400, compile=compile_model))
+        counts.append([r.counts_estimation.tolist() for r in sampler.run(data, range(3))])
+    assert counts[0] == counts[1]
