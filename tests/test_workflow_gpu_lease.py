@@ -348,3 +348,72 @@ def test_a_killed_wrapper_takes_its_command_along(tmp_path: Path) -> None:
     fd = try_lock(lock_path(tmp_path, "0"))
     assert fd is not None
     os.close(fd)
+
+
+# ------------------------------------------------------------- the workflow on a (fake) one-GPU machine
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fake_gpu_workflow(tmp_path: Path, target: str, gpu: dict[str, object], timeout: int) -> subprocess.CompletedProcess:
+    """Snakemake on config/ci.yaml with device auto, one fake GPU (nvidia-smi on PATH), 8 cores, gpu=1."""
+    import yaml
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n")
+    smi.chmod(0o755)
+    config = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    config.update(device="auto", gpu=gpu, data_root=str(tmp_path / "data"))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = clean_env(PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), target, "--cores", "8"]
+    cmd += ["--resources", "gpu=1", "--configfile", str(tmp_path / "config.yaml")]
+    return subprocess.run(
+        ["timeout", "-k", "10", str(timeout), *cmd],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_workflow_gpu_jobs_lease_the_gpu_one_at_a_time(tmp_path: Path) -> None:
+    locks = tmp_path / "locks"
+    result = fake_gpu_workflow(tmp_path, "certify_all", {"lock_dir": str(locks)}, 300)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    logs = [p.read_text() for p in (tmp_path / "results" / "ci").rglob("*.log")]
+    leases = [line for text in logs for line in text.splitlines() if "leased GPU 0" in line]
+    assert len(leases) == 6  # 2 train + 4 certify jobs, each through the lease
+    assert not any("waiting" in text for text in logs)  # --resources gpu=1: never two at a time
+    fd = try_lock(lock_path(locks, "0"))
+    assert fd is not None  # nothing kept the lease
+    os.close(fd)
+
+
+@pytest.mark.slow
+def test_workflow_fails_with_the_holder_named_instead_of_hanging(tmp_path: Path) -> None:
+    locks = tmp_path / "locks"
+    stray = subprocess.Popen(  # e.g. a process left over from an earlier run, holding GPU 0
+        lease_cmd(locks, "--devices", "0") + [sys.executable, "-c", HOLD, "stray-gpu-process"],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        holder = int(stray.stdout.readline())
+        started = time.monotonic()
+        result = fake_gpu_workflow(tmp_path, "train_all", {"lock_dir": str(locks), "wait_timeout": 3}, 200)
+        assert result.returncode == 1 and time.monotonic() - started < 150
+        logs = "\n".join(p.read_text() for p in (tmp_path / "results" / "ci").rglob("train/*.log"))
+        assert f"error: gpu-lease: no free GPU among ['0'] after 3 s: GPU 0 held by pid {holder} (" in logs
+        assert "stray-gpu-process" in logs
+    finally:
+        stray.stdin.close()
+        stray.wait(timeout=30)
