@@ -84,7 +84,7 @@ EOF
 
 # ------------------------------------------------------------------------------------ 1. tests
 step tests "$T_TESTS" "$OUT/tests.log" "$PYTHON" -m pytest -q -rs -p no:cacheprovider \
-    tests/test_philox.py tests/test_engine.py tests/test_workflow_gpu_lease.py -k "not interpreter"
+    tests/test_philox.py tests/test_engine.py tests/test_workflow_gpu_lease.py -m "not slow" -k "not interpreter"
 
 # -------------------------------------------------------------------------------- 2. benchmark
 if [ "$DEVICE" = cpu ]; then
