@@ -100,6 +100,21 @@ def test_certify_digits_end_to_end(digits_checkpoint, tmp_path):
     assert without_time(read_table(merged)) == without_time(df)
 
 
+def test_certify_records_rng_scheme_and_fast_mode(digits_checkpoint, tmp_path):
+    default = tmp_path / "default.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, default)) == 0
+    settings = read_settings(default)
+    assert (settings.rng, settings.fast, settings.compile) == ("philox-v1", False, False)
+    fast = tmp_path / "fast.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, fast, "--fast")) == 0
+    assert read_settings(fast).fast is True
+    assert without_time(read_table(fast)) == without_time(read_table(default))  # --fast is a no-op on the CPU
+    legacy = tmp_path / "legacy.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, legacy, "--rng", "block-v1")) == 0
+    assert read_settings(legacy).rng == "block-v1"
+    assert without_time(read_table(legacy)) != without_time(read_table(default))
+
+
 def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_path):
     out = tmp_path / "expinf.parquet"
     args = certify_args(

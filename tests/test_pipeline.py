@@ -215,7 +215,7 @@ def test_duplicate_yaml_keys_are_an_error(tmp_path: Path) -> None:
 def test_workflow_config_reads_only_the_given_files(tmp_path: Path) -> None:
     ci = REPO / "config" / "ci.yaml"
     cfg = config.workflow_config([ci], {}, REPO)
-    assert sorted(cfg["models"]) == ["gauss", "uniform"]  # nothing of config/config.yaml
+    assert sorted(cfg["models"]) == ["catrs", "gauss", "uniform"]  # nothing of config/config.yaml
     default = config.workflow_config([], {"results": "elsewhere"}, REPO)
     assert "gauss_0.25" in default["models"] and default["results"] == "elsewhere"
     home = config.workflow_config([ci], {"results": "~/rs-results"}, REPO)
@@ -236,7 +236,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 2 and len(plan.runs) == 2
+    assert len(plan.models) == 3 and len(plan.runs) == 3  # + the CAT-RS model and its run
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,7 @@ def test_default_config_deduplicates_shared_runs() -> None:
     plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
     assert plan.run_names["xin_gauss_0.50"] == plan.run_names["cohen_0.50"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert len(plan.used_models()) == 9 and len(plan.used_runs()) == 15
+    assert len(plan.used_models()) == 27 and len(plan.used_runs()) == 36
 
 
 def test_keys_are_path_safe_and_readable() -> None:
@@ -521,7 +521,7 @@ def test_describe_lists_names_and_folders(tmp_path: Path, monkeypatch: pytest.Mo
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "kind\tname\tkey\tpath"
     models = [line.split("\t") for line in lines if line.startswith("model\t")]
-    assert {m[1] for m in models} == {"gauss", "uniform"}
+    assert {m[1] for m in models} == {"catrs", "gauss", "uniform"}
     assert all(m[3].endswith("/final.pt") for m in models)
 
 

@@ -321,3 +321,40 @@ def test_atomic_files_respect_the_umask(tmp_path):
         assert atomic_write_text(tmp_path / "world.csv", "x\n").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(previous)
+
+
+def rewrite_settings(path, out, drop=(), **changes):
+    """A copy of the table ``path`` whose settings metadata lacks ``drop`` and has ``changes``."""
+    table = pq.read_table(path)
+    settings = json.loads(table.schema.metadata[b"randsmooth.settings"])
+    settings = {k: v for k, v in settings.items() if k not in drop} | changes
+    meta = {**table.schema.metadata, b"randsmooth.settings": json.dumps(settings).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), out)
+    return out
+
+
+def test_tables_written_before_the_rng_scheme_was_recorded_still_read(tmp_path):
+    path = run_shard(tmp_path / "new.parquet", shard=0, num_shards=2)
+    assert read_settings(path).rng == "philox-v1" and read_settings(path).fast is False
+    legacy = rewrite_settings(path, tmp_path / "legacy.parquet", drop=("rng", "fast", "compile"))
+    settings = read_settings(legacy)
+    assert (settings.rng, settings.fast, settings.compile) == ("block-v1", False, False)
+    assert comparable(read_table(legacy)) == comparable(read_table(path))
+    # a progress file of that time cannot be resumed with the new streams
+    out = tmp_path / "resume.parquet"
+    header = {"randsmooth.schema": "1", "settings": {k: v for k, v in make_settings().to_dict().items() if k != "rng"}}
+    progress_path(out).write_text(json.dumps(header) + "\n")
+    with pytest.raises(ValueError, match=r"rng 'block-v1' != 'philox-v1' \[file != this run\]"):
+        ShardWriter(out, make_settings())
+    with pytest.raises(ValueError, match="rng must be one of"):
+        make_settings(rng="mt19937")
+
+
+def test_merge_refuses_to_mix_rng_schemes_but_not_modes(tmp_path):
+    shards = [run_shard(tmp_path / f"shard_{k}.parquet", shard=k, num_shards=2) for k in range(2)]
+    legacy = rewrite_settings(shards[1], tmp_path / "legacy.parquet", drop=("rng",))
+    with pytest.raises(ValueError, match=r"shard .*legacy.parquet: rng 'block-v1' != 'philox-v1' in shard .*shard_0"):
+        merge([shards[0], legacy], tmp_path / "out.parquet")
+    fast = rewrite_settings(shards[1], tmp_path / "fast.parquet", fast=True)
+    merged = merge([shards[0], fast], tmp_path / "out.parquet")
+    assert [m["fast"] for m in read_settings(merged).merged_from] == [False, True]

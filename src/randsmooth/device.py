@@ -8,8 +8,10 @@ machine without a visible CUDA device is an error, never a silent fallback to th
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device is selected: the error class stays torch-free
+    import torch
 
 _CUDA_PATTERN = re.compile(r"^cuda(?::(\d+))?$")
 
@@ -24,6 +26,8 @@ def select_device(requested: str = "auto") -> torch.device:
     Raises :class:`DeviceUnavailableError` (a ``RuntimeError``) if CUDA is requested but not
     available (or index N is not visible) and ``ValueError`` for any other string.
     """
+    import torch
+
     if not isinstance(requested, str):
         raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda', 'cuda:N', got {requested!r}")
     name = requested.strip().lower()

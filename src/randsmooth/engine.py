@@ -3,41 +3,65 @@
 For each test example the engine draws ``n0`` *selection* samples and, independently, ``n``
 *estimation* samples of the configured noise, runs the base model on ``x + delta`` in batches and
 records hard-vote class counts (no radii: those are pure functions of the counts, see
-:mod:`randsmooth.decide`). It also records cumulative estimation counts at prefix budgets n' (see
-:func:`randsmooth.counts.default_prefix_budgets`), so smaller budgets come for free.
+:mod:`randsmooth.decide`), as in Cohen et al. (2019), Algorithm CERTIFY. It also records cumulative
+estimation counts at prefix budgets n' (see :func:`randsmooth.counts.default_prefix_budgets`), so
+smaller budgets come for free.
 
 Reproducibility by construction
 -------------------------------
-The samples of one (example, stream) pair are cut into fixed *noise blocks* of ``noise_block``
-samples (the last block may be shorter; its size depends only on n). Block ``b`` of stream ``s``
-(0 = selection, 1 = estimation) of example ``idx`` is drawn with its own ``torch.Generator`` on
-the model's device, seeded with :func:`randsmooth.seeding.derive_seed` ``(seed, idx, s, b)``,
-always as a whole block. Model batches are assembled from (parts of) blocks. Hence the noise --
-for every family, including vectorised / rejection samplers such as Gamma -- depends only on
-(seed, idx, stream, block size, device type, torch version), never on the model batch size, the
-sharding, or the order of the examples; and the global RNG state is never used.
+Stream ``s`` (0 = selection, 1 = estimation) of example ``idx`` under the global ``seed`` is a
+fixed sequence of noise samples, never drawn from global RNG state. Two schemes, recorded as
+``rng`` in the count table's metadata:
 
-The counts are also batch-invariant whenever the model's argmax does not depend on the batch
-composition; floating-point kernels may in principle change a logit's last bit with the batch
-size, which can flip an exact near-tie. Models in eval mode (BatchNorm running statistics) are
-otherwise per-sample functions.
+* ``"philox-v1"`` (default): counter-based noise for the Gaussian, Laplace and uniform families
+  (the families the papers certify with): sample ``j`` of the stream is a pure function of
+  (``derive_seed(seed, idx, s)``, j) -- Philox4x64-10 (Salmon et al. 2011), see
+  :mod:`randsmooth.sampling.philox`. A whole model batch, whatever examples and streams it mixes,
+  is generated in one vectorised call (one fused Triton kernel on CUDA). Other families (Gamma /
+  rejection samplers) use the block scheme below.
+* ``"block-v1"`` (tables written before the scheme was recorded): the samples are cut into noise
+  blocks of ``noise_block`` samples; block ``b`` is drawn as a whole with its own
+  ``torch.Generator`` seeded with ``derive_seed(seed, idx, s, b)``.
+
+Either way the noise depends only on (seed, idx, stream, sample index, device type, torch version;
+and ``noise_block`` for block streams), never on the model batch size, the sharding, or the order
+of the examples. The counts are also batch-invariant whenever the model's argmax does not depend on
+the batch composition; floating-point kernels may in principle change a logit's last bit with the
+batch size or kernel choice, which can flip an exact near-tie. Models in eval mode (BatchNorm
+running statistics) are otherwise per-sample functions.
 
 Speed and memory
 ----------------
-Noise is generated on the model's device; the model runs in ``torch.inference_mode`` and eval
-mode; predictions are counted on the device with ``torch.bincount`` and copied to the host once
-per example (no per-batch synchronisation). Peak memory is one model batch plus one noise block,
-independent of n. ``channels_last`` optionally converts the model and inputs to channels-last
-memory format (often faster for convolutions). ``autocast`` (CUDA only, off by default) runs the
-model in float16 mixed precision: the certificate then applies to the *reduced-precision* network,
-a different base classifier from the float32 one that was trained and is reported, and that
-network's outputs can depend on kernel choices; keep it off for results you publish.
+The samples of consecutive examples are laid end to end and cut into model batches of exactly
+``batch`` rows, so only the last batch of a run is partial (a batch may hold the end of one
+example and the start of the next). Noise is generated on the model's device; the model runs in
+``torch.inference_mode`` and eval mode. Each batch's predictions are added on the device into a
+per-example count matrix with ``scatter_add_`` (``torch.bincount`` would synchronise the host on
+CUDA: it reads the maximum to size its output); the per-row bookkeeping (stream key, sample index,
+count row) travels to the device in one non-blocking copy from pinned memory. Nothing inside an
+example synchronises the host: each finished example's counts come back in one non-blocking
+device-to-host copy, waited for only when the host is two examples ahead. Peak memory is one model
+batch plus a few examples' count matrices, independent of n.
+
+Options: ``channels_last`` converts the model and inputs to channels-last memory format (the
+fused noise kernel writes that layout directly). ``fast`` (CUDA; off by default, recorded in the
+count table) captures each full batch -- noise, forward, argmax and counting -- in one CUDA graph
+and replays it, which removes the kernel-launch overhead that bounds small models; the partial last
+batch runs eagerly, with the same kernels as the default mode, so the counts equal the default
+mode's whenever graph replay runs the eager kernels (it does for plain fp32 models). ``compile``
+wraps the model in ``torch.compile`` (recorded; generated kernels may change logits in the last
+bit). ``autocast`` (CUDA only, off by default) runs the model in float16 mixed precision: the
+certificate then applies to the *reduced-precision* network, a different base classifier from the
+float32 one that was trained and is reported, and that network's outputs can depend on kernel
+choices; keep it off for results you publish.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -46,8 +70,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .counts import ExampleRecord, RunSettings, check_int, default_prefix_budgets, noise_params_json
+from .counts import (
+    DEFAULT_RNG,
+    LEGACY_RNG,
+    RNG_SCHEMES,
+    ExampleRecord,
+    RunSettings,
+    check_int,
+    default_prefix_budgets,
+    noise_params_json,
+)
 from .sampling import Noise
+from .sampling.philox import CounterNoise, Piece, counter_kind, stream_key
 from .seeding import derive_seed
 from .shards import ShardWriter
 
@@ -68,9 +102,12 @@ class SamplerConfig:
 
     n0: selection samples per example; n: estimation samples per example; batch: model batch
     size (does not change the counts); seed: global seed (>= 0); noise_block: samples per
-    independently seeded noise block (changes the random streams, so it is recorded);
-    prefix_budgets: cumulative budgets to record (None: 10^2, 10^3, ... < n, then n);
-    autocast: CUDA float16 autocast (see module docstring); channels_last: memory format.
+    independently seeded noise block of block-scheme streams (changes those streams, so it is
+    recorded); prefix_budgets: cumulative budgets to record (None: 10^2, 10^3, ... < n, then n);
+    autocast: CUDA float16 autocast (see module docstring); channels_last: memory format;
+    rng: ``"philox-v1"`` (default) or ``"block-v1"`` (reproduces tables written before the
+    scheme was recorded); fast: CUDA-graph replay of full batches (CUDA only; a no-op on the CPU);
+    compile: ``torch.compile`` the model.
     """
 
     n0: int
@@ -81,6 +118,9 @@ class SamplerConfig:
     prefix_budgets: tuple[int, ...] | None = None
     autocast: bool = False
     channels_last: bool = False
+    rng: str = DEFAULT_RNG
+    fast: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name, minimum in (("n0", 1), ("n", 1), ("batch", 1), ("seed", 0), ("noise_block", 1)):
@@ -91,12 +131,51 @@ class SamplerConfig:
                 raise ValueError(
                     f"prefix_budgets must be strictly increasing and end with n={self.n}, got {self.prefix_budgets!r}"
                 )
+        if self.rng not in RNG_SCHEMES:
+            raise ValueError(f"rng must be one of {RNG_SCHEMES}, got {self.rng!r}")
 
     def budgets(self) -> tuple[int, ...]:
         """The prefix budgets actually recorded (sorted, last == n)."""
         if self.prefix_budgets is None:
             return default_prefix_budgets(self.n)
         return tuple(int(b) for b in self.prefix_budgets)
+
+
+@dataclass
+class _Example:
+    """One example in flight: its ring slot (row of ``xbuf``, block of count rows) and stream keys."""
+
+    idx: int
+    label: int
+    slot: int
+    keys: tuple[int, int]
+    host: torch.Tensor | None = None  # its count matrix, once copied back
+    event: Any = None  # CUDA event recorded after the copy
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows ``row .. row + count`` of a batch: samples ``j0 ..`` of stream ``stream`` of ``example``."""
+
+    row: int
+    count: int
+    example: _Example
+    stream: int
+    j0: int
+
+
+@contextlib.contextmanager
+def _sync_debug_off(device: torch.device) -> Iterator[None]:
+    """Suspend ``torch.cuda.set_sync_debug_mode`` for one-time setup (CUDA-graph capture syncs by design)."""
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode(0)
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
 
 
 class CountSampler:
@@ -118,47 +197,93 @@ class CountSampler:
         self.model = model.eval()
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if config.compile else self.model
         self._generator = torch.Generator(device=self.device)
+        self.counter: CounterNoise | None = None
+        if config.rng != LEGACY_RNG and counter_kind(noise) is not None:
+            self.counter = CounterNoise(noise, self.device)
+        self.graphs = config.fast and self.device.type == "cuda"
+        per_example = config.n0 + config.n
+        self._ring = config.batch // per_example + 3  # examples in flight (distinct within any batch)
+        self._budgets = np.asarray(config.budgets(), dtype=np.int64)
+        self._rows_per_example = 1 + len(self._budgets)  # selection + one row per prefix bucket
+        self._buffers: dict[str, Any] = {}
+        self._block_cache: tuple[tuple[int, int, int], torch.Tensor] | None = None
 
     # --------------------------------------------------------------------------- noise
+    @property
+    def rng(self) -> str:
+        """The RNG scheme of the streams (``config.rng``)."""
+        return self.config.rng
+
     def noisy_batches(self, x: torch.Tensor, idx: int, stream: str, num: int) -> Iterator[torch.Tensor]:
         """Yield noisy copies ``x + delta_0 .. x + delta_{num-1}`` in model batches, in order.
 
         ``x`` is one example (C, H, W) on the device. Each yielded tensor has at most
-        ``config.batch`` rows and may be a reused buffer: consume it before advancing.
+        ``config.batch`` rows; these are the samples :meth:`sample_example` counts.
         """
-        batch, block = self.config.batch, self.config.noise_block
-        xb = x.unsqueeze(0)
-        buf: torch.Tensor | None = None
-        filled = 0
-        for b in range(-(-num // block)):
-            size = min(block, num - b * block)
-            self._generator.manual_seed(block_seed(self.config.seed, idx, stream, b))
-            noisy = self.noise.sample(xb.expand(size, *x.shape), self._generator)
-            pos = 0
-            while pos < size:
-                if filled == 0 and size - pos >= batch:  # a whole batch inside this block: no copy
-                    yield noisy[pos : pos + batch]
-                    pos += batch
-                    continue
-                if buf is None:
-                    buf = torch.empty((min(batch, num), *x.shape), device=x.device, dtype=noisy.dtype)
-                take = min(batch - filled, size - pos)
-                buf[filled : filled + take].copy_(noisy[pos : pos + take])
-                filled += take
-                pos += take
-                if filled == batch:
-                    yield buf
-                    filled = 0
-        if filled:
-            yield buf[:filled]
+        s = STREAMS[stream]
+        example = _Example(int(idx), 0, 0, (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1)))
+        xbuf = x.to(self.device, torch.float32).unsqueeze(0).contiguous()
+        self._block_cache = None
+        for start in range(0, num, self.config.batch):
+            m = min(self.config.batch, num - start)
+            out = torch.empty((m, *x.shape), device=self.device, dtype=torch.float32)
+            rows = [_Rows(0, m, example, s, start)]
+            desc = None
+            if self.counter is not None and self.counter.uses_desc:
+                desc = torch.as_tensor(self._describe(rows, m)[:3], device=self.device)
+            with torch.inference_mode():
+                self._fill(out, xbuf, rows, desc, {s: num})
+            yield out
+
+    def _fill(
+        self,
+        out: torch.Tensor,
+        xbuf: torch.Tensor,
+        rows: Sequence[_Rows],
+        desc: torch.Tensor | None,
+        lengths: dict[int, int] | None = None,
+    ) -> None:
+        """Write the noisy samples of ``rows`` into ``out`` (``desc``: per-row device bookkeeping)."""
+        if self.counter is not None:
+            pieces = [Piece(r.row, r.count, r.example.keys[r.stream], r.j0, r.example.slot) for r in rows]
+            self.counter.fill(out, xbuf, pieces, desc)
+            return
+        lengths = lengths or {0: self.config.n0, 1: self.config.n}
+        for r in rows:
+            self._block_rows(out[r.row : r.row + r.count], xbuf[r.example.slot], r, lengths[r.stream])
+
+    def _block_rows(self, out: torch.Tensor, x: torch.Tensor, rows: _Rows, length: int) -> None:
+        """Block-scheme samples ``rows.j0 ..`` of one stream of length ``length`` into ``out``."""
+        block, stream = self.config.noise_block, "selection" if rows.stream == 0 else "estimation"
+        pos = 0
+        while pos < rows.count:
+            j = rows.j0 + pos
+            b = j // block
+            tag = (rows.example.idx, rows.stream, b, length)
+            if self._block_cache is None or self._block_cache[0] != tag:
+                size = min(block, length - b * block)
+                self._generator.manual_seed(block_seed(self.config.seed, rows.example.idx, stream, b))
+                noisy = self.noise.sample(x.unsqueeze(0).expand(size, *x.shape), self._generator)
+                self._block_cache = (tag, noisy)
+            noisy = self._block_cache[1]
+            off = j - b * block
+            take = min(noisy.shape[0] - off, rows.count - pos)
+            out[pos : pos + take].copy_(noisy[off : off + take])
+            pos += take
 
     # -------------------------------------------------------------------------- counts
     def _predict(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.config.channels_last and inputs.dim() == 4:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.config.autocast):
-            logits = self.model(inputs)
+        with torch.autocast(
+            device_type=self.device.type,
+            dtype=torch.float16,
+            enabled=self.config.autocast,
+            cache_enabled=not self.graphs,  # cached casts do not survive CUDA-graph capture
+        ):
+            logits = self._forward(inputs)
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
             raise ValueError(
                 f"model returned logits of shape {tuple(logits.shape)}, expected "
@@ -175,39 +300,23 @@ class CountSampler:
         (row j = counts of the first ``budgets[j]`` samples; budgets sorted, each <= num).
         """
         k = self.num_classes
-        counts = torch.zeros(k, dtype=torch.int64, device=self.device)
-        snapshots: list[torch.Tensor] = []
-        done, j = 0, 0
+        edges = list(budgets) + [num]
+        buckets = torch.zeros((len(edges), k), dtype=torch.int64, device=self.device)
+        done = 0
         with torch.inference_mode():
             for inputs in self.noisy_batches(x, idx, stream, num):
                 preds = self._predict(inputs)
-                m = preds.shape[0]
-                while j < len(budgets) and budgets[j] <= done + m:
-                    snapshots.append(counts + torch.bincount(preds[: budgets[j] - done], minlength=k))
-                    j += 1
-                counts += torch.bincount(preds, minlength=k)
-                done += m
-        prefix = torch.stack(snapshots) if snapshots else counts.new_zeros((0, k))
-        return counts, prefix
+                j = np.arange(done, done + preds.shape[0])
+                rows = torch.as_tensor(np.searchsorted(np.asarray(edges[:-1], dtype=np.int64), j, side="right"))
+                index = torch.add(preds, rows.to(self.device), alpha=k)
+                buckets.view(-1).scatter_add_(0, index, torch.ones_like(index))
+                done += preds.shape[0]
+        cumulative = buckets.cumsum(0)
+        return cumulative[-1], cumulative[:-1]
 
     def sample_example(self, x: torch.Tensor, label: int, idx: int) -> ExampleRecord:
         """Selection counts, estimation counts and prefix counts of one example ``(x, label)``."""
-        start = time.perf_counter()
-        x = self._check_input(x, idx)
-        budgets = self.config.budgets()
-        sel, _ = self.stream_counts(x, idx, "selection", self.config.n0)
-        est, prefix = self.stream_counts(x, idx, "estimation", self.config.n, budgets)
-        k = self.num_classes
-        host = torch.cat([sel, est, prefix.reshape(-1)]).cpu().numpy()  # the one sync per example
-        return ExampleRecord(
-            idx=int(idx),
-            label=int(label),
-            counts_selection=host[:k],
-            counts_estimation=host[k : 2 * k],
-            prefix_budgets=np.asarray(budgets, dtype=np.int64),
-            counts_prefix=host[2 * k :].reshape(len(budgets), k),
-            time_s=time.perf_counter() - start,
-        )
+        return next(self._records([(int(idx), x, int(label))]))
 
     def _check_input(self, x: Any, idx: int) -> torch.Tensor:
         if not torch.is_tensor(x):
@@ -217,27 +326,221 @@ class CountSampler:
                 f"example {idx}: expected a float tensor with {self.noise.dim} coordinates "
                 f"(the noise dim), got dtype {x.dtype} shape {tuple(x.shape)}"
             )
-        return x.to(self.device, torch.float32)
+        return x
+
+    # ------------------------------------------------------------------------ pipeline
+    def _setup(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        """Device buffers shared by all runs of this sampler (created for the first example's shape)."""
+        bufs = self._buffers
+        if bufs.get("shape") is None:
+            dev, rows = self.device, self._ring * self._rows_per_example + 1  # + 1: a row CUDA graphs' warm-up uses
+            bufs["shape"] = tuple(shape)
+            bufs["xbuf"] = torch.zeros((self._ring, *shape), dtype=torch.float32, device=dev)
+            bufs["counts"] = torch.zeros((rows, self.num_classes), dtype=torch.int64, device=dev)
+            bufs["ones"] = torch.ones(self.config.batch, dtype=torch.int64, device=dev)
+        bufs["counts"].zero_()
+        return bufs
+
+    def _new_inputs(self, rows: int, shape: tuple[int, ...]) -> torch.Tensor:
+        fmt = torch.channels_last if self.config.channels_last and len(shape) == 3 else torch.contiguous_format
+        return torch.empty((rows, *shape), dtype=torch.float32, device=self.device, memory_format=fmt)
+
+    def _start(self, idx: int, x: Any, label: int, slot: int, bufs: dict[str, Any]) -> _Example:
+        """Validate an example, copy it into its ``xbuf`` slot (non-blocking on CUDA)."""
+        x = self._check_input(x, idx)
+        if not 0 <= label < self.num_classes:
+            raise ValueError(f"example {idx}: label {label} outside [0, num_classes={self.num_classes})")
+        x = x.reshape(bufs["shape"])
+        target = bufs["xbuf"][slot]
+        with torch.inference_mode():
+            if self.device.type == "cuda" and x.device.type == "cpu":
+                target.copy_(x.to(torch.float32).pin_memory(), non_blocking=True)
+            else:
+                target.copy_(x)
+        keys = (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1))
+        return _Example(idx, label, slot, keys)
+
+    def _describe(self, rows: Sequence[_Rows], num_rows: int) -> np.ndarray:
+        """Per-row bookkeeping (4, num_rows) int64: stream key, sample index, xbuf slot, count row."""
+        desc = np.empty((4, num_rows), dtype=np.int64)
+        for r in rows:
+            sl = slice(r.row, r.row + r.count)
+            j = np.arange(r.j0, r.j0 + r.count, dtype=np.int64)
+            desc[0, sl] = r.example.keys[r.stream]
+            desc[1, sl] = j
+            desc[2, sl] = r.example.slot
+            base = r.example.slot * self._rows_per_example
+            desc[3, sl] = base if r.stream == 0 else base + 1 + np.searchsorted(self._budgets, j, side="right")
+        return desc
+
+    def _to_device(self, desc: np.ndarray) -> torch.Tensor:
+        host = torch.from_numpy(desc)
+        if self.device.type != "cuda":
+            return host.to(self.device)
+        return host.pin_memory().to(self.device, non_blocking=True)
+
+    def _count(self, preds: torch.Tensor, desc: torch.Tensor, bufs: dict[str, Any]) -> None:
+        index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes)
+        bufs["counts"].view(-1).scatter_add_(0, index, bufs["ones"][: preds.shape[0]])
+
+    def _step(self, inputs: torch.Tensor, desc: torch.Tensor, rows: Sequence[_Rows], bufs: dict[str, Any]) -> None:
+        """One model batch: noise into ``inputs`` (if not done by the caller), forward, count."""
+        if self.counter is not None and self.counter.uses_desc:
+            self.counter.fill(inputs, bufs["xbuf"], (), desc)
+        elif rows:
+            self._fill(inputs, bufs["xbuf"], rows, None)
+        self._count(self._predict(inputs), desc, bufs)
+
+    def _graph(self, bufs: dict[str, Any]) -> dict[str, Any]:
+        """The CUDA graph of a full batch (captured once per sampler; see the module docstring)."""
+        if "graph" in bufs:
+            return bufs["graph"]
+        batch = self.config.batch
+        static = {"inputs": self._new_inputs(batch, bufs["shape"])}
+        desc = torch.zeros((4, batch), dtype=torch.int64, device=self.device)
+        desc[3].fill_(bufs["counts"].shape[0] - 1)  # the spare count row
+        static["desc"] = desc
+        noise_inside = self.counter is not None and self.counter.uses_desc
+        with _sync_debug_off(self.device), torch.inference_mode():
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up: allocator, cuDNN/cuBLAS handles, torch.compile
+                    self._step(static["inputs"], desc, (), bufs)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._step(static["inputs"], desc, (), bufs)
+            bufs["counts"][-1].zero_()
+        static.update(graph=graph, noise_inside=noise_inside)
+        bufs["graph"] = static
+        logger.info("captured a CUDA graph of one batch of %d (noise %s)", batch, "inside" if noise_inside else "eager")
+        return static
+
+    @torch.inference_mode()
+    def _run_batch(self, rows: Sequence[_Rows], num_rows: int, bufs: dict[str, Any]) -> None:
+        desc_host = self._describe(rows, num_rows)
+        if self.graphs and num_rows == self.config.batch:
+            static = self._graph(bufs)
+            if self.device.type == "cuda":
+                static["desc"].copy_(torch.from_numpy(desc_host).pin_memory(), non_blocking=True)
+            if not static["noise_inside"]:
+                self._fill(static["inputs"], bufs["xbuf"], rows, None)
+            static["graph"].replay()
+            return
+        self._step(self._new_inputs(num_rows, bufs["shape"]), self._to_device(desc_host), rows, bufs)
+
+    @torch.inference_mode()
+    def _copy_back(self, example: _Example, bufs: dict[str, Any]) -> None:
+        """Start copying an example's count rows to the host and clear them on the device."""
+        lo = example.slot * self._rows_per_example
+        block = bufs["counts"][lo : lo + self._rows_per_example]
+        if self.device.type == "cuda":
+            example.host = torch.empty(block.shape, dtype=torch.int64, pin_memory=True)
+            example.host.copy_(block, non_blocking=True)
+            example.event = torch.cuda.Event()
+            example.event.record()
+        else:
+            example.host = block.to("cpu", copy=True)
+        block.zero_()
+
+    def _record(self, example: _Example, time_s: float) -> ExampleRecord:
+        if example.event is not None:
+            example.event.synchronize()  # the one wait per example
+        host = example.host.numpy()
+        prefix = np.cumsum(host[1:], axis=0)
+        return ExampleRecord(
+            idx=example.idx,
+            label=example.label,
+            counts_selection=host[0].copy(),
+            counts_estimation=prefix[-1].copy(),
+            prefix_budgets=self._budgets.copy(),
+            counts_prefix=prefix,
+            time_s=time_s,
+        )
+
+    def _records(self, items: Iterable[tuple[int, Any, int]]) -> Iterator[ExampleRecord]:
+        """Counts of each ``(idx, x, label)`` in ``items``, in order (see "Speed and memory")."""
+        cfg, batch = self.config, self.config.batch
+        items = iter(items)
+        queue: deque[list[Any]] = deque()  # [example, stream, next j, end] of the streams not yet batched
+        pending: deque[_Example] = deque()  # finished examples whose counts are on their way back
+        bufs: dict[str, Any] | None = None
+        started, last = 0, time.perf_counter()
+        exhausted, failure = False, None
+        self._block_cache = None
+        while True:
+            rows: list[_Rows] = []
+            filled = 0
+            finished = []
+            while filled < batch:
+                if not queue:
+                    item = None
+                    if not exhausted:
+                        try:
+                            item = next(items, None)
+                        except Exception as exc:  # noqa: BLE001 - finish the examples already started first
+                            failure = exc
+                    if item is None:
+                        exhausted = True
+                        break
+                    idx, x, label = item
+                    if bufs is None:
+                        bufs = self._setup(tuple(self._check_input(x, idx).shape))
+                    example = self._start(idx, x, label, started % self._ring, bufs)
+                    started += 1
+                    queue.append([example, 0, 0, cfg.n0])
+                    queue.append([example, 1, 0, cfg.n])
+                head = queue[0]
+                take = min(batch - filled, head[3] - head[2])
+                rows.append(_Rows(filled, take, head[0], head[1], head[2]))
+                filled += take
+                head[2] += take
+                if head[2] == head[3]:
+                    queue.popleft()
+                    if head[1] == 1:
+                        finished.append(head[0])
+            if filled == 0:
+                break
+            self._run_batch(rows, filled, bufs)
+            for example in finished:
+                self._copy_back(example, bufs)
+                pending.append(example)
+            while pending and (len(pending) > 2 or pending[0].event is None or pending[0].event.query()):
+                record = self._record(pending.popleft(), time.perf_counter() - last)
+                last = time.perf_counter()
+                yield record
+        while pending:
+            record = self._record(pending.popleft(), time.perf_counter() - last)
+            last = time.perf_counter()
+            yield record
+        if failure is not None:
+            raise failure
 
     def run(self, dataset: Any, indices: Iterable[int], *, progress: bool = False) -> Iterator[ExampleRecord]:
-        """Yield an :class:`ExampleRecord` for each ``dataset[i]`` = (x, label), i in ``indices``."""
+        """Yield an :class:`ExampleRecord` for each ``dataset[i]`` = (x, label), i in ``indices``.
+
+        ``time_s`` of a record is the wall time since the previous record (examples overlap in
+        the pipeline, so this attributes the run's total time without double counting).
+        """
         indices = list(indices)
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(indices), desc="certify", unit="ex", dynamic_ncols=True)
-        try:
+
+        def items() -> Iterator[tuple[int, Any, int]]:
             for i in indices:
                 x, label = dataset[i]
-                label = int(label)
-                if not 0 <= label < self.num_classes:
-                    raise ValueError(f"example {i}: label {label} outside [0, num_classes={self.num_classes})")
-                record = self.sample_example(x, label, i)
+                yield int(i), x, int(label)
+
+        try:
+            for record in self._records(items()):
                 logger.debug(
                     "idx %d label %d: selection top %d, estimation top %d (%d/%d), %.2f s",
-                    i,
-                    label,
+                    record.idx,
+                    record.label,
                     int(record.counts_selection.argmax()),
                     int(record.counts_estimation.argmax()),
                     int(record.counts_estimation.max()),
@@ -268,6 +571,9 @@ def check_settings(sampler: CountSampler, settings: RunSettings) -> None:
         "noise_params": (noise_params_json(noise.params()), noise_params_json(settings.noise_params)),
         "autocast": (c.autocast, settings.autocast),
         "device_type": (sampler.device.type, settings.device_type),
+        "rng": (c.rng, settings.rng),
+        "fast": (c.fast, settings.fast),
+        "compile": (c.compile, settings.compile),
     }
     diffs = [f"{name} {mine!r} != {theirs!r}" for name, (mine, theirs) in pairs.items() if mine != theirs]
     if diffs:

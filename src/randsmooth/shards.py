@@ -252,6 +252,7 @@ def merge(
                 "num_shards": s.num_shards,
                 "device": s.device,
                 "batch": s.batch,
+                "fast": s.fast,
                 "torch_version": s.torch_version,
             }
             for p, s in zip(shard_paths, settings, strict=True)

@@ -38,10 +38,11 @@ rule certify_shard:
         lease=LEASE,
         data_root=lambda w: PLAN.run(w.run).dataset.root,
         batch=lambda w: PLAN.run(w.run).batch,
+        engine=lambda w: commands.engine_options(PLAN, w.run),
         device=PLAN.device,
     shell:
         "{params.lease}{params.py} -m randsmooth certify --run {input.settings:q} --checkpoint {input.model:q} "
-        "--data-root {params.data_root:q} --shard {wildcards.shard} --batch {params.batch} "
+        "--data-root {params.data_root:q} --shard {wildcards.shard} --batch {params.batch} {params.engine} "
         "--device {params.device:q} --num-threads {threads} --no-progress --out {output:q} > {log:q} 2>&1"
 
 

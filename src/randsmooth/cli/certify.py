@@ -41,6 +41,7 @@ RUN_KEYS: dict[str, Any] = {
     "skip": 1,
     "num_shards": 1,
     "seed": 0,
+    "rng": "philox-v1",
     "arch": None,
 }
 LIST_OPTIONS = {"dataset_options": "--dataset-option", "noise_params": "--noise-param"}
@@ -95,6 +96,9 @@ def build_parser() -> Parser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--autocast", action="store_true", help="CUDA float16 autocast (certifies another network)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--fast", action="store_true", help="CUDA-graph replay of full batches (CUDA; recorded)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (recorded)")
+    p.add_argument("--rng", choices=("block-v1", "philox-v1"), help="noise RNG scheme (default philox-v1)")
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (set it to the job's cores)")
     p.add_argument("--out", required=True, help="output Parquet file (progress kept in OUT.progress.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -177,6 +181,9 @@ def certify(args: argparse.Namespace) -> Path:
         noise_block=run["noise_block"],
         autocast=args.autocast,
         channels_last=args.channels_last,
+        rng=run["rng"],
+        fast=args.fast,
+        compile=args.compile,
     )
     settings = RunSettings(
         checkpoint=str(args.checkpoint),
@@ -203,6 +210,9 @@ def certify(args: argparse.Namespace) -> Path:
         device=str(device),
         autocast=args.autocast,
         channels_last=args.channels_last,
+        rng=run["rng"],
+        fast=args.fast,
+        compile=args.compile,
         prefix_budgets=list(config.budgets()),
         torch_version=torch.__version__,
         version=__version__,

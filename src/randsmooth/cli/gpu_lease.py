@@ -1,7 +1,8 @@
 """``python -m randsmooth gpu-lease [options] -- COMMAND ...``: run COMMAND on one leased GPU.
 
-How devices are chosen and locked: :mod:`randsmooth.gpu_lease`. Exit status: COMMAND's own (the
-wrapper is replaced by it), 1 on a lease timeout, 2 on bad usage.
+How devices are chosen and locked: :mod:`randsmooth.gpu_lease`. Exit status: COMMAND's own (128 + N
+if it was killed by signal N), 1 on a lease timeout (the message names each GPU's holder), 2 on bad
+usage, 127 if COMMAND cannot be run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..gpu_lease import LOCK_DIR_ENV, acquire, decide, default_lock_dir
+from ..gpu_lease import DEFAULT_TIMEOUT, LOCK_DIR_ENV, acquire, decide, default_lock_dir, supervise
 from .common import Parser, command
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,18 @@ def build_parser() -> Parser:
     p.add_argument("--lock-dir", default=None, help=f"lock folder (default ${LOCK_DIR_ENV} or a per-user tmp folder)")
     p.add_argument("--devices", type=_device_list, default=None, help="device ids to lease from, e.g. 0,1")
     p.add_argument("--gpu-count", type=int, default=None, help="assume this many GPUs instead of asking nvidia-smi")
-    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: wait)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"give up after this many seconds (default {DEFAULT_TIMEOUT:g}; inf: wait forever)",
+    )
     p.add_argument("--poll", type=float, default=5.0, help="seconds between attempts while all GPUs are leased")
+    p.add_argument(
+        "--inherit-lock",
+        action="store_true",
+        help="exec COMMAND holding the lock: every process it starts inherits it (the lease ends with the last)",
+    )
     return p
 
 
@@ -61,9 +72,11 @@ def main(argv: list[str]) -> int:
         except (TimeoutError, ValueError, OSError) as exc:
             print(f"error: gpu-lease: {exc}", file=sys.stderr)
             return 1
-        os.set_inheritable(lease.fd, True)  # the child keeps the lock until it exits
         env["CUDA_VISIBLE_DEVICES"] = lease.device
         log.info("gpu-lease: %s; leased GPU %s (%s)", decision.reason, lease.device, lease.path)
+        if not args.inherit_lock:
+            return supervise(command, env, lease)
+        os.set_inheritable(lease.fd, True)  # COMMAND and everything it starts keep the lock
     else:
         log.info("gpu-lease: %s", decision.reason)
     sys.stdout.flush()

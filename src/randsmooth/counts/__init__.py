@@ -34,7 +34,9 @@ column                 type                      meaning
 
 File-level key-value metadata: ``randsmooth.schema`` = "1" and ``randsmooth.settings`` = the full
 run settings as JSON (:class:`RunSettings`: checkpoint path, dataset and options, split, index
-spec, sampling sizes, seed, batch, device, torch version, ...).
+spec, sampling sizes, seed, batch, device, torch version, the noise RNG scheme ``rng``, the
+engine's ``fast`` / ``compile`` modes, ...). Settings written before ``rng`` was recorded read as
+``rng = "block-v1"`` (the scheme of that time), before ``fast`` / ``compile`` as false.
 
 """
 
@@ -52,7 +54,10 @@ from .io import read_arrow, read_settings, read_table, records_to_table, with_se
 from .settings import (
     ARROW_SCHEMA,
     CONSISTENCY_FIELDS,
+    DEFAULT_RNG,
+    LEGACY_RNG,
     RESUME_FIELDS,
+    RNG_SCHEMES,
     SCHEMA_VERSION,
     ExampleRecord,
     RunSettings,
@@ -64,6 +69,9 @@ from .settings import (
 __all__ = [
     "ARROW_SCHEMA",
     "CONSISTENCY_FIELDS",
+    "DEFAULT_RNG",
+    "LEGACY_RNG",
+    "RNG_SCHEMES",
     "RESUME_FIELDS",
     "SCHEMA_VERSION",
     "ExampleRecord",

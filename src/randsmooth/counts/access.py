@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..sampling import Noise, get_noise
+if TYPE_CHECKING:  # the noise families import torch; reading and merging count tables does not need it
+    from ..sampling import Noise
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -150,8 +151,14 @@ def noise_groups(table: pd.DataFrame) -> list[tuple[Noise, np.ndarray]]:
         groups.setdefault(key, []).append(i)
     out = []
     for (name, params, sigma, dim), rows in groups.items():
-        out.append((get_noise(name, sigma, dim, **json.loads(params)), np.asarray(rows, dtype=np.int64)))
+        out.append((_get_noise(name, sigma, dim, **json.loads(params)), np.asarray(rows, dtype=np.int64)))
     return out
+
+
+def _get_noise(name: str, sigma: float, dim: int, **params: Any) -> Noise:
+    from ..sampling import get_noise
+
+    return get_noise(name, sigma, dim, **params)
 
 
 def noise_from_table(table: pd.DataFrame) -> Noise:

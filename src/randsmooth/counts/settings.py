@@ -14,6 +14,11 @@ import pyarrow as pa
 from .. import __version__
 
 SCHEMA_VERSION = "1"
+# Noise RNG schemes of the engine (randsmooth.engine): block-v1 = one seeded torch.Generator per
+# noise block; philox-v1 = counter-based noise for Gaussian/Laplace/uniform (block-v1 otherwise).
+RNG_SCHEMES: tuple[str, ...] = ("block-v1", "philox-v1")
+LEGACY_RNG = "block-v1"  # settings without an ``rng`` entry were written with this scheme
+DEFAULT_RNG = "philox-v1"
 META_SCHEMA = b"randsmooth.schema"
 META_SETTINGS = b"randsmooth.settings"
 
@@ -57,6 +62,7 @@ CONSISTENCY_FIELDS: tuple[str, ...] = (
     "noise_block",
     "prefix_budgets",
     "autocast",
+    "rng",
 )
 # Settings a resumed run must share with its progress file, so that resumed counts are identical
 # to an uninterrupted run (device type and torch version determine the random streams).
@@ -99,7 +105,8 @@ class RunSettings:
 
     ``dataset_options`` and ``noise_params`` are plain dicts; ``prefix_budgets`` a sorted list
     ending with ``n``. ``device`` is the resolved torch device string ("cpu", "cuda:0", ...).
-    ``merged_from`` lists the shards a merged table was built from (None for a shard).
+    ``merged_from`` lists the shards a merged table was built from (None for a shard). ``rng`` is
+    the noise RNG scheme (one of :data:`RNG_SCHEMES`); ``fast`` and ``compile`` the engine modes.
     """
 
     checkpoint: str
@@ -123,6 +130,9 @@ class RunSettings:
     device: str = "cpu"
     autocast: bool = False
     channels_last: bool = False
+    rng: str = DEFAULT_RNG
+    fast: bool = False
+    compile: bool = False
     dataset_options: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
     noise_params: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +159,8 @@ class RunSettings:
             check_int(name, getattr(self, name), minimum)
         if self.stop < self.start:
             raise ValueError(f"stop must be >= start, got start={self.start}, stop={self.stop}")
+        if self.rng not in RNG_SCHEMES:
+            raise ValueError(f"rng must be one of {RNG_SCHEMES}, got {self.rng!r}")
         if self.shard >= self.num_shards:
             raise ValueError(f"shard must be in [0, num_shards={self.num_shards}), got {self.shard}")
         if not isinstance(self.sigma, (int, float)) or isinstance(self.sigma, bool) or not self.sigma > 0:
@@ -194,6 +206,7 @@ class RunSettings:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"{source}: unknown run settings {unknown}")
+        data = {"rng": LEGACY_RNG, **data}  # written before the scheme was recorded
         try:
             return cls(**data)
         except (TypeError, ValueError) as exc:

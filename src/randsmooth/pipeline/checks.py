@@ -33,7 +33,8 @@ def get(mapping: Mapping[Any, Any], key: Any, what: str, prefix: str | None = No
     return mapping[key]
 
 
-def lookup(names: Mapping[str, str], section: str, name: str, where: str) -> str:
+def lookup(names: Mapping[str, Any], section: str, name: str, where: str) -> Any:
+    """``names[name]``, else one line naming the config key ``where`` and what is defined."""
     if name not in names:
         raise ValueError(f"config key {where!r}: unknown {section} entry {name!r}; defined: {sorted(names)}")
     return names[name]

@@ -51,6 +51,7 @@ def run_settings_json(plan: Plan, run_key: str) -> str:
         "n": run.n,
         "seed": run.seed,
         "noise_block": run.noise_block,
+        "rng": run.rng,
     }
     return canonical_json(settings)
 
@@ -58,6 +59,12 @@ def run_settings_json(plan: Plan, run_key: str) -> str:
 def variant_json(plan: Plan, run_key: str, variant_key: str) -> str:
     """The content of a variant's ``.json``: a :class:`randsmooth.evaluate.MetricsSpec`."""
     return canonical_json(plan.variant(run_key, variant_key).spec)
+
+
+def engine_options(plan: Plan, run_key: str) -> str:
+    """``--fast`` / ``--compile`` of ``certify`` (speed only; recorded in the count table)."""
+    run = plan.run(run_key)
+    return quote([flag for flag, on in (("--fast", run.fast), ("--compile", run.compile)) if on])
 
 
 def soft_targets_option(plan: Plan, paths: Paths, model_key: str) -> str:

@@ -75,14 +75,17 @@ class RunEntry:
     seed: int
     batch: int
     noise_block: int
+    rng: str = "philox-v1"
+    fast: bool = False
+    compile: bool = False
 
     def num_examples(self) -> int | None:
         """Size of the subset, or None when ``stop`` is the (unknown) split size."""
         return None if self.stop is None else len(range(self.start, self.stop, self.skip))
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the counts (the batch size does not)."""
-        out = {k: v for k, v in vars(self).items() if k not in ("key", "batch", "dataset")}
+        """Everything that determines the counts (the batch size and the engine's modes do not)."""
+        out = {k: v for k, v in vars(self).items() if k not in ("key", "batch", "dataset", "fast", "compile")}
         out["dataset"] = self.dataset.key
         return out
 

@@ -68,7 +68,9 @@ class Plan:
         self.gpu = dict(self.config.get("gpu") or {})
         for name, raw in self.config["datasets"].items():
             self._add_dataset(name, raw)
-        self.costs = {name: self._named_cost(name, raw) for name, raw in self.config["costs"].items()}
+        self.costs = {
+            n: self._table_cost({"name": n, **raw}, f"costs/{n}", 0) for n, raw in self.config["costs"].items()
+        }
         for name in self.config["models"]:
             self._add_model(name)
         for name, raw in self.config["certify"].items():
@@ -180,20 +182,15 @@ class Plan:
         top-level ``costs`` entry; ``teacher: <model name>`` -> the teacher's key (its identity)."""
         params = copy.deepcopy(raw.get("params", {}))
         if isinstance(params.get("cost"), str):
-            cost = lookup({n: n for n in self.costs}, "costs", params["cost"], f"{where}/params/cost")
-            params["cost"] = {k: v for k, v in self.costs[cost].items() if k in MATRIX_KEYS}
+            cost = lookup(self.costs, "costs", params["cost"], f"{where}/params/cost")
+            params["cost"] = {k: v for k, v in cost.items() if k in MATRIX_KEYS}
         if isinstance(params.get("teacher"), str):
             teacher = params["teacher"]
-            lookup({n: n for n in self.config["models"]}, "models", teacher, f"{where}/params/teacher")
+            lookup(self.config["models"], "models", teacher, f"{where}/params/teacher")
             if teacher in pending:
                 raise ValueError(f"config key '{where}/params/teacher': model {teacher!r} is its own teacher")
             params["teacher"] = self._add_model(teacher, pending)
         return {"name": raw["name"], "params": params}
-
-    def _named_cost(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-        cost = {"name": name, **copy.deepcopy(dict(raw))}
-        check_cost(cost, f"costs/{name}")
-        return cost
 
     # ------------------------------------------------------------------ certification runs
     def _add_run(self, name: str, raw: Mapping[str, Any]) -> None:
@@ -231,14 +228,21 @@ class Plan:
             raw["seed"],
             raw["batch"],
             raw["noise_block"],
+            raw["rng"],
+            raw["fast"],
+            raw["compile"],
         )
         key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], run.identity())
         run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
         previous = self.runs.get(key)
-        if previous is not None and previous.batch != run.batch:
+        if previous is not None and (previous.batch, previous.fast, previous.compile) != (
+            run.batch,
+            run.fast,
+            run.compile,
+        ):
             raise ValueError(
                 f"config key '{where}/batch': this run samples the same counts as another entry "
-                f"with batch {previous.batch}; use one batch size"
+                f"with batch {previous.batch}, fast {previous.fast}, compile {previous.compile}; use one setting"
             )
         self.runs[key] = run
         self.run_names[name] = key
@@ -274,10 +278,10 @@ class Plan:
                         self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
 
     def _table_cost(self, raw: Any, where: str, index: int) -> dict[str, Any]:
-        """A table's cost matrix: a name of the top-level ``costs`` section, or an inline entry."""
+        """A cost matrix: a name of the top-level ``costs`` section, or an inline entry (checked)."""
         if isinstance(raw, str):
-            return copy.deepcopy(self.costs[lookup({n: n for n in self.costs}, "costs", raw, where)])
-        cost = dict(raw)
+            return copy.deepcopy(lookup(self.costs, "costs", raw, where))
+        cost = copy.deepcopy(dict(raw))
         check_cost(cost, where)
         cost.setdefault("name", cost.get("preset") or f"cost{index}")
         return cost
