@@ -192,6 +192,21 @@ def test_alpha_on_a_certify_entry_says_where_it_moved() -> None:
             r"'models/gauss/method'.*unexpected parameter",
         ),
         (lambda c: c["datasets"]["digits"].update(options={"colour": 1}), r"'datasets/digits/options'.*colour"),
+        (
+            lambda c: c["models"]["uniform"].update(noise_space="normalized"),
+            r"^'?[^\n]*'papers/yang2020/tables/l1/runs': the table mixes runs of different noise spaces "
+            r"\(normalized: uniform; pixel: gauss\)",
+        ),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(first_examples=151),
+            r"'papers/cohen2019/tables/l2/first_examples': 151 examples, but run 'gauss' certifies only 150",
+        ),
+        (
+            lambda c: c["models"]["catrs"].update(
+                noise_space="normalized", method={"name": "smoothadv", "params": {"steps": 1}}
+            ),
+            r"'models/catrs/method'.*'smoothadv' clips its attacked inputs",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(mutate: Any, message: str) -> None:
@@ -215,7 +230,7 @@ def test_duplicate_yaml_keys_are_an_error(tmp_path: Path) -> None:
 def test_workflow_config_reads_only_the_given_files(tmp_path: Path) -> None:
     ci = REPO / "config" / "ci.yaml"
     cfg = config.workflow_config([ci], {}, REPO)
-    assert sorted(cfg["models"]) == ["gauss", "uniform"]  # nothing of config/config.yaml
+    assert sorted(cfg["models"]) == ["catrs", "gauss", "uniform"]  # nothing of config/config.yaml
     default = config.workflow_config([], {"results": "elsewhere"}, REPO)
     assert "gauss_0.25" in default["models"] and default["results"] == "elsewhere"
     home = config.workflow_config([ci], {"results": "~/rs-results"}, REPO)
@@ -236,7 +251,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 2 and len(plan.runs) == 2
+    assert len(plan.models) == 3 and len(plan.runs) == 3  # gauss, uniform, catrs
 
 
 @pytest.mark.parametrize(
@@ -250,6 +265,8 @@ def test_identical_recipes_share_one_model_folder() -> None:
         ("runtime", lambda c: c.update(device="cuda", threads=8), True),
         ("paths", lambda c: c.update(results="elsewhere", data_root="/other/data"), True),
         ("int or float", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.05, momentum=0.9), True),
+        ("noise space", lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
+        ("default noise space", lambda c: c["models"]["gauss"].update(noise_space="pixel"), True),
     ],
 )
 def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same: bool) -> None:
@@ -269,6 +286,7 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
         (lambda c: c["certify"]["gauss"].update(sigma=0.5), False),
         (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.01, two_sided=True), True),
         (lambda c: c["certify"]["gauss"].update(batch=17), True),
+        (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
     ],
 )
 def test_run_key_changes_with_the_sampling_only(change: Any, same: bool) -> None:
@@ -287,11 +305,41 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
     assert variants[0.001].run_key == variants[0.01].run_key and variants[0.001].key != variants[0.01].key
 
 
+def test_noise_space_travels_from_the_model_to_its_runs_and_tables() -> None:
+    cfg = raw()
+    cfg["models"]["gauss"]["noise_space"] = "normalized"
+    cfg["papers"]["yang2020"]["tables"]["l1"]["runs"] = ["gauss"]
+    plan = expand(cfg)
+    model, run = plan.model_names["gauss"], plan.run_names["gauss"]
+    assert json.loads(commands.recipe_json(plan, model))["noise"]["space"] == "normalized"
+    assert json.loads(commands.run_settings_json(plan, run))["noise_space"] == "normalized"
+    tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results)))
+    assert {e["noise_space"] for e in tables["entries"] if e["run"] == "gauss"} == {"normalized"}
+    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["l2"] == "normalized"
+    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["methods"] == "pixel"
+    from randsmooth.pipeline.summary import summary_markdown
+
+    frame = pd.DataFrame(
+        [{"paper": "cohen2019", "table": "l2", "label": "gauss", "metric": "acr", "param": float("nan"), "value": 0.1}]
+    )
+    assert "sigma and radii in normalised units" in summary_markdown(frame, tables)
+
+
+def test_first_examples_reads_a_prefix_of_the_same_run() -> None:
+    cfg = raw()
+    cfg["papers"]["cohen2019"]["tables"]["first_100"] = {"runs": ["gauss"], "alpha": 0.01, "first_examples": 100}
+    plan = expand(cfg)
+    entries = {e.table: e.variant for e in plan.paper_entries("cohen2019")}
+    assert entries["first_100"].run_key == entries["l2"].run_key
+    assert entries["first_100"].spec["first_examples"] == 100 and "first_examples" not in entries["l2"].spec
+    assert "first100" in entries["first_100"].key
+
+
 def test_default_config_deduplicates_shared_runs() -> None:
     plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
     assert plan.run_names["xin_gauss_0.50"] == plan.run_names["cohen_0.50"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert len(plan.used_models()) == 9 and len(plan.used_runs()) == 15
+    assert len(plan.used_models()) == 27 and len(plan.used_runs()) == 36
 
 
 def test_keys_are_path_safe_and_readable() -> None:
@@ -475,6 +523,7 @@ def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     md = out_md.read_text()
     assert "## yang2020 / l1" in md and "### Envelope" in md and "### pa_ccdf" in md
     assert "norm l1, alpha 0.001 (two-sided)" in md
+    assert "noise space pixel: sigma and radii in [0, 1] pixel units" in md  # every table states its units
     assert "<b> uniform </b>| 0.50 |0.40<b>*</b> |0.10 |" in md
     assert "| gaussian | 0.6000 | 0.3000 | 0.2000 |" in md
 
@@ -521,7 +570,7 @@ def test_describe_lists_names_and_folders(tmp_path: Path, monkeypatch: pytest.Mo
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "kind\tname\tkey\tpath"
     models = [line.split("\t") for line in lines if line.startswith("model\t")]
-    assert {m[1] for m in models} == {"gauss", "uniform"}
+    assert {m[1] for m in models} == {"catrs", "gauss", "uniform"}
     assert all(m[3].endswith("/final.pt") for m in models)
 
 

@@ -12,7 +12,7 @@ simplified model of the workflow, not with randsmooth.pipeline:
 * per distinct certification run (sampling settings, not alpha): its shard count of
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
-  thresholds, cost matrix);
+  thresholds, first examples, cost matrix);
 * one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
 
 The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that.
@@ -119,6 +119,7 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                 m["method"],
                 m["noise"],
                 m["noise_params"],
+                m["noise_space"],
                 float(m["sigma"]),
                 recipe,
             ]
@@ -159,6 +160,7 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                                 budget,
                                 [float(x) for x in t["radii"]],
                                 [float(x) for x in t["pa_thresholds"]],
+                                t["first_examples"],
                                 cost,
                             ]
                         )

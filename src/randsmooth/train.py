@@ -3,7 +3,9 @@
 ``train(config, out_dir)`` trains ``config["model"]["arch"]`` on ``config["dataset"]`` with the
 training method ``config["method"]`` (see :mod:`randsmooth.losses`) and the noise
 ``config["noise"]`` (any family of :mod:`randsmooth.sampling`; sigma in [0, 1] pixel units,
-0 = clean training). Outputs in ``out_dir``:
+0 = clean training; with ``noise.space: normalized`` the noise is added after the model's
+``Normalize`` and sigma is in normalised units, see :mod:`randsmooth.models.noise_space`).
+Outputs in ``out_dir``:
 
 * ``checkpoint.pt`` (every epoch) and ``final.pt`` (end): see :mod:`randsmooth.models.checkpoint`;
   ``epoch`` = number of completed epochs; ``extra.config`` = the resolved config.
@@ -56,7 +58,7 @@ from . import __version__, seeding
 from .atomic import atomic_write_text
 from .device import select_device
 from .losses import EpochContext, StepContext, TrainingLoss, get_loss
-from .models import create_model, load_checkpoint, save_checkpoint
+from .models import create_model, load_checkpoint, save_checkpoint, smoothed_part, to_noise_space
 from .sampling import Noise, get_noise
 from .soft_targets import load_soft_targets
 from .train_config import comparable, config_differences, resolve_config
@@ -353,16 +355,25 @@ class _Run:
         if cfg["amp"] and not self.amp:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
         self.spec, train_set, test_set = _load_data(cfg)
-        self.train_set = IndexedDataset(train_set)
-        self.plain_train_set = _LazyDataset(lambda: _load_plain_train(cfg))
-        self.test_loader = _make_loader(
-            test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1), cfg["workers"], device
-        )
         self.noise = _build_noise(cfg, self.spec.dim)
         torch.manual_seed(derive_seed(cfg["seed"], "init"))
         self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
+        # the noise reaches the whole model (pixel space) or the net after Normalize (normalized)
+        space = cfg["noise"]["space"]
+        self.smoothed = smoothed_part(self.model, space)
+        self.train_set = IndexedDataset(to_noise_space(train_set, self.model, space))
+        self.plain_train_set = to_noise_space(_LazyDataset(lambda: _load_plain_train(cfg)), self.model, space)
+        self.test_loader = _make_loader(
+            to_noise_space(test_set, self.model, space),
+            cfg["test_batch_size"],
+            False,
+            derive_seed(cfg["seed"], "eval", 1),
+            cfg["workers"],
+            device,
+        )
         self.loss_fn = get_loss(cfg["method"]["name"], **cfg["method"]["params"])
         self.loss_fn.check(num_noise=cfg["num_noise"], noise=self.noise, num_classes=self.spec.num_classes)
+        self.loss_fn.check_noise_space(space)
         self.soft_targets_sha256 = self._attach_soft_targets(soft_targets)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg)
@@ -392,7 +403,8 @@ class _Run:
         stored = (checkpoint.get("extra") or {}).get("config")
         if stored is None:
             raise ValueError(f"{path}: not a training checkpoint of this loop (no extra.config)")
-        diffs = config_differences(comparable(stored), comparable(self.cfg))
+        # resolved again: keys added to the config since (e.g. noise.space) read as their defaults
+        diffs = config_differences(comparable(resolve_config(stored)), comparable(self.cfg))
         if diffs:
             raise ValueError(
                 f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
@@ -426,7 +438,7 @@ class _Run:
             device=self.device,
             batch_size=cfg["test_batch_size"],
         )
-        self.loss_fn.on_epoch_start(self.model, self.plain_train_set, estimate)
+        self.loss_fn.on_epoch_start(self.smoothed, self.plain_train_set, estimate)
         weights = self.loss_fn.sampling_weights(epoch)
         loader_seed = derive_seed(seed, "data", epoch)
         loader = _make_loader(
@@ -444,7 +456,7 @@ class _Run:
         )
         lr = self.optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch + 1}/{cfg['epochs']}"
-        metrics = train_one_epoch(self.model, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
+        metrics = train_one_epoch(self.smoothed, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
         self.scheduler.step()
         self.rng = {
             "torch_cpu": torch.get_rng_state(),
@@ -452,7 +464,7 @@ class _Run:
             "loader_generator": loader.generator.get_state(),
         }
         metrics.update(
-            evaluate(self.model, self.test_loader, self.noise, self.device, derive_seed(seed, "eval"), self.amp)
+            evaluate(self.smoothed, self.test_loader, self.noise, self.device, derive_seed(seed, "eval"), self.amp)
         )
         row = {"epoch": epoch + 1, "lr": lr, **metrics, "time_s": time.perf_counter() - started}
         logger.info(

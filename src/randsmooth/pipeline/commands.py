@@ -51,6 +51,7 @@ def run_settings_json(plan: Plan, run_key: str) -> str:
         "n": run.n,
         "seed": run.seed,
         "noise_block": run.noise_block,
+        "noise_space": run.noise_space,
     }
     return canonical_json(settings)
 
@@ -115,6 +116,7 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
                 "train_sigma": model.sigma,
                 "noise": run.noise,
                 "sigma": run.sigma,
+                "noise_space": run.noise_space,
                 "n0": run.n0,
                 "n": run.n,
                 "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",

@@ -49,6 +49,7 @@ class ModelEntry:
     train_config: dict[str, Any] | None
     checkpoint: str | None
     soft_targets: SoftTargets | None = None
+    noise_space: str = "pixel"
 
     @property
     def trained(self) -> bool:
@@ -75,15 +76,19 @@ class RunEntry:
     seed: int
     batch: int
     noise_block: int
+    noise_space: str = "pixel"
 
     def num_examples(self) -> int | None:
         """Size of the subset, or None when ``stop`` is the (unknown) split size."""
         return None if self.stop is None else len(range(self.start, self.stop, self.skip))
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the counts (the batch size does not)."""
+        """Everything that determines the counts (the batch size does not). The default noise space
+        (pixel, recorded since it became an option) is left out, so existing run folders keep their keys."""
         out = {k: v for k, v in vars(self).items() if k not in ("key", "batch", "dataset")}
         out["dataset"] = self.dataset.key
+        if out["noise_space"] == "pixel":
+            del out["noise_space"]
         return out
 
 

@@ -26,6 +26,7 @@ from .checks import (
     check,
     check_budget,
     check_cost,
+    check_first_examples,
     check_method,
     check_noise,
     data_module,
@@ -35,10 +36,11 @@ from .checks import (
     results_dir,
     shard_count,
     subset_size,
+    table_noise_space,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
-from .recipes import model_train_config, soft_targets
+from .recipes import model_identity, model_train_config, soft_targets
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -163,15 +165,13 @@ class Plan:
                     )
             cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
             loss = check_method(method, cfg, dataset, f"{where}/method")
-            identity = {k: v for k, v in cfg.items() if k not in RUNTIME_TRAIN_KEYS}
+            identity = model_identity(cfg, RUNTIME_TRAIN_KEYS)
             key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
             checkpoint = None
             if loss.needs_soft_targets:
                 soft = soft_targets(loss, method, f"{where}/method/params/teacher")
-        entry = ModelEntry(
-            key, dataset, raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft
-        )
-        self.models[key] = entry
+        fields = (raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft, raw["noise_space"])
+        self.models[key] = ModelEntry(key, dataset, *fields)
         self.model_names[name] = key
         return key
 
@@ -231,6 +231,7 @@ class Plan:
             raw["seed"],
             raw["batch"],
             raw["noise_block"],
+            model.noise_space,
         )
         key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], run.identity())
         run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
@@ -250,6 +251,7 @@ class Plan:
         self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
         for table, spec in raw["tables"].items():
             where = f"papers/{paper}/tables/{table}"
+            runs = {name: self.runs[lookup(self.run_names, "certify", name, f"{where}/runs")] for name in spec["runs"]}
             self.tables[(paper, table)] = {
                 "description": spec.get("description", ""),
                 "norm": spec["norm"],
@@ -257,12 +259,13 @@ class Plan:
                 "two_sided": bool(spec["two_sided"]),
                 "radii": [float(r) for r in spec["radii"]],
                 "envelope": bool(spec["envelope"]),
+                "first_examples": check_first_examples(spec["first_examples"], runs, f"{where}/first_examples"),
+                "noise_space": table_noise_space(runs, f"{where}/runs"),
             }
             costs: list[dict[str, Any] | None] = [
                 self._table_cost(c, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
             ] or [None]
-            for run_name in spec["runs"]:
-                run = self.runs[lookup(self.run_names, "certify", run_name, f"{where}/runs")]
+            for run_name, run in runs.items():
                 model = self.models[run.model_key]
                 group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
                 for budget in spec["budgets"]:
@@ -293,6 +296,8 @@ class Plan:
             "radii": [float(r) for r in table["radii"]],
             "pa_thresholds": [float(t) for t in table["pa_thresholds"]],
         }
+        if table["first_examples"] is not None:  # only when set: existing variants keep their keys
+            spec["first_examples"] = int(table["first_examples"])
         if cost is not None:
             spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
             spec.update(
@@ -303,6 +308,7 @@ class Plan:
             f"a{format_number(spec['alpha'])}",
             "2s" if spec["two_sided"] else None,
             f"b{budget}" if budget is not None else None,
+            f"first{spec['first_examples']}" if "first_examples" in spec else None,
             cost["name"] if cost else None,
         ]
         key = content_key(readable, spec)
