@@ -612,6 +612,40 @@ def test_ham_labels_grouped_split_and_manifest(tmp_path: Path) -> None:
     assert augmented[0][0].shape == (3, 299, 299)
 
 
+def test_ham_image_split_is_the_reference_split(tmp_path: Path) -> None:
+    """split_by: image is Xin et al.'s train_test_split(test_size=0.2, random_state=1, stratify=y) of
+    the metadata rows (in file order) that have an image; lesions may leak, by design."""
+    folder = tmp_path / "ham10000"
+    table = build_ham(folder)
+    test = load_dataset("ham10000", "test", tmp_path, split_by="image")
+    train = load_dataset("ham10000", "train", tmp_path, split_by="image", augment=False)
+    _, ref_test = train_test_split(
+        table, test_size=0.2, random_state=1, stratify=[0 if dx in ("mel", "bcc") else 1 for dx in table["dx"]]
+    )
+    assert sorted(test.records["image_id"]) == sorted(ref_test["image_id"])
+    assert len(train) + len(test) == len(table) and list(test.records["image_id"]) == sorted(ref_test["image_id"])
+    assert (folder / "randsmooth_ham10000_split_image_seed1.csv").is_file()
+    assert set(train.records["lesion_id"]) & set(test.records["lesion_id"])  # leaks, as the reference
+    again = load_dataset("ham10000", "test", tmp_path, split_by="image")  # the stored manifest is reused
+    assert list(again.records["image_id"]) == list(test.records["image_id"])
+    for check in (dataset_spec, lambda name, **o: load_dataset(name, "test", tmp_path, **o)):
+        with pytest.raises(ValueError, match=r"split_by must be one of \['lesion', 'image'\], got 'patient'"):
+            check("ham10000", split_by="patient")
+
+
+def test_ham_image_split_sizes_of_the_full_data_set() -> None:
+    """The reference's split of the 10,015 HAM10000 images: 8012 / 2003, 325 malignant in test."""
+    from randsmooth.data.ham10000 import build_manifest
+
+    counts = {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}
+    dx = [d for d, n in counts.items() for _ in range(n)]
+    ids = [f"ISIC_{i:07d}" for i in range(len(dx))]
+    records = pd.DataFrame({"image_id": ids, "lesion_id": ids, "dx": dx})
+    manifest = build_manifest(records, seed=1, n_splits=5, test_fold=0, split_by="image")
+    test = manifest[manifest["split"] == "test"]
+    assert (len(manifest) - len(test), len(test), int((test["label"] == 0).sum())) == (8012, 2003, 325)
+
+
 def test_ham_determinism_seed_and_manifest_reuse(tmp_path: Path) -> None:
     build_ham(tmp_path / "a" / "ham10000")
     build_ham(tmp_path / "b" / "HAM10000", metadata_name="HAM10000_metadata", image_dir="data")

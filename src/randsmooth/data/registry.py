@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from .cifar import load_cifar10
 from .digits import DIGITS_TEST_SIZE, digits_spec, load_digits_dataset
 from .folders import IMAGENET_CLASSES, load_imagenet, load_imagenette
-from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, load_ham10000
+from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, HAM_SPLITS, load_ham10000
 from .spec import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
@@ -40,6 +40,13 @@ class _Entry:
 
 def _static(spec: DatasetSpec) -> Callable[..., DatasetSpec]:
     return lambda *, seed, **_: spec
+
+
+def _ham_spec(*, seed: int, split_by: str = "lesion", **_: Any) -> DatasetSpec:
+    """HAM10000's spec; checks ``split_by`` early (before any job reads the data)."""
+    if split_by not in HAM_SPLITS:
+        raise ValueError(f"split_by must be one of {list(HAM_SPLITS)}, got {split_by!r}")
+    return DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN, IMAGENET_STD, HAM_CLASSES)
 
 
 def _load_digits(
@@ -74,11 +81,9 @@ _REGISTRY: dict[str, _Entry] = {
         options=frozenset({"url", "md5"}),
     ),
     "ham10000": _Entry(
-        spec=_static(
-            DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN, IMAGENET_STD, HAM_CLASSES)
-        ),
+        spec=_ham_spec,
         loader=load_ham10000,
-        options=frozenset({"n_splits", "test_fold", "manifest"}),
+        options=frozenset({"n_splits", "test_fold", "manifest", "split_by"}),
         default_seed=HAM_DEFAULT_SEED,
     ),
 }
@@ -176,7 +181,8 @@ def load_dataset(
     ``seed`` (None = the dataset's default: 1 for ham10000, else 0) fixes the digits and
     ham10000 splits and seeds augmentation once ``dataset.set_epoch(epoch)`` is called.
     Dataset options: digits ``upsample``, ``test_size``; cifar10 ``url``, ``checksums``;
-    imagenette ``url``, ``md5``; ham10000 ``n_splits``, ``test_fold``, ``manifest``.
+    imagenette ``url``, ``md5``; ham10000 ``split_by`` (lesion | image), ``n_splits``, ``test_fold``,
+    ``manifest``.
     """
     entry = _entry(name)
     if split not in SPLITS:
