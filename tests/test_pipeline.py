@@ -660,3 +660,70 @@ def test_teacher_errors_name_the_key(change: Any, message: str) -> None:
     change(cfg["models"]["catrs"])
     with pytest.raises(ValueError, match=message):
         expand(cfg)
+
+
+# --------------------------------------------------------------------- cluster resources
+def test_job_resources_come_from_the_most_specific_entry() -> None:
+    from randsmooth.pipeline import resources
+
+    cfg = raw()
+    cfg["threads"] = 3
+    cfg["resources"] = {
+        "margin": 2.0,
+        "default": {"train": {"mem_mb": 1000, "epoch_minutes": 1.0}, "certify": {"example_seconds": 6.0}},
+        "digits": {"train": {"cpus": 6, "mem_mb": 2000}, "certify": {"example_seconds": 60.0}},
+        "digits/digits_cnn": {"train": {"epoch_minutes": 5.0}},
+    }
+    plan = expand(cfg)
+    gauss, catrs = plan.model_names["gauss"], plan.model_names["catrs"]
+    job = resources.train_job(plan, gauss)  # 2 epochs x 5 min x 1 pass
+    assert (job.cpus, job.mem(), job.mem(2), job.minutes) == (6, 2000, 4000, 10.0)
+    assert (job.runtime(), job.runtime(3)) == (30, 60)  # 10 x margin 2 = 20 -> at least min_minutes 30; x3
+    assert resources.train_job(plan, catrs).minutes == 2 * 5.0 * 2 * 2  # m = 2 copies x (1 + 1 attack step)
+    run = resources.certify_job(plan, plan.run_names["gauss"])  # 150 examples / 2 shards x 2,020 samples
+    assert (run.cpus, run.mem_mb) == (3, 16000)  # cpus: the config's threads; mem: the schema default
+    assert run.minutes == pytest.approx(75 * 2020 / 100_100 * 60.0 / 60)
+    soft = resources.soft_targets_job(plan, gauss, 20)  # 1,347 training images x 20 draws
+    assert soft.minutes == pytest.approx(1347 * 20 / 100_100 * 60.0 / 60)
+    cfg["resources"]["max_minutes"] = 45
+    cfg["resources"]["digits/digits_cnn"]["train"]["epoch_minutes"] = 100.0
+    assert resources.train_job(expand(cfg), gauss).runtime() == 45  # cut at the partition limit
+
+
+def test_passes_per_image_count_noisy_copies_and_attack_steps() -> None:
+    from randsmooth.pipeline.resources import passes_per_image
+
+    assert passes_per_image({"num_noise": 1, "method": {"params": {}}}) == 1
+    assert passes_per_image({"num_noise": 16, "method": {"params": {"lbd": 12.0}}}) == 16  # MACER
+    assert passes_per_image({"num_noise": 4, "method": {"params": {"steps": 10}}}) == 44  # SmoothAdv
+    assert passes_per_image({"num_noise": 4, "method": {"params": {"attack_steps": 3}}}) == 16  # Sun et al.
+
+
+def test_unknown_subset_size_asks_for_the_longest_time() -> None:
+    from randsmooth.pipeline.resources import JobResources
+
+    limits = {"margin": 1.5, "min_minutes": 30, "max_minutes": 2880}
+    assert JobResources(4, 16000, None, limits).runtime() == 2880
+    assert JobResources(4, 16000, 100.0, limits).runtime(2) == 300
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c: c["recipes"]["tiny"].update(workers=4),
+            r"'models/\w+/recipe': 4 data-loader workers, but a training job of digits/digits_cnn has 1 CPUs",
+        ),
+        (lambda c: c.update(resources={"digits/resnet9000": {}}), r"'resources/digits/resnet9000': unknown arch"),
+        (lambda c: c.update(resources={"mnist": {}}), r"config key 'resources/mnist' is not allowed"),
+        (lambda c: c.update(resources={"digits": {"train": {"cpus": 0}}}), r"'resources/digits/train/cpus'"),
+    ],
+)
+def test_resource_errors_name_the_key(change: Any, message: str) -> None:
+    cfg = raw()
+    change(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+    cfg["resources"] = {"digits": {"train": {"cpus": 4}}}
+    if "workers" in message:
+        expand(cfg)  # enough CPUs for the workers

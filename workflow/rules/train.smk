@@ -2,6 +2,7 @@
 # the folder's checkpoint.pt, which Snakemake never deletes (only final.pt is a declared output).
 # Methods that learn from a teacher (CAT-RS; Sun et al. with discard_source: teacher) train with
 # the teacher's soft targets, computed once per (teacher, draws, seed) by the soft_targets rule.
+# CPUs, memory and wall time of each job come from the config's `resources` (randsmooth.pipeline.resources).
 
 
 rule model_recipe:
@@ -30,9 +31,12 @@ rule soft_targets:
         P.benchmark("soft_targets", "{model}/n{samples}_seed{seed}.tsv")
     conda:
         TRAINING_ENV
-    threads: PLAN.threads
+    threads: lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus
     resources:
         gpu=1,
+        cpus_per_task=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus,
+        mem_mb=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).mem(attempt),
+        runtime=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt),
     params:
         py=PY,
         lease=LEASE,
@@ -59,9 +63,12 @@ rule train:
         P.benchmark("train", "{model}.tsv")
     conda:
         TRAINING_ENV
-    threads: PLAN.threads
+    threads: lambda w: RES.train_job(PLAN, w.model).cpus
     resources:
         gpu=1,
+        cpus_per_task=lambda w: RES.train_job(PLAN, w.model).cpus,
+        mem_mb=lambda w, attempt: RES.train_job(PLAN, w.model).mem(attempt),
+        runtime=lambda w, attempt: RES.train_job(PLAN, w.model).runtime(attempt),
     params:
         py=PY,
         lease=LEASE,

@@ -4,7 +4,7 @@
 ``papers``) and checks everything a job would otherwise only find out when it runs: references
 between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
 :mod:`randsmooth.losses`), noise parameters (:mod:`randsmooth.sampling`), example subsets against
-the split sizes, shard counts and prefix budgets. Errors are ``ValueError`` naming the config key.
+the split sizes, shard counts, prefix budgets, cluster resources. Errors name the config key.
 
 Every entry is content-addressed (:mod:`.keys`): models by their resolved training config, runs by
 their sampling settings (no alpha: sampling does not use it), metrics variants by alpha, norm,
@@ -41,6 +41,7 @@ from .checks import (
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
 from .recipes import model_identity, model_train_config, soft_targets
+from .resources import check_resources
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -77,6 +78,7 @@ class Plan:
             self._add_run(name, raw)
         for name, raw in self.config["papers"].items():
             self._add_paper(name, raw)
+        check_resources(self)
 
     # ------------------------------------------------------------------ lookups
     def model(self, key: str) -> ModelEntry:
@@ -300,9 +302,7 @@ class Plan:
             spec["first_examples"] = int(table["first_examples"])
         if cost is not None:
             spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
-            spec.update(
-                cs_mode=cost["cs_mode"], legacy_alpha=cost["legacy_alpha"], positive_class=cost["positive_class"]
-            )
+            spec.update({k: cost[k] for k in ("cs_mode", "legacy_alpha", "positive_class")})
         readable = [
             spec["norm"],
             f"a{format_number(spec['alpha'])}",
