@@ -163,7 +163,7 @@ def build_ham(
 
 
 def test_names_specs_and_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert dataset_names() == ["digits", "cifar10", "imagenet", "imagenette", "ham10000"]
+    assert dataset_names() == ["digits", "cifar10", "imagenet", "imagenet32", "imagenette", "ham10000"]
     cifar = dataset_spec("cifar10")
     assert (cifar.num_classes, cifar.input_shape, cifar.dim) == (10, (3, 32, 32), 3072)
     assert cifar.mean == (0.4914, 0.4822, 0.4465) and cifar.std == (0.2023, 0.1994, 0.2010)
@@ -568,6 +568,42 @@ def test_imagenette_wrong_checksum_and_bad_archive(tmp_path: Path) -> None:
     with pytest.raises(DatasetLayoutError, match=IMAGENETTE_WNIDS[4]):
         load_dataset("imagenette", "train", root, download=True, url=bad.as_uri(), md5=md5_of(bad))
     assert listing(root) == ["imagenette2-160.tgz"]  # verified archive kept, no (partial) tree
+
+
+# ----------------------------------------------------------------------------- Imagenet32
+def write_imagenet32(root: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """Fake Imagenet32 .npz files (data: planar RGB rows, labels 1..1000) with the given row counts."""
+    from randsmooth.data.imagenet32 import IMAGENET32_FILES
+
+    rng = np.random.default_rng(0)
+    written = {}
+    for split, names in IMAGENET32_FILES.items():
+        for name in names:
+            path = root / "imagenet32" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = rng.integers(0, 256, (sizes[split], 3072), dtype=np.uint8)
+            labels = rng.integers(1, 1001, sizes[split])
+            np.savez(path, data=data, labels=labels.tolist(), mean=data.mean(axis=0))
+            written[name] = data
+    return written
+
+
+def test_imagenet32_npz_batches(tmp_path: Path) -> None:
+    written = write_imagenet32(tmp_path, {"train": 3, "test": 4})
+    train = load_dataset("imagenet32", "train", tmp_path, augment=False)
+    test = load_dataset("imagenet32", "test", tmp_path)
+    assert (len(train), len(test)) == (30, 4)  # 10 training batches
+    x, y = test[1]
+    row = written["Imagenet32_val_npz/val_data.npz"][1]
+    assert x.shape == (3, 32, 32) and torch.equal(x[1], torch.from_numpy(row[1024:2048].reshape(32, 32)) / 255.0)
+    assert 0 <= y <= 999 and max(train.targets) <= 999
+    spec = dataset_spec("imagenet32")
+    assert (spec.num_classes, spec.input_shape, spec.mean) == (1000, (3, 32, 32), dataset_spec("imagenet").mean)
+    augmented = load_dataset("imagenet32", "train", tmp_path)
+    assert augmented[0][0].shape == (3, 32, 32)
+    (tmp_path / "imagenet32" / "Imagenet32_val_npz" / "val_data.npz").unlink()
+    with pytest.raises(DatasetLayoutError, match="Imagenet32 files missing: .*val_data.npz; download"):
+        load_dataset("imagenet32", "test", tmp_path)
 
 
 # ----------------------------------------------------------------------------- HAM10000

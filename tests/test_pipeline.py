@@ -727,3 +727,35 @@ def test_resource_errors_name_the_key(change: Any, message: str) -> None:
     cfg["resources"] = {"digits": {"train": {"cpus": 4}}}
     if "workers" in message:
         expand(cfg)  # enough CPUs for the workers
+
+
+# --------------------------------------------------------------------- pre-trained starts
+def test_a_pretrained_model_is_trained_first_and_starts_the_model() -> None:
+    cfg = raw()
+    cfg["models"]["pre"] = {**cfg["models"]["gauss"], "sigma": 0.5}
+    cfg["models"]["gauss"]["pretrained"] = "pre"
+    plan = expand(cfg)
+    gauss, pre = plan.model_names["gauss"], plan.model_names["pre"]
+    assert plan.models[gauss].pretrained == pre and pre in plan.used_models()
+    paths = Paths(plan.results)
+    assert shlex.split(commands.init_option(plan, paths, gauss)) == ["--init", paths.weights.format(model=pre)]
+    assert commands.init_option(plan, paths, pre) == ""
+    assert gauss != expand(raw()).model_names["gauss"]  # the start is part of the model's identity
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(pretrained="ghost"), r"'models/gauss/pretrained': unknown models entry 'ghost'"),
+        (lambda m: m.update(pretrained="gauss"), r"'models/gauss/pretrained': model 'gauss' is its own pre-training"),
+        (
+            lambda m: [m.update(pretrained="uniform", checkpoint="x.pt"), m.pop("recipe")],
+            r"'models/gauss/pretrained': a model with a checkpoint is not trained",
+        ),
+    ],
+)
+def test_pretrained_errors_name_the_key(change: Any, message: str) -> None:
+    cfg = raw()
+    change(cfg["models"]["gauss"])
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)

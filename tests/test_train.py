@@ -324,3 +324,19 @@ def test_methods_that_clip_to_pixels_refuse_the_normalized_space(tmp_path) -> No
     config = digits_config(epochs=1, method=method, noise={"name": "gaussian", "sigma": 0.25, "space": "normalized"})
     with pytest.raises(ValueError, match="'smoothadv' clips its attacked inputs to the \\[0, 1\\] pixel range"):
         train(config, tmp_path)
+
+
+def test_training_starts_from_a_pretrained_network(tmp_path) -> None:
+    """``init``: the run starts from a pre-trained network (recorded by its sha256, fixed on resume)."""
+    pretrained = train(digits_config(epochs=1, eval_examples=32), tmp_path / "pre")
+    still = digits_config(epochs=1, eval_examples=32, seed=9, optimizer={"name": "sgd", "lr": 1e-12, "momentum": 0.0})
+    started = torch.load(train(still, tmp_path / "fine", init=pretrained), weights_only=True)
+    fresh = torch.load(train(still, tmp_path / "fresh"), weights_only=True)
+    source = torch.load(pretrained, weights_only=True)["state_dict"]
+    weights = [k for k in source if k.endswith(("weight", "bias"))]  # parameters (BN statistics move)
+    assert all(torch.allclose(started["state_dict"][k], source[k], atol=1e-8) for k in weights)
+    assert not all(torch.allclose(fresh["state_dict"][k], source[k], atol=1e-8) for k in weights)
+    assert started["extra"]["init_sha256"] == train_mod._file_sha256(pretrained)
+    other = train(digits_config(epochs=1, eval_examples=32, seed=4), tmp_path / "other")
+    with pytest.raises(ValueError, match="cannot resume, the pre-trained start differs"):
+        train(still, tmp_path / "fine", init=other)

@@ -7,8 +7,9 @@ computed here from the validated config (schema defaults filled in) with an inde
 simplified model of the workflow, not with randsmooth.pipeline:
 
 * one ``train`` and one ``model_recipe`` job per distinct model recipe (content, not name) used by
-  an enabled paper or taught one of those; one ``soft_targets`` job per distinct (teacher, draws,
-  seed) of the methods that learn from a teacher; one ``prepare_data`` per distinct data set;
+  an enabled paper or taught one of those or started one (``pretrained``); one ``soft_targets``
+  job per distinct (teacher, draws, seed) of the methods that learn from a teacher; one
+  ``prepare_data`` per distinct data set;
 * per distinct certification run (sampling settings, not alpha): its shard count of
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
@@ -140,6 +141,7 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                 m["noise_space"],
                 float(m["sigma"]),
                 recipe,
+                model_id(m["pretrained"]) if m["pretrained"] else None,
             ]
         )
 
@@ -198,12 +200,13 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
     run_models = {cfg["certify"][name]["model"] for t in tables for name in t["runs"]}
     todo, used = list(run_models), set()
-    while todo:  # and the teachers they learn from
+    while todo:  # and the teachers they learn from, the models they start from
         name = todo.pop()
         if name not in used:
             used.add(name)
             soft = soft_targets(name) if cfg["models"][name]["checkpoint"] is None else None
             todo += [cfg["models"][name]["method"]["params"]["teacher"]] if soft else []
+            todo += [cfg["models"][name]["pretrained"]] if cfg["models"][name]["pretrained"] else []
     trained = {model_id(m) for m in used if cfg["models"][m]["checkpoint"] is None}
     teachers = {soft_targets(m) for m in used if cfg["models"][m]["checkpoint"] is None} - {None}
     datasets = {dataset_id(cfg["models"][m]["dataset"]) for m in used}
@@ -248,10 +251,11 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
 
 # Job counts of the paper configs, worked out by hand from the configs (e.g. Cohen: 7 models; 12
 # runs, 7 CIFAR-10 runs x 10 shards + 5 ImageNet runs x 20 shards; 19 metrics variants, the
-# alpha = 0.01 and 427-example rows among them).
+# alpha = 0.01 and 427-example rows among them; Yang: 80 models + 15 Imagenet32 pre-trainings and
+# the 15 CIFAR-10 models started from them).
 PAPER_JOB_COUNTS = {
     "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 19, "papers": 1},
-    "yang2020": {"models": 80, "soft_targets": 0, "data": 2, "runs": 80, "shards": 1600, "variants": 80, "papers": 1},
+    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
     "sun2025": {"models": 39, "soft_targets": 6, "data": 2, "runs": 36, "shards": 720, "variants": 147, "papers": 1},
     "sun2025+stability": {
         **{"models": 42, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 159, "papers": 2}

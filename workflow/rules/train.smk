@@ -2,6 +2,7 @@
 # the folder's checkpoint.pt, which Snakemake never deletes (only final.pt is a declared output).
 # Methods that learn from a teacher (CAT-RS; Sun et al. with discard_source: teacher) train with
 # the teacher's soft targets, computed once per (teacher, draws, seed) by the soft_targets rule.
+# A model with `pretrained: <model>` starts from that model's trained network (train --init).
 # CPUs, memory and wall time of each job come from the config's `resources` (randsmooth.pipeline.resources).
 
 
@@ -55,6 +56,7 @@ rule train:
         recipe=ancient(P.recipe),
         data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
         soft_targets=lambda w: P.soft_targets_of(PLAN, w.model) or [],
+        pretrained=lambda w: P.pretrained_of(PLAN, w.model) or [],
     output:
         P.weights,
     log:
@@ -76,7 +78,8 @@ rule train:
         data_root=lambda w: PLAN.model(w.model).dataset.root,
         device=PLAN.device,
         soft_targets=lambda w: commands.soft_targets_option(PLAN, P, w.model),
+        init=lambda w: commands.init_option(PLAN, P, w.model),
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
-        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} "
+        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} {params.init} "
         "--out {params.out_dir:q} --device {params.device:q} > {log:q} 2>&1"

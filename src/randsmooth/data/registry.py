@@ -14,6 +14,7 @@ from .cifar import load_cifar10
 from .digits import DIGITS_TEST_SIZE, digits_spec, load_digits_dataset
 from .folders import IMAGENET_CLASSES, load_imagenet, load_imagenette
 from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, HAM_SPLITS, load_ham10000
+from .imagenet32 import IMAGENET32_CLASSES, load_imagenet32
 from .spec import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
@@ -75,6 +76,10 @@ _REGISTRY: dict[str, _Entry] = {
         spec=_static(DatasetSpec("imagenet", 1000, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CLASSES)),
         loader=load_imagenet,
     ),
+    "imagenet32": _Entry(
+        spec=_static(DatasetSpec("imagenet32", 1000, (3, 32, 32), IMAGENET_MEAN, IMAGENET_STD, IMAGENET32_CLASSES)),
+        loader=load_imagenet32,
+    ),
     "imagenette": _Entry(
         spec=_static(DatasetSpec("imagenette", 10, (3, 160, 160), IMAGENET_MEAN, IMAGENET_STD, IMAGENETTE_CLASSES)),
         loader=load_imagenette,
@@ -133,6 +138,7 @@ def dataset_spec(name: str, **options: Any) -> DatasetSpec:
 _SIZES: dict[str, dict[str, int]] = {
     "cifar10": {"train": 50_000, "test": 10_000},
     "imagenet": {"train": 1_281_167, "test": 50_000},
+    "imagenet32": {"train": 1_281_167, "test": 50_000},
     "imagenette": {"train": 9_469, "test": 3_925},  # imagenette2-160, the default download
 }
 DIGITS_SIZE = 1_797  # scikit-learn's load_digits
@@ -177,7 +183,7 @@ def load_dataset(
     **options).input_shape`` (no normalisation: it belongs in the model), y an int label.
     ``augment`` defaults to True for "train" and False for "test". ``root`` is the data directory
     (default :func:`default_data_dir`; unused by digits). ``download`` allows fetching cifar10 /
-    imagenette (checksum-verified, atomic); imagenet and ham10000 must be supplied by the user.
+    imagenette (checksum-verified, atomic); imagenet, imagenet32 and ham10000 must be supplied by the user.
     ``seed`` (None = the dataset's default: 1 for ham10000, else 0) fixes the digits and
     ham10000 splits and seeds augmentation once ``dataset.set_epoch(epoch)`` is called.
     Dataset options: digits ``upsample``, ``test_size``; cifar10 ``url``, ``checksums``;

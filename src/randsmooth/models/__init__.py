@@ -5,7 +5,14 @@ Every model is ``nn.Sequential(Normalize(mean, std), net)`` taking [0, 1]-pixel 
 space) or after it (``normalized``, see :mod:`randsmooth.models.noise_space`).
 """
 
-from .checkpoint import REFERENCE_ARCH_DATASETS, atomic_torch_save, load_checkpoint, load_model, save_checkpoint
+from .checkpoint import (
+    REFERENCE_ARCH_DATASETS,
+    atomic_torch_save,
+    load_checkpoint,
+    load_model,
+    load_pretrained,
+    save_checkpoint,
+)
 from .noise_space import NOISE_SPACES, check_noise_space, smoothed_part, to_noise_space
 from .normalize import Normalize
 from .registry import arch_names, build_model, create_model, register_arch
@@ -21,6 +28,7 @@ __all__ = [
     "create_model",
     "load_checkpoint",
     "load_model",
+    "load_pretrained",
     "register_arch",
     "save_checkpoint",
     "smoothed_part",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import posixpath
@@ -103,6 +104,23 @@ def check_cost(cost: Mapping[str, Any], where: str) -> None:
     if "preset" not in cost and "dataset" in cost:
         raise ValueError(f"config key '{where}/dataset' only applies to a preset")
     check(lambda: from_config({k: v for k, v in cost.items() if k in MATRIX_KEYS}), where)
+
+
+def named_cost(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry of the top-level ``costs`` section, checked, with its name."""
+    cost = {"name": name, **copy.deepcopy(dict(raw))}
+    check_cost(cost, f"costs/{name}")
+    return cost
+
+
+def table_cost(raw: Any, costs: Mapping[str, dict[str, Any]], where: str, index: int) -> dict[str, Any]:
+    """A table's cost matrix: a name of the top-level ``costs`` section, or an inline entry."""
+    if isinstance(raw, str):
+        return copy.deepcopy(costs[lookup({n: n for n in costs}, "costs", raw, where)])
+    cost = dict(raw)
+    check_cost(cost, where)
+    cost.setdefault("name", cost.get("preset") or f"cost{index}")
+    return cost
 
 
 def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -> None:

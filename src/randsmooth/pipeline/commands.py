@@ -67,6 +67,12 @@ def soft_targets_option(plan: Plan, paths: Paths, model_key: str) -> str:
     return "" if path is None else quote(["--soft-targets", path])
 
 
+def init_option(plan: Plan, paths: Paths, model_key: str) -> str:
+    """``--init FILE`` for ``train`` when the model starts from a pre-trained model's network."""
+    path = paths.pretrained_of(plan, model_key)
+    return "" if path is None else quote(["--init", path])
+
+
 def merge_checks(plan: Plan, run_key: str) -> str:
     """Coverage checks of ``python -m randsmooth merge`` (the declared subset, when known)."""
     run = plan.run(run_key)

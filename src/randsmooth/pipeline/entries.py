@@ -50,6 +50,7 @@ class ModelEntry:
     checkpoint: str | None
     soft_targets: SoftTargets | None = None
     noise_space: str = "pixel"
+    pretrained: str | None = None  # key of the model whose network this one starts from
 
     @property
     def trained(self) -> bool:

@@ -25,7 +25,6 @@ from .checks import (
     MATRIX_KEYS,
     check,
     check_budget,
-    check_cost,
     check_first_examples,
     check_method,
     check_noise,
@@ -33,9 +32,11 @@ from .checks import (
     get,
     label,
     lookup,
+    named_cost,
     results_dir,
     shard_count,
     subset_size,
+    table_cost,
     table_noise_space,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
@@ -71,7 +72,7 @@ class Plan:
         self.gpu = dict(self.config.get("gpu") or {})
         for name, raw in self.config["datasets"].items():
             self._add_dataset(name, raw)
-        self.costs = {name: self._named_cost(name, raw) for name, raw in self.config["costs"].items()}
+        self.costs = {name: named_cost(name, raw) for name, raw in self.config["costs"].items()}
         for name in self.config["models"]:
             self._add_model(name)
         for name, raw in self.config["certify"].items():
@@ -100,15 +101,17 @@ class Plan:
         return sorted({e.variant.run_key for e in self.entries})
 
     def used_models(self) -> list[str]:
-        """Models certified by the enabled papers, and the teachers they were trained with (sorted)."""
+        """Models certified by the enabled papers, and the teachers and pre-trained models they were
+        trained from (sorted)."""
         todo = [self.runs[r].model_key for r in self.used_runs()]
         used: set[str] = set()
         while todo:
             key = todo.pop()
             if key not in used:
                 used.add(key)
-                soft = self.models[key].soft_targets
-                todo += [soft.teacher_key] if soft is not None else []
+                model = self.models[key]
+                todo += [model.soft_targets.teacher_key] if model.soft_targets is not None else []
+                todo += [model.pretrained] if model.pretrained is not None else []
         return sorted(used)
 
     # ------------------------------------------------------------------ data sets
@@ -142,6 +145,8 @@ class Plan:
         if name in self.model_names:
             return self.model_names[name]
         raw, where = self.config["models"][name], f"models/{name}"
+        start = raw["pretrained"]  # the model whose network this one starts from (or None)
+        pretrained = start and self._dependency(start, "pre-training", f"{where}/pretrained", (*pending, name))
         dataset = self.datasets[lookup(self.dataset_names, "datasets", raw["dataset"], f"{where}/dataset")]
         method = self._method(raw["method"], f"{where}/method", (*pending, name))
         soft = None
@@ -155,6 +160,8 @@ class Plan:
                     f"config key '{where}/recipe': a model with a checkpoint is not trained; "
                     "remove recipe or checkpoint"
                 )
+            if start:
+                raise ValueError(f"config key '{where}/pretrained': a model with a checkpoint is not trained")
             checkpoint = str(Path(raw["checkpoint"]).expanduser())
             identity = {"checkpoint": checkpoint, "arch": raw.get("arch"), "dataset": dataset.key}
             key = content_key(["import", dataset.name, raw.get("arch"), Path(checkpoint).stem], identity)
@@ -167,13 +174,13 @@ class Plan:
                     )
             cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
             loss = check_method(method, cfg, dataset, f"{where}/method")
-            identity = model_identity(cfg, RUNTIME_TRAIN_KEYS)
+            identity = model_identity(cfg, RUNTIME_TRAIN_KEYS) | ({"pretrained": pretrained} if pretrained else {})
             key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
             checkpoint = None
             if loss.needs_soft_targets:
                 soft = soft_targets(loss, method, f"{where}/method/params/teacher")
-        fields = (raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft, raw["noise_space"])
-        self.models[key] = ModelEntry(key, dataset, *fields)
+        fields = (raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft)
+        self.models[key] = ModelEntry(key, dataset, *fields, raw["noise_space"], pretrained or None)
         self.model_names[name] = key
         return key
 
@@ -185,17 +192,16 @@ class Plan:
             cost = lookup({n: n for n in self.costs}, "costs", params["cost"], f"{where}/params/cost")
             params["cost"] = {k: v for k, v in self.costs[cost].items() if k in MATRIX_KEYS}
         if isinstance(params.get("teacher"), str):
-            teacher = params["teacher"]
-            lookup({n: n for n in self.config["models"]}, "models", teacher, f"{where}/params/teacher")
-            if teacher in pending:
-                raise ValueError(f"config key '{where}/params/teacher': model {teacher!r} is its own teacher")
-            params["teacher"] = self._add_model(teacher, pending)
+            params["teacher"] = self._dependency(params["teacher"], "teacher", f"{where}/params/teacher", pending)
         return {"name": raw["name"], "params": params}
 
-    def _named_cost(self, name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-        cost = {"name": name, **copy.deepcopy(dict(raw))}
-        check_cost(cost, f"costs/{name}")
-        return cost
+    def _dependency(self, name: str, role: str, where: str, pending: tuple[str, ...]) -> str:
+        """Key of model ``name`` (added first), the ``role`` (teacher | pre-training) of the model being
+        added (the last of ``pending``), named at config key ``where``."""
+        lookup({n: n for n in self.config["models"]}, "models", name, where)
+        if name in pending:
+            raise ValueError(f"config key {where!r}: model {name!r} is its own {role}")
+        return self._add_model(name, pending)
 
     # ------------------------------------------------------------------ certification runs
     def _add_run(self, name: str, raw: Mapping[str, Any]) -> None:
@@ -265,7 +271,7 @@ class Plan:
                 "noise_space": table_noise_space(runs, f"{where}/runs"),
             }
             costs: list[dict[str, Any] | None] = [
-                self._table_cost(c, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
+                table_cost(c, self.costs, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
             ] or [None]
             for run_name, run in runs.items():
                 model = self.models[run.model_key]
@@ -277,15 +283,6 @@ class Plan:
                         row = label(run_name, run, budget, cost, spec)
                         model_name = self.config["certify"][run_name]["model"]
                         self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
-
-    def _table_cost(self, raw: Any, where: str, index: int) -> dict[str, Any]:
-        """A table's cost matrix: a name of the top-level ``costs`` section, or an inline entry."""
-        if isinstance(raw, str):
-            return copy.deepcopy(self.costs[lookup({n: n for n in self.costs}, "costs", raw, where)])
-        cost = dict(raw)
-        check_cost(cost, where)
-        cost.setdefault("name", cost.get("preset") or f"cost{index}")
-        return cost
 
     def _variant(
         self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
