@@ -140,6 +140,26 @@ def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_pat
     assert df["label"].tolist() == [data[i][1] for i in (0, 3, 6)]
 
 
+def test_normalized_noise_space_radii_are_in_normalised_units(digits_checkpoint, tmp_path):
+    """Noise added after Normalize at sigma s equals noise added before it at std * s (digits has one
+    channel): the same counts, and every radius in normalised units is the pixel radius / std."""
+    from randsmooth.data import dataset_spec
+    from randsmooth.decide import certify
+
+    std = dataset_spec("digits").std[0]
+    pixel, normalized = tmp_path / "pixel.parquet", tmp_path / "normalized.parquet"
+    args = certify_args(digits_checkpoint, pixel)
+    args[args.index("--sigma") + 1] = repr(0.25 * std)
+    assert certify_cli.main(args) == 0
+    assert certify_cli.main(certify_args(digits_checkpoint, normalized, "--noise-space", "normalized")) == 0
+    assert read_settings(pixel).noise_space == "pixel" and read_settings(normalized).noise_space == "normalized"
+    np.testing.assert_array_equal(estimation_counts(read_table(pixel))[0], estimation_counts(read_table(normalized))[0])
+    r_pixel = certify(read_table(pixel), 0.001)["radius"].to_numpy()
+    r_normalized = certify(read_table(normalized), 0.001)["radius"].to_numpy()
+    assert (r_pixel > 0).any()
+    np.testing.assert_allclose(r_normalized * std, r_pixel, rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -151,6 +171,7 @@ def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_pat
         (["--sigma", "-1"], "--sigma must be a positive"),
         (["--stop", "100000"], "--stop 100000 exceeds the size of digits/test"),
         (["--dataset-option", "colour=1"], "unknown option(s) ['colour'] for dataset 'digits'"),
+        (["--noise-space", "logit"], "argument --noise-space: invalid choice: 'logit'"),
     ],
 )
 def test_certify_argument_errors(digits_checkpoint, tmp_path, capsys, extra, message):

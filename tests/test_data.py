@@ -163,7 +163,7 @@ def build_ham(
 
 
 def test_names_specs_and_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert dataset_names() == ["digits", "cifar10", "imagenet", "imagenette", "ham10000"]
+    assert dataset_names() == ["digits", "cifar10", "imagenet", "imagenet32", "imagenette", "ham10000"]
     cifar = dataset_spec("cifar10")
     assert (cifar.num_classes, cifar.input_shape, cifar.dim) == (10, (3, 32, 32), 3072)
     assert cifar.mean == (0.4914, 0.4822, 0.4465) and cifar.std == (0.2023, 0.1994, 0.2010)
@@ -570,6 +570,42 @@ def test_imagenette_wrong_checksum_and_bad_archive(tmp_path: Path) -> None:
     assert listing(root) == ["imagenette2-160.tgz"]  # verified archive kept, no (partial) tree
 
 
+# ----------------------------------------------------------------------------- Imagenet32
+def write_imagenet32(root: Path, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    """Fake Imagenet32 .npz files (data: planar RGB rows, labels 1..1000) with the given row counts."""
+    from randsmooth.data.imagenet32 import IMAGENET32_FILES
+
+    rng = np.random.default_rng(0)
+    written = {}
+    for split, names in IMAGENET32_FILES.items():
+        for name in names:
+            path = root / "imagenet32" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = rng.integers(0, 256, (sizes[split], 3072), dtype=np.uint8)
+            labels = rng.integers(1, 1001, sizes[split])
+            np.savez(path, data=data, labels=labels.tolist(), mean=data.mean(axis=0))
+            written[name] = data
+    return written
+
+
+def test_imagenet32_npz_batches(tmp_path: Path) -> None:
+    written = write_imagenet32(tmp_path, {"train": 3, "test": 4})
+    train = load_dataset("imagenet32", "train", tmp_path, augment=False)
+    test = load_dataset("imagenet32", "test", tmp_path)
+    assert (len(train), len(test)) == (30, 4)  # 10 training batches
+    x, y = test[1]
+    row = written["Imagenet32_val_npz/val_data.npz"][1]
+    assert x.shape == (3, 32, 32) and torch.equal(x[1], torch.from_numpy(row[1024:2048].reshape(32, 32)) / 255.0)
+    assert 0 <= y <= 999 and max(train.targets) <= 999
+    spec = dataset_spec("imagenet32")
+    assert (spec.num_classes, spec.input_shape, spec.mean) == (1000, (3, 32, 32), dataset_spec("imagenet").mean)
+    augmented = load_dataset("imagenet32", "train", tmp_path)
+    assert augmented[0][0].shape == (3, 32, 32)
+    (tmp_path / "imagenet32" / "Imagenet32_val_npz" / "val_data.npz").unlink()
+    with pytest.raises(DatasetLayoutError, match="Imagenet32 files missing: .*val_data.npz; download"):
+        load_dataset("imagenet32", "test", tmp_path)
+
+
 # ----------------------------------------------------------------------------- HAM10000
 
 
@@ -610,6 +646,40 @@ def test_ham_labels_grouped_split_and_manifest(tmp_path: Path) -> None:
     assert train[0][0].shape == (3, 299, 299)
     augmented = load_dataset("ham10000", "train", tmp_path)
     assert augmented[0][0].shape == (3, 299, 299)
+
+
+def test_ham_image_split_is_the_reference_split(tmp_path: Path) -> None:
+    """split_by: image is Xin et al.'s train_test_split(test_size=0.2, random_state=1, stratify=y) of
+    the metadata rows (in file order) that have an image; lesions may leak, by design."""
+    folder = tmp_path / "ham10000"
+    table = build_ham(folder)
+    test = load_dataset("ham10000", "test", tmp_path, split_by="image")
+    train = load_dataset("ham10000", "train", tmp_path, split_by="image", augment=False)
+    _, ref_test = train_test_split(
+        table, test_size=0.2, random_state=1, stratify=[0 if dx in ("mel", "bcc") else 1 for dx in table["dx"]]
+    )
+    assert sorted(test.records["image_id"]) == sorted(ref_test["image_id"])
+    assert len(train) + len(test) == len(table) and list(test.records["image_id"]) == sorted(ref_test["image_id"])
+    assert (folder / "randsmooth_ham10000_split_image_seed1.csv").is_file()
+    assert set(train.records["lesion_id"]) & set(test.records["lesion_id"])  # leaks, as the reference
+    again = load_dataset("ham10000", "test", tmp_path, split_by="image")  # the stored manifest is reused
+    assert list(again.records["image_id"]) == list(test.records["image_id"])
+    for check in (dataset_spec, lambda name, **o: load_dataset(name, "test", tmp_path, **o)):
+        with pytest.raises(ValueError, match=r"split_by must be one of \['lesion', 'image'\], got 'patient'"):
+            check("ham10000", split_by="patient")
+
+
+def test_ham_image_split_sizes_of_the_full_data_set() -> None:
+    """The reference's split of the 10,015 HAM10000 images: 8012 / 2003, 325 malignant in test."""
+    from randsmooth.data.ham10000 import build_manifest
+
+    counts = {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}
+    dx = [d for d, n in counts.items() for _ in range(n)]
+    ids = [f"ISIC_{i:07d}" for i in range(len(dx))]
+    records = pd.DataFrame({"image_id": ids, "lesion_id": ids, "dx": dx})
+    manifest = build_manifest(records, seed=1, n_splits=5, test_fold=0, split_by="image")
+    test = manifest[manifest["split"] == "test"]
+    assert (len(manifest) - len(test), len(test), int((test["label"] == 0).sum())) == (8012, 2003, 325)
 
 
 def test_ham_determinism_seed_and_manifest_reuse(tmp_path: Path) -> None:

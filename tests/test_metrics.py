@@ -397,6 +397,32 @@ def test_metrics_cli_end_to_end(tmp_path):
     assert "cs_r" in pe.columns
 
 
+def test_first_examples_reads_a_prefix_of_the_run(tmp_path):
+    """Cohen et al.'s truncated ImageNet log: the metrics of the first N examples (by idx), as if only
+    they had been certified; the same counts serve the full run."""
+    from randsmooth.evaluate import MetricsSpec, evaluate
+
+    table = _cli_table()
+    table["idx"] = np.arange(60)[::-1] * 100  # stored in any order: "first" is by example index
+    path = tmp_path / "merged.parquet"
+    write_table(table, path)
+    loaded = read_table(path)
+    first = evaluate(loaded, MetricsSpec(alpha=0.01, first_examples=42, radii=(0.0, 0.5)))
+    alone = evaluate(loaded[loaded["idx"] < 4200], MetricsSpec(alpha=0.01, radii=(0.0, 0.5)))
+    pd.testing.assert_frame_equal(first.long, alone.long)
+    assert first.long.query("metric == 'n_rows'")["value"].item() == 42
+    assert first.per_example["idx"].max() == 4100
+    with pytest.raises(ValueError, match="first_examples 61 exceeds the table's 60 examples"):
+        evaluate(loaded, MetricsSpec(alpha=0.01, first_examples=61))
+    with pytest.raises(ValueError, match="first_examples must be a positive integer"):
+        MetricsSpec(alpha=0.01, first_examples=0)
+    out = tmp_path / "m.csv"
+    args = ["--table", str(path), "--alpha", "0.01", "--first-examples", "42", "--out-csv", str(out)]
+    assert metrics_cli.main(args + ["--out-md", str(tmp_path / "m.md")]) == 0
+    assert pd.read_csv(out).query("metric == 'n_rows'")["value"].item() == 42
+    assert "noise space pixel: sigma and radii in [0, 1] pixel units" in (tmp_path / "m.md").read_text()
+
+
 def test_metrics_cli_cost_config_file_matches_preset(tmp_path, capsys):
     path = tmp_path / "merged.parquet"
     write_table(_cli_table(), path)

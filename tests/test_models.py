@@ -342,3 +342,26 @@ def test_select_device(monkeypatch: pytest.MonkeyPatch) -> None:
     assert select_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(RuntimeError, match="only 2 CUDA"):
         select_device("cuda:2")
+
+
+def test_load_pretrained_copies_the_network_but_not_a_classifier_of_another_size(tmp_path) -> None:
+    """Fine-tuning from a pre-trained network (Yang et al.'s Imagenet32 -> CIFAR-10): every weight
+    of the same shape is copied; the classifier and the Normalize constants stay the model's own."""
+    from randsmooth.models import build_model, load_pretrained
+
+    torch.manual_seed(0)
+    source = build_model("digits_cnn", num_classes=5, in_channels=1, mean=[0.2], std=[0.5])
+    save_checkpoint(tmp_path / "pre.pt", model=source, arch="digits_cnn", dataset="digits", epoch=1)
+    torch.manual_seed(1)
+    model = create_model("digits_cnn", "digits")  # 10 classes, the digits constants
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert load_pretrained(model, tmp_path / "pre.pt") == ["fc.bias", "fc.weight"]
+    copied = source[1].state_dict()
+    for key, value in model[1].state_dict().items():
+        expected = before[f"1.{key}"] if key.startswith("fc.") else copied[key]
+        assert torch.equal(value, expected), key
+    assert torch.equal(model[0].mean, before["0.mean"]) and torch.equal(model[0].std, before["0.std"])
+    other = build_model("cifar_resnet20", num_classes=10, in_channels=1, mean=[0.2], std=[0.5])
+    save_checkpoint(tmp_path / "other.pt", model=other, arch="cifar_resnet20", dataset="digits", epoch=1)
+    with pytest.raises(ValueError, match="other.pt: a network of another architecture"):
+        load_pretrained(model, tmp_path / "other.pt")

@@ -192,6 +192,21 @@ def test_alpha_on_a_certify_entry_says_where_it_moved() -> None:
             r"'models/gauss/method'.*unexpected parameter",
         ),
         (lambda c: c["datasets"]["digits"].update(options={"colour": 1}), r"'datasets/digits/options'.*colour"),
+        (
+            lambda c: c["models"]["uniform"].update(noise_space="normalized"),
+            r"^'?[^\n]*'papers/yang2020/tables/l1/runs': the table mixes runs of different noise spaces "
+            r"\(normalized: uniform; pixel: gauss\)",
+        ),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(first_examples=151),
+            r"'papers/cohen2019/tables/l2/first_examples': 151 examples, but run 'gauss' certifies only 150",
+        ),
+        (
+            lambda c: c["models"]["catrs"].update(
+                noise_space="normalized", method={"name": "smoothadv", "params": {"steps": 1}}
+            ),
+            r"'models/catrs/method'.*'smoothadv' clips its attacked inputs",
+        ),
     ],
 )
 def test_semantic_errors_name_the_key(mutate: Any, message: str) -> None:
@@ -236,7 +251,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 3 and len(plan.runs) == 3  # + the CAT-RS model and its run
+    assert len(plan.models) == 3 and len(plan.runs) == 3  # gauss, uniform, catrs
 
 
 @pytest.mark.parametrize(
@@ -250,6 +265,8 @@ def test_identical_recipes_share_one_model_folder() -> None:
         ("runtime", lambda c: c.update(device="cuda", threads=8), True),
         ("paths", lambda c: c.update(results="elsewhere", data_root="/other/data"), True),
         ("int or float", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.05, momentum=0.9), True),
+        ("noise space", lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
+        ("default noise space", lambda c: c["models"]["gauss"].update(noise_space="pixel"), True),
     ],
 )
 def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same: bool) -> None:
@@ -269,6 +286,7 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
         (lambda c: c["certify"]["gauss"].update(sigma=0.5), False),
         (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.01, two_sided=True), True),
         (lambda c: c["certify"]["gauss"].update(batch=17), True),
+        (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
     ],
 )
 def test_run_key_changes_with_the_sampling_only(change: Any, same: bool) -> None:
@@ -285,6 +303,36 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
     variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019")}
     assert set(variants) == {0.001, 0.01}
     assert variants[0.001].run_key == variants[0.01].run_key and variants[0.001].key != variants[0.01].key
+
+
+def test_noise_space_travels_from_the_model_to_its_runs_and_tables() -> None:
+    cfg = raw()
+    cfg["models"]["gauss"]["noise_space"] = "normalized"
+    cfg["papers"]["yang2020"]["tables"]["l1"]["runs"] = ["gauss"]
+    plan = expand(cfg)
+    model, run = plan.model_names["gauss"], plan.run_names["gauss"]
+    assert json.loads(commands.recipe_json(plan, model))["noise"]["space"] == "normalized"
+    assert json.loads(commands.run_settings_json(plan, run))["noise_space"] == "normalized"
+    tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results)))
+    assert {e["noise_space"] for e in tables["entries"] if e["run"] == "gauss"} == {"normalized"}
+    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["l2"] == "normalized"
+    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["methods"] == "pixel"
+    from randsmooth.pipeline.summary import summary_markdown
+
+    frame = pd.DataFrame(
+        [{"paper": "cohen2019", "table": "l2", "label": "gauss", "metric": "acr", "param": float("nan"), "value": 0.1}]
+    )
+    assert "sigma and radii in normalised units" in summary_markdown(frame, tables)
+
+
+def test_first_examples_reads_a_prefix_of_the_same_run() -> None:
+    cfg = raw()
+    cfg["papers"]["cohen2019"]["tables"]["first_100"] = {"runs": ["gauss"], "alpha": 0.01, "first_examples": 100}
+    plan = expand(cfg)
+    entries = {e.table: e.variant for e in plan.paper_entries("cohen2019")}
+    assert entries["first_100"].run_key == entries["l2"].run_key
+    assert entries["first_100"].spec["first_examples"] == 100 and "first_examples" not in entries["l2"].spec
+    assert "first100" in entries["first_100"].key
 
 
 def test_default_config_deduplicates_shared_runs() -> None:
@@ -475,6 +523,7 @@ def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     md = out_md.read_text()
     assert "## yang2020 / l1" in md and "### Envelope" in md and "### pa_ccdf" in md
     assert "norm l1, alpha 0.001 (two-sided)" in md
+    assert "noise space pixel: sigma and radii in [0, 1] pixel units" in md  # every table states its units
     assert "<b> uniform </b>| 0.50 |0.40<b>*</b> |0.10 |" in md
     assert "| gaussian | 0.6000 | 0.3000 | 0.2000 |" in md
 
@@ -609,5 +658,104 @@ def test_teacher_models_and_soft_targets() -> None:
 def test_teacher_errors_name_the_key(change: Any, message: str) -> None:
     cfg = raw()
     change(cfg["models"]["catrs"])
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+# --------------------------------------------------------------------- cluster resources
+def test_job_resources_come_from_the_most_specific_entry() -> None:
+    from randsmooth.pipeline import resources
+
+    cfg = raw()
+    cfg["threads"] = 3
+    cfg["resources"] = {
+        "margin": 2.0,
+        "default": {"train": {"mem_mb": 1000, "epoch_minutes": 1.0}, "certify": {"example_seconds": 6.0}},
+        "digits": {"train": {"cpus": 6, "mem_mb": 2000}, "certify": {"example_seconds": 60.0}},
+        "digits/digits_cnn": {"train": {"epoch_minutes": 5.0}},
+    }
+    plan = expand(cfg)
+    gauss, catrs = plan.model_names["gauss"], plan.model_names["catrs"]
+    job = resources.train_job(plan, gauss)  # 2 epochs x 5 min x 1 pass
+    assert (job.cpus, job.mem(), job.mem(2), job.minutes) == (6, 2000, 4000, 10.0)
+    assert (job.runtime(), job.runtime(3)) == (30, 60)  # 10 x margin 2 = 20 -> at least min_minutes 30; x3
+    assert resources.train_job(plan, catrs).minutes == 2 * 5.0 * 2 * 2  # m = 2 copies x (1 + 1 attack step)
+    run = resources.certify_job(plan, plan.run_names["gauss"])  # 150 examples / 2 shards x 2,020 samples
+    assert (run.cpus, run.mem_mb) == (3, 16000)  # cpus: the config's threads; mem: the schema default
+    assert run.minutes == pytest.approx(75 * 2020 / 100_100 * 60.0 / 60)
+    soft = resources.soft_targets_job(plan, gauss, 20)  # 1,347 training images x 20 draws
+    assert soft.minutes == pytest.approx(1347 * 20 / 100_100 * 60.0 / 60)
+    cfg["resources"]["max_minutes"] = 45
+    cfg["resources"]["digits/digits_cnn"]["train"]["epoch_minutes"] = 100.0
+    assert resources.train_job(expand(cfg), gauss).runtime() == 45  # cut at the partition limit
+
+
+def test_passes_per_image_count_noisy_copies_and_attack_steps() -> None:
+    from randsmooth.pipeline.resources import passes_per_image
+
+    assert passes_per_image({"num_noise": 1, "method": {"params": {}}}) == 1
+    assert passes_per_image({"num_noise": 16, "method": {"params": {"lbd": 12.0}}}) == 16  # MACER
+    assert passes_per_image({"num_noise": 4, "method": {"params": {"steps": 10}}}) == 44  # SmoothAdv
+    assert passes_per_image({"num_noise": 4, "method": {"params": {"attack_steps": 3}}}) == 16  # Sun et al.
+
+
+def test_unknown_subset_size_asks_for_the_longest_time() -> None:
+    from randsmooth.pipeline.resources import JobResources
+
+    limits = {"margin": 1.5, "min_minutes": 30, "max_minutes": 2880}
+    assert JobResources(4, 16000, None, limits).runtime() == 2880
+    assert JobResources(4, 16000, 100.0, limits).runtime(2) == 300
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c: c["recipes"]["tiny"].update(workers=4),
+            r"'models/\w+/recipe': 4 data-loader workers, but a training job of digits/digits_cnn has 1 CPUs",
+        ),
+        (lambda c: c.update(resources={"digits/resnet9000": {}}), r"'resources/digits/resnet9000': unknown arch"),
+        (lambda c: c.update(resources={"mnist": {}}), r"config key 'resources/mnist' is not allowed"),
+        (lambda c: c.update(resources={"digits": {"train": {"cpus": 0}}}), r"'resources/digits/train/cpus'"),
+    ],
+)
+def test_resource_errors_name_the_key(change: Any, message: str) -> None:
+    cfg = raw()
+    change(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+    cfg["resources"] = {"digits": {"train": {"cpus": 4}}}
+    if "workers" in message:
+        expand(cfg)  # enough CPUs for the workers
+
+
+# --------------------------------------------------------------------- pre-trained starts
+def test_a_pretrained_model_is_trained_first_and_starts_the_model() -> None:
+    cfg = raw()
+    cfg["models"]["pre"] = {**cfg["models"]["gauss"], "sigma": 0.5}
+    cfg["models"]["gauss"]["pretrained"] = "pre"
+    plan = expand(cfg)
+    gauss, pre = plan.model_names["gauss"], plan.model_names["pre"]
+    assert plan.models[gauss].pretrained == pre and pre in plan.used_models()
+    paths = Paths(plan.results)
+    assert shlex.split(commands.init_option(plan, paths, gauss)) == ["--init", paths.weights.format(model=pre)]
+    assert commands.init_option(plan, paths, pre) == ""
+    assert gauss != expand(raw()).model_names["gauss"]  # the start is part of the model's identity
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.update(pretrained="ghost"), r"'models/gauss/pretrained': unknown models entry 'ghost'"),
+        (lambda m: m.update(pretrained="gauss"), r"'models/gauss/pretrained': model 'gauss' is its own pre-training"),
+        (
+            lambda m: [m.update(pretrained="uniform", checkpoint="x.pt"), m.pop("recipe")],
+            r"'models/gauss/pretrained': a model with a checkpoint is not trained",
+        ),
+    ],
+)
+def test_pretrained_errors_name_the_key(change: Any, message: str) -> None:
+    cfg = raw()
+    change(cfg["models"]["gauss"])
     with pytest.raises(ValueError, match=message):
         expand(cfg)

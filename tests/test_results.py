@@ -358,3 +358,25 @@ def test_merge_refuses_to_mix_rng_schemes_but_not_modes(tmp_path):
     fast = rewrite_settings(shards[1], tmp_path / "fast.parquet", fast=True)
     merged = merge([shards[0], fast], tmp_path / "out.parquet")
     assert [m["fast"] for m in read_settings(merged).merged_from] == [False, True]
+
+
+def test_noise_space_is_recorded_and_older_tables_read_as_pixel(tmp_path):
+    normalized = run_shard(tmp_path / "normalized.parquet", noise_space="normalized")
+    assert read_settings(normalized).noise_space == "normalized"
+    assert read_table(normalized).attrs["settings"]["noise_space"] == "normalized"
+    # a table written before the field existed: its settings JSON has no noise_space
+    old = pq.read_table(run_shard(tmp_path / "pixel.parquet"))
+    meta = json.loads(old.schema.metadata[b"randsmooth.settings"])
+    del meta["noise_space"]
+    old = old.replace_schema_metadata({**old.schema.metadata, b"randsmooth.settings": json.dumps(meta).encode()})
+    write_atomic(old, tmp_path / "old.parquet")
+    assert read_settings(tmp_path / "old.parquet").noise_space == "pixel"
+    with pytest.raises(ValueError, match=r"noise_space must be one of \['pixel', 'normalized'\]"):
+        make_settings(noise_space="logit")
+
+
+def test_merge_refuses_shards_of_different_noise_spaces(tmp_path):
+    pixel = run_shard(tmp_path / "s0.parquet", shard=0, num_shards=2)
+    normalized = run_shard(tmp_path / "s1.parquet", shard=1, num_shards=2, noise_space="normalized")
+    with pytest.raises(ValueError, match=r"s1.parquet: noise_space 'normalized' != 'pixel'"):
+        merge([pixel, normalized], tmp_path / "merged.parquet")

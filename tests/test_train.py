@@ -55,7 +55,7 @@ def test_resolve_config_fills_defaults() -> None:
             "schedule": {"name": "cosine"},
         }
     )
-    assert cfg["noise"] == {"name": "gaussian", "sigma": 0.5, "params": {}}
+    assert cfg["noise"] == {"name": "gaussian", "sigma": 0.5, "params": {}, "space": "pixel"}
     assert cfg["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False}
     assert cfg["schedule"] == {"name": "cosine", "t_max": 4, "eta_min": 0.0}
     assert (cfg["num_noise"], cfg["seed"], cfg["device"], cfg["amp"], cfg["test_batch_size"]) == (
@@ -98,6 +98,7 @@ def test_resolve_config_fills_defaults() -> None:
         (lambda c: c["schedule"].update(milestones=[5, 2]), "'schedule.milestones' must be a non-empty increasing"),
         (lambda c: c.update(amp="yes"), "'amp' must be true or false"),
         (lambda c: c.update(dataset="digits"), "'dataset' must be a mapping"),
+        (lambda c: c["noise"].update(space="logit"), r"'noise.space' must be one of \['pixel', 'normalized'\]"),
     ],
 )
 def test_resolve_config_errors_name_the_key(mutate, message) -> None:
@@ -284,3 +285,58 @@ def test_worker_processes_do_not_change_the_result(tmp_path) -> None:
     a = torch.load(train(config, tmp_path / "w0"), weights_only=True)["state_dict"]
     b = torch.load(train(dict(config, workers=2), tmp_path / "w2"), weights_only=True)["state_dict"]
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_normalized_noise_space_trains_on_normalised_inputs(tmp_path) -> None:
+    """Noise after Normalize at sigma s trains the same model as noise before it at std * s (digits:
+    one channel), up to float rounding; the checkpoint records the noise space."""
+    from randsmooth.data import dataset_spec
+
+    std = dataset_spec("digits").std[0]
+    pixel = digits_config(epochs=1, eval_examples=32, noise={"name": "gaussian", "sigma": 0.25 * std})
+    noise = {"name": "gaussian", "sigma": 0.25, "space": "normalized"}
+    normalized = digits_config(epochs=1, eval_examples=32, noise=noise)
+    a = torch.load(train(pixel, tmp_path / "pixel"), weights_only=True)
+    b = torch.load(train(normalized, tmp_path / "normalized"), weights_only=True)
+    assert (a["extra"]["config"]["noise"]["space"], b["extra"]["config"]["noise"]["space"]) == ("pixel", "normalized")
+    for key in a["state_dict"]:
+        torch.testing.assert_close(a["state_dict"][key], b["state_dict"][key], rtol=1e-4, atol=1e-5)
+    rows = read_rows(tmp_path / "pixel" / "log.csv")[0], read_rows(tmp_path / "normalized" / "log.csv")[0]
+    assert rows[0]["noisy_test_acc"] == rows[1]["noisy_test_acc"]
+
+
+def test_checkpoint_without_noise_space_resumes_as_pixel(tmp_path) -> None:
+    """A checkpoint written before noise.space existed resumes under a config that says pixel."""
+    config = digits_config(epochs=2, eval_examples=32)
+    full = torch.load(train(config, tmp_path / "full"), weights_only=True)
+    train(dict(config, epochs=1), tmp_path / "part")
+    checkpoint = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)
+    for stored in (checkpoint["extra"]["config"],):
+        del stored["noise"]["space"]
+        stored["epochs"] = 2
+    torch.save(checkpoint, tmp_path / "part" / "checkpoint.pt")
+    resumed = torch.load(train(config, tmp_path / "part"), weights_only=True)
+    assert all(torch.equal(full["state_dict"][k], resumed["state_dict"][k]) for k in full["state_dict"])
+
+
+def test_methods_that_clip_to_pixels_refuse_the_normalized_space(tmp_path) -> None:
+    method = {"name": "smoothadv", "params": {"epsilon": 0.5, "steps": 1, "warmup": 1}}
+    config = digits_config(epochs=1, method=method, noise={"name": "gaussian", "sigma": 0.25, "space": "normalized"})
+    with pytest.raises(ValueError, match="'smoothadv' clips its attacked inputs to the \\[0, 1\\] pixel range"):
+        train(config, tmp_path)
+
+
+def test_training_starts_from_a_pretrained_network(tmp_path) -> None:
+    """``init``: the run starts from a pre-trained network (recorded by its sha256, fixed on resume)."""
+    pretrained = train(digits_config(epochs=1, eval_examples=32), tmp_path / "pre")
+    still = digits_config(epochs=1, eval_examples=32, seed=9, optimizer={"name": "sgd", "lr": 1e-12, "momentum": 0.0})
+    started = torch.load(train(still, tmp_path / "fine", init=pretrained), weights_only=True)
+    fresh = torch.load(train(still, tmp_path / "fresh"), weights_only=True)
+    source = torch.load(pretrained, weights_only=True)["state_dict"]
+    weights = [k for k in source if k.endswith(("weight", "bias"))]  # parameters (BN statistics move)
+    assert all(torch.allclose(started["state_dict"][k], source[k], atol=1e-8) for k in weights)
+    assert not all(torch.allclose(fresh["state_dict"][k], source[k], atol=1e-8) for k in weights)
+    assert started["extra"]["init_sha256"] == train_mod._file_sha256(pretrained)
+    other = train(digits_config(epochs=1, eval_examples=32, seed=4), tmp_path / "other")
+    with pytest.raises(ValueError, match="cannot resume, the pre-trained start differs"):
+        train(still, tmp_path / "fine", init=other)

@@ -7,15 +7,18 @@ computed here from the validated config (schema defaults filled in) with an inde
 simplified model of the workflow, not with randsmooth.pipeline:
 
 * one ``train`` and one ``model_recipe`` job per distinct model recipe (content, not name) used by
-  an enabled paper or taught one of those; one ``soft_targets`` job per distinct (teacher, draws,
-  seed) of the methods that learn from a teacher; one ``prepare_data`` per distinct data set;
+  an enabled paper or taught one of those or started one (``pretrained``); one ``soft_targets``
+  job per distinct (teacher, draws, seed) of the methods that learn from a teacher; one
+  ``prepare_data`` per distinct data set;
 * per distinct certification run (sampling settings, not alpha): its shard count of
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
-  thresholds, cost matrix);
+  thresholds, first examples, cost matrix);
 * one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
 
-The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that.
+The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that. The job
+counts of the paper configs are also recorded here as numbers (a change to a config shows up as a
+change of its row), and the slurm dry run shows each GPU job's CPUs, memory and wall time.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import pytest
 import yaml
 
 from randsmooth.losses import get_loss
-from randsmooth.pipeline.config import validate
+from randsmooth.pipeline.config import merge, validate
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -46,7 +49,15 @@ CONFIGS = {
     "ci": REPO / "config" / "ci.yaml",
     **{p.stem: p for p in sorted((REPO / "config" / "papers").glob("*.yaml"))},
 }
+# name -> the --configfile files of a dry run: every shipped config, and the paper configs' extras
+CONFIG_FILES = {
+    **{name: [path] for name, path in CONFIGS.items()},
+    "sun2025+stability": [CONFIGS["sun2025"], REPO / "config" / "papers" / "extras" / "sun2025_stability.yaml"],
+}
 PROFILES = ("local", "ci", "slurm")
+# every shipped config under every profile; an extra under the slurm profile only (profiles do not
+# change which jobs there are)
+DRY_RUNS = [(c, p) for c in CONFIGS for p in PROFILES] + [("sun2025+stability", "slurm")]
 TIMEOUT_S = 240
 
 
@@ -69,6 +80,14 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = TIMEOUT_S) -> subp
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def read_config(name: str) -> dict[str, Any]:
+    """The config a dry run of ``CONFIG_FILES[name]`` reads (the files merged in order)."""
+    config: dict[str, Any] = {}
+    for path in CONFIG_FILES[name]:
+        merge(config, yaml.safe_load(path.read_text()))
+    return config
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -119,8 +138,10 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                 m["method"],
                 m["noise"],
                 m["noise_params"],
+                m["noise_space"],
                 float(m["sigma"]),
                 recipe,
+                model_id(m["pretrained"]) if m["pretrained"] else None,
             ]
         )
 
@@ -159,6 +180,7 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
                                 budget,
                                 [float(x) for x in t["radii"]],
                                 [float(x) for x in t["pa_thresholds"]],
+                                t["first_examples"],
                                 cost,
                             ]
                         )
@@ -167,7 +189,10 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
     def soft_targets(name: str) -> tuple[str, int, int] | None:
         """(teacher model, draws, seed) of a model whose method learns from a teacher."""
         method = cfg["models"][name]["method"]
-        params = {k: v for k, v in method.get("params", {}).items() if k != "cost"}
+        params = dict(method.get("params", {}))
+        if isinstance(params.get("cost"), str):  # a name of the top-level costs: the matrix itself
+            matrix_keys = ("preset", "dataset", "num_classes", "pairs", "matrix", "seeds", "name")
+            params["cost"] = {k: v for k, v in cfg["costs"][params["cost"]].items() if k in matrix_keys}
         loss = get_loss(method["name"], **params)
         return (
             (model_id(params["teacher"]), loss.teacher_samples, loss.teacher_seed) if loss.needs_soft_targets else None
@@ -175,12 +200,13 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
     run_models = {cfg["certify"][name]["model"] for t in tables for name in t["runs"]}
     todo, used = list(run_models), set()
-    while todo:  # and the teachers they learn from
+    while todo:  # and the teachers they learn from, the models they start from
         name = todo.pop()
         if name not in used:
             used.add(name)
             soft = soft_targets(name) if cfg["models"][name]["checkpoint"] is None else None
             todo += [cfg["models"][name]["method"]["params"]["teacher"]] if soft else []
+            todo += [cfg["models"][name]["pretrained"]] if cfg["models"][name]["pretrained"] else []
     trained = {model_id(m) for m in used if cfg["models"][m]["checkpoint"] is None}
     teachers = {soft_targets(m) for m in used if cfg["models"][m]["checkpoint"] is None} - {None}
     datasets = {dataset_id(cfg["models"][m]["dataset"]) for m in used}
@@ -223,6 +249,42 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
     }
 
 
+# Job counts of the paper configs, worked out by hand from the configs (e.g. Cohen: 7 models; 12
+# runs, 7 CIFAR-10 runs x 10 shards + 5 ImageNet runs x 20 shards; 19 metrics variants, the
+# alpha = 0.01 and 427-example rows among them; Yang: 80 models + 15 Imagenet32 pre-trainings and
+# the 15 CIFAR-10 models started from them).
+PAPER_JOB_COUNTS = {
+    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 19, "papers": 1},
+    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
+    "sun2025": {"models": 39, "soft_targets": 6, "data": 2, "runs": 36, "shards": 720, "variants": 147, "papers": 1},
+    "sun2025+stability": {
+        **{"models": 42, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 159, "papers": 2}
+    },
+    "xin2025": {"models": 36, "soft_targets": 0, "data": 5, "runs": 36, "shards": 528, "variants": 109, "papers": 1},
+}
+
+
+@pytest.mark.parametrize("config", list(PAPER_JOB_COUNTS))
+def test_recorded_job_counts_of_the_paper_configs(config: str) -> None:
+    n = PAPER_JOB_COUNTS[config]
+    counts = {
+        "model_recipe": n["models"],
+        "train": n["models"],
+        "soft_targets": n["soft_targets"],
+        "prepare_data": n["data"],
+        "run_settings": n["runs"],
+        "certify_shard": n["shards"],
+        "merge": n["runs"],
+        "metrics_variant": n["variants"],
+        "metrics": n["variants"],
+        "paper_tables": n["papers"],
+        "paper_summary": n["papers"],
+        "summary": 1,
+        "all": 1,
+    }
+    assert expected_counts(read_config(config)) == {k: v for k, v in counts.items() if v}
+
+
 # ----------------------------------------------------------------------- dry runs
 DryRuns = dict[tuple[str, str], tuple[Path, subprocess.CompletedProcess[str]]]
 
@@ -232,7 +294,7 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
     """Every (config, profile) dry run from the repository root, results in an empty temporary
     folder of its own, three at a time."""
     root = tmp_path_factory.mktemp("dry")
-    cases = [(c, p) for c in CONFIGS for p in PROFILES]
+    cases = DRY_RUNS
 
     def one(case: tuple[str, str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
         config, profile = case
@@ -246,7 +308,7 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
             "--profile",
             str(Path("workflow") / "profiles" / profile),
             "--configfile",
-            str(CONFIGS[config].relative_to(REPO)),
+            *(str(path.relative_to(REPO)) for path in CONFIG_FILES[config]),
             "--config",
             f"results={results}",
         )
@@ -255,15 +317,51 @@ def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> DryRuns:
         return dict(zip(cases, pool.map(one, cases), strict=True))
 
 
-@pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("config, profile", DRY_RUNS)
 def test_dry_run_job_counts(dry_runs: DryRuns, config: str, profile: str) -> None:
     results, result = dry_runs[(config, profile)]
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    expected = expected_counts(yaml.safe_load(CONFIGS[config].read_text()))
+    expected = expected_counts(read_config(config))
     assert job_counts(output) == expected  # the given config alone: nothing of config/config.yaml
     assert list(results.rglob("*")) == [], "a dry run must not create outputs"
+
+
+def job_resources(output: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(rule, wildcards, resources) of every job of a dry run's job listing."""
+    jobs = []
+    for block in output.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        fields = dict(re.findall(r"^    (wildcards|resources): (.*)$", block, re.MULTILINE))
+        resources = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if "=" in item)
+        jobs.append((rule, fields.get("wildcards", ""), resources))
+    return jobs
+
+
+def test_slurm_jobs_ask_for_the_resources_of_their_data_set_and_architecture(tmp_path: Path) -> None:
+    """Cohen et al.'s config under the slurm profile: each GPU job asks for the CPUs, memory and
+    wall time that the config's resources section gives its data set and architecture."""
+    result = run_snakemake(
+        REPO,
+        *("-n", "--profile", "workflow/profiles/slurm", "--configfile", "config/papers/cohen2019.yaml"),
+        *("--config", f"results={tmp_path}/r"),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    asked = Counter(
+        (rule, "resnet50" in wildcards, tuple(resources[k] for k in ("gpu", "cpus_per_task", "mem_mb", "runtime")))
+        for rule, wildcards, resources in job_resources(output)
+        if rule in ("train", "certify_shard")
+    )
+    # train: 90 epochs x 0.3 (CIFAR-10 ResNet-110) or 60 (ImageNet ResNet-50) minutes x margin 1.5,
+    # ImageNet cut at max_minutes = 2880; certify: a shard of 50 CIFAR-10 images x 15 s (at least
+    # min_minutes = 30) or of 25 ImageNet images x 150 s, x 1.5
+    assert asked == {
+        ("train", False, ("1", "4", "16000", "41")): 4,
+        ("train", True, ("1", "16", "64000", "2880")): 3,
+        ("certify_shard", False, ("1", "4", "16000", "30")): 70,
+        ("certify_shard", False, ("1", "4", "32000", "94")): 100,
+    }
 
 
 def test_default_config_is_used_without_configfile(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """The tiny CI config through the project's slurm profile on a real single-node SLURM cluster.
 
 tests/slurm_cluster.py starts a loopback cluster (one node, one fake GPU) and merges the project's
-workflow/profiles/slurm with the test overrides. Training and certification jobs must go through
-``sbatch`` holding ``gpu=1`` (the fake GPU) while computing on the CPU (config/ci.yaml says
+workflow/profiles/slurm with the test overrides. Training, soft-target and certification jobs must
+go through ``sbatch`` holding ``gpu=1`` (the fake GPU) while computing on the CPU (config/ci.yaml says
 ``device: cpu``); the local rules (data check, merge, metrics, summaries) run beside Snakemake.
 The merged counts must equal those of a local run of the same config, and the cluster must be
 stopped afterwards. Skipped with the reason where the cluster cannot start (no root, no apt-get),
@@ -125,12 +125,16 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
     for daemon in ("slurmctld", "slurmd"):
         assert not alive(cluster_root / "run" / f"{daemon}.pid"), f"{daemon} still running"
 
-    # training and certification went through sbatch, each holding the (fake) GPU
+    # training, soft targets and certification went through sbatch, each holding the (fake) GPU
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in jobs:  # the plugin writes each job's log to .snakemake/slurm_logs/rule_<rule>/...
         match = re.search(r"/slurm_logs/rule_([^/]+)/", job.get("StdOut", ""))
         by_rule.setdefault(match.group(1) if match else "?", []).append(job)
-    gpu_rules = {"train": len(plan.used_models()), "certify_shard": sum(plan.run(k).shards for k in plan.used_runs())}
+    gpu_rules = {
+        "train": len(plan.used_models()),
+        "soft_targets": len({plan.models[m].soft_targets for m in plan.used_models()} - {None}),
+        "certify_shard": sum(plan.run(k).shards for k in plan.used_runs()),
+    }
     assert set(by_rule) == set(gpu_rules), "only the GPU rules are submitted; the others are local rules"
     for rule, count in gpu_rules.items():
         assert len(by_rule[rule]) == count, f"{rule}: {[j['_line'] for j in jobs]}"

@@ -33,6 +33,12 @@ NORMS = ("l1", "l2", "linf")
 CS_MODES = ("group", "pair")
 DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0)
 DEFAULT_PA_THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+# what sigma and the radii mean in each noise space (randsmooth.models.noise_space)
+NOISE_SPACE_NOTES = {
+    "pixel": "noise space pixel: sigma and radii in [0, 1] pixel units",
+    "normalized": "noise space normalized: noise added after the model's normalisation, sigma and radii in "
+    "normalised units (pixel units / channel std)",
+}
 
 
 def _number(value: Any) -> bool:
@@ -49,7 +55,8 @@ class MetricsSpec:
     pa_thresholds: grid of the p_A complementary ECDF; cost: a cost matrix in the form
     :func:`randsmooth.costs.from_config` reads (None = no cost-sensitive metrics); cs_mode: group
     or pair certificate; legacy_alpha: the reference code's error split; positive_class: the
-    positive class of precision / recall.
+    positive class of precision / recall; first_examples: read only the first N examples of the run
+    (by idx; None = all), e.g. the 427 of Cohen et al.'s truncated ImageNet sigma = 0.25 log.
     """
 
     alpha: float
@@ -62,6 +69,7 @@ class MetricsSpec:
     cs_mode: str = "group"
     legacy_alpha: bool = False
     positive_class: int = 0
+    first_examples: int | None = None
 
     def __post_init__(self) -> None:
         if not _number(self.alpha) or not 0 < self.alpha < 0.5:
@@ -78,6 +86,9 @@ class MetricsSpec:
         thresholds = tuple(self.pa_thresholds)
         if not thresholds or not all(_number(t) and 0 <= t <= 1 for t in thresholds):
             raise ValueError(f"pa_thresholds must be a non-empty list of numbers in [0, 1], got {self.pa_thresholds!r}")
+        first = self.first_examples
+        if first is not None and (isinstance(first, bool) or not isinstance(first, int) or first < 1):
+            raise ValueError(f"first_examples must be a positive integer or null, got {first!r}")
         if self.cs_mode not in CS_MODES:
             raise ValueError(f"cs_mode must be one of {CS_MODES}, got {self.cs_mode!r}")
         if self.cost is not None:
@@ -140,8 +151,18 @@ class _Rows(list):
             self.add(metric, param, value)
 
 
+def first_examples(table: pd.DataFrame, count: int | None) -> pd.DataFrame:
+    """The first ``count`` rows of ``table`` by example index (all rows if None)."""
+    if count is None:
+        return table
+    if count > len(table):
+        raise ValueError(f"first_examples {count} exceeds the table's {len(table)} examples")
+    return table.sort_values("idx", kind="stable").iloc[:count]
+
+
 def evaluate(table: pd.DataFrame, spec: MetricsSpec) -> Evaluation:
     """Every metric of one variant of a merged count table (module docstring)."""
+    table = first_examples(table, spec.first_examples)
     cert = decide.certify(table, spec.alpha, norm=spec.norm, budget=spec.budget, two_sided=spec.two_sided)
     rows = _Rows()
     rows.add("n_rows", None, len(cert))
@@ -204,10 +225,13 @@ def markdown(result: Evaluation, table: pd.DataFrame, spec: MetricsSpec, title: 
     ca = pd.DataFrame([result.certified_accuracy], index=[legend], columns=list(spec.radii))
     sided = "two" if spec.two_sided else "one"
     budget = spec.budget if spec.budget is not None else "all n"
+    space = table.attrs.get("settings", {}).get("noise_space", "pixel")
     lines = [
         f"# Metrics for `{title}`",
         "",
         f"alpha = {spec.alpha:g} ({sided}-sided), norm {spec.norm}, budget {budget}, {len(result.per_example)} rows",
+        "",
+        f"{NOISE_SPACE_NOTES[space]}",
         "",
         "## Certified accuracy",
         "",

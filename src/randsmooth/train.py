@@ -3,7 +3,9 @@
 ``train(config, out_dir)`` trains ``config["model"]["arch"]`` on ``config["dataset"]`` with the
 training method ``config["method"]`` (see :mod:`randsmooth.losses`) and the noise
 ``config["noise"]`` (any family of :mod:`randsmooth.sampling`; sigma in [0, 1] pixel units,
-0 = clean training). Outputs in ``out_dir``:
+0 = clean training; with ``noise.space: normalized`` the noise is added after the model's
+``Normalize`` and sigma is in normalised units, see :mod:`randsmooth.models.noise_space`).
+Outputs in ``out_dir``:
 
 * ``checkpoint.pt`` (every epoch) and ``final.pt`` (end): see :mod:`randsmooth.models.checkpoint`;
   ``epoch`` = number of completed epochs; ``extra.config`` = the resolved config.
@@ -56,7 +58,7 @@ from . import __version__, seeding
 from .atomic import atomic_write_text
 from .device import select_device
 from .losses import EpochContext, StepContext, TrainingLoss, get_loss
-from .models import create_model, load_checkpoint, save_checkpoint
+from .models import create_model, load_checkpoint, load_pretrained, save_checkpoint, smoothed_part, to_noise_space
 from .sampling import Noise, get_noise
 from .soft_targets import load_soft_targets
 from .train_config import comparable, config_differences, resolve_config
@@ -346,23 +348,38 @@ class _Run:
     """State of one training run (kept together so epochs, checkpoints and resume share it)."""
 
     def __init__(
-        self, cfg: dict[str, Any], out_dir: Path, device: torch.device, soft_targets: str | os.PathLike[str] | None
+        self,
+        cfg: dict[str, Any],
+        out_dir: Path,
+        device: torch.device,
+        soft_targets: str | os.PathLike[str] | None,
+        init: str | os.PathLike[str] | None = None,
     ) -> None:
         self.cfg, self.out_dir, self.device = cfg, out_dir, device
         self.amp = bool(cfg["amp"]) and device.type == "cuda"
         if cfg["amp"] and not self.amp:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
         self.spec, train_set, test_set = _load_data(cfg)
-        self.train_set = IndexedDataset(train_set)
-        self.plain_train_set = _LazyDataset(lambda: _load_plain_train(cfg))
-        self.test_loader = _make_loader(
-            test_set, cfg["test_batch_size"], False, derive_seed(cfg["seed"], "eval", 1), cfg["workers"], device
-        )
         self.noise = _build_noise(cfg, self.spec.dim)
         torch.manual_seed(derive_seed(cfg["seed"], "init"))
         self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
+        self.init_sha256 = self._start_from(init)
+        # the noise reaches the whole model (pixel space) or the net after Normalize (normalized)
+        space = cfg["noise"]["space"]
+        self.smoothed = smoothed_part(self.model, space)
+        self.train_set = IndexedDataset(to_noise_space(train_set, self.model, space))
+        self.plain_train_set = to_noise_space(_LazyDataset(lambda: _load_plain_train(cfg)), self.model, space)
+        self.test_loader = _make_loader(
+            to_noise_space(test_set, self.model, space),
+            cfg["test_batch_size"],
+            False,
+            derive_seed(cfg["seed"], "eval", 1),
+            cfg["workers"],
+            device,
+        )
         self.loss_fn = get_loss(cfg["method"]["name"], **cfg["method"]["params"])
         self.loss_fn.check(num_noise=cfg["num_noise"], noise=self.noise, num_classes=self.spec.num_classes)
+        self.loss_fn.check_noise_space(space)
         self.soft_targets_sha256 = self._attach_soft_targets(soft_targets)
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg)
@@ -370,6 +387,14 @@ class _Run:
         self.rng: dict[str, torch.Tensor] = {}
         self.rows: list[dict[str, Any]] = []
         self.start_epoch = 0
+
+    def _start_from(self, path: str | os.PathLike[str] | None) -> str | None:
+        """Copy a pre-trained network into the model (not a classifier of another size); the file's sha256."""
+        if path is None:
+            return None
+        fresh = load_pretrained(self.model, path)
+        logger.info("starting from the network of %s; own initialisation kept for %s", path, fresh)
+        return _file_sha256(path)
 
     def _attach_soft_targets(self, path: str | os.PathLike[str] | None) -> str | None:
         """Give the loss its soft targets (checked against the training set); returns the file's sha256."""
@@ -392,7 +417,8 @@ class _Run:
         stored = (checkpoint.get("extra") or {}).get("config")
         if stored is None:
             raise ValueError(f"{path}: not a training checkpoint of this loop (no extra.config)")
-        diffs = config_differences(comparable(stored), comparable(self.cfg))
+        # resolved again: keys added to the config since (e.g. noise.space) read as their defaults
+        diffs = config_differences(comparable(resolve_config(stored)), comparable(self.cfg))
         if diffs:
             raise ValueError(
                 f"{path}: cannot resume, the config changed ({'; '.join(diffs[:3])}); "
@@ -408,6 +434,8 @@ class _Run:
             self.scaler.load_state_dict(checkpoint["extra"]["scaler"])
         if checkpoint["extra"].get("soft_targets_sha256") != self.soft_targets_sha256:
             raise ValueError(f"{path}: cannot resume, the soft targets differ from the ones the run started with")
+        if checkpoint["extra"].get("init_sha256") != self.init_sha256:
+            raise ValueError(f"{path}: cannot resume, the pre-trained start differs from the one the run started with")
         self.loss_fn.load_state_dict(checkpoint["extra"].get("loss_state") or {})
         self.start_epoch = int(checkpoint["epoch"])
         self.rows = read_log(self.out_dir / LOG_NAME, self.start_epoch)
@@ -426,7 +454,7 @@ class _Run:
             device=self.device,
             batch_size=cfg["test_batch_size"],
         )
-        self.loss_fn.on_epoch_start(self.model, self.plain_train_set, estimate)
+        self.loss_fn.on_epoch_start(self.smoothed, self.plain_train_set, estimate)
         weights = self.loss_fn.sampling_weights(epoch)
         loader_seed = derive_seed(seed, "data", epoch)
         loader = _make_loader(
@@ -444,7 +472,7 @@ class _Run:
         )
         lr = self.optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch + 1}/{cfg['epochs']}"
-        metrics = train_one_epoch(self.model, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
+        metrics = train_one_epoch(self.smoothed, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
         self.scheduler.step()
         self.rng = {
             "torch_cpu": torch.get_rng_state(),
@@ -452,7 +480,7 @@ class _Run:
             "loader_generator": loader.generator.get_state(),
         }
         metrics.update(
-            evaluate(self.model, self.test_loader, self.noise, self.device, derive_seed(seed, "eval"), self.amp)
+            evaluate(self.smoothed, self.test_loader, self.noise, self.device, derive_seed(seed, "eval"), self.amp)
         )
         row = {"epoch": epoch + 1, "lr": lr, **metrics, "time_s": time.perf_counter() - started}
         logger.info(
@@ -476,6 +504,7 @@ class _Run:
             "scaler": self.scaler.state_dict() if self.amp else None,
             "loss_state": self.loss_fn.state_dict(),
             "soft_targets_sha256": self.soft_targets_sha256,
+            "init_sha256": self.init_sha256,
             "rng_scheme": "per-epoch generators seeded from (seed, stream, epoch); see randsmooth.train",
         }
         return save_checkpoint(
@@ -497,12 +526,15 @@ def train(
     out_dir: str | os.PathLike[str],
     resume: bool = True,
     soft_targets: str | os.PathLike[str] | None = None,
+    init: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Train per ``config`` (see :mod:`randsmooth.train_config`) into ``out_dir``; returns the path of final.pt.
 
     ``soft_targets``: a soft-target file (:mod:`randsmooth.soft_targets`) for methods that need one
-    (``catrs``; ``sun2025`` with ``discard_source: teacher``). It is a runtime input, not part of the
-    config; its sha256 is stored in the checkpoint and must not change on resume.
+    (``catrs``; ``sun2025`` with ``discard_source: teacher``). ``init``: a pre-trained checkpoint to
+    start from (:func:`randsmooth.models.load_pretrained`: its network without a classifier of another
+    size; Yang et al.'s Imagenet32 pre-training). Both are runtime inputs, not part of the config;
+    their sha256 is stored in the checkpoint and must not change on resume.
     """
     cfg = resolve_config(config)
     out_dir = Path(out_dir)
@@ -517,7 +549,7 @@ def train(
         if cfg["threads"] is not None:
             torch.set_num_threads(cfg["threads"])
         with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG state untouched
-            return _train(cfg, out_dir, device, resume, soft_targets)
+            return _train(cfg, out_dir, device, resume, soft_targets, init)
     finally:
         torch.set_num_threads(threads)
         logger.removeHandler(handler)
@@ -525,9 +557,14 @@ def train(
 
 
 def _train(
-    cfg: dict[str, Any], out_dir: Path, device: torch.device, resume: bool, soft_targets: str | os.PathLike[str] | None
+    cfg: dict[str, Any],
+    out_dir: Path,
+    device: torch.device,
+    resume: bool,
+    soft_targets: str | os.PathLike[str] | None,
+    init: str | os.PathLike[str] | None,
 ) -> Path:
-    run = _Run(cfg, out_dir, device, soft_targets)
+    run = _Run(cfg, out_dir, device, soft_targets, init)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
         run.resume(checkpoint_path)  # refuses a changed config before anything is written

@@ -13,7 +13,9 @@ key                 meaning (default)
                     ``download`` (false)
 ``model``           ``arch`` (required), ``params`` ({})
 ``noise``           ``name`` (gaussian), ``sigma`` (required; per-coordinate RMS in [0, 1] pixel
-                    units, 0 = clean training), ``params`` ({})
+                    units, 0 = clean training), ``params`` ({}), ``space`` (pixel | normalized:
+                    noise added before or after the model's Normalize, see
+                    :mod:`randsmooth.models.noise_space`; sigma is then in normalised units)
 ``method``          ``name`` (gaussian), ``params`` ({}): the training loss of randsmooth.losses
 ``epochs``          required; ``batch_size`` required; ``test_batch_size`` (batch_size)
 ``num_noise``       noisy copies per input and step, m (1)
@@ -42,6 +44,8 @@ from typing import Any
 
 import yaml
 
+# where the noise is added (randsmooth.models.noise_space): before or after the model's Normalize
+NOISE_SPACES = ("pixel", "normalized")
 # keys that may change between a run and its resumption (they do not affect the trained weights)
 RESUMABLE_CHANGES = ("device", "workers", "threads", "test_batch_size")
 
@@ -85,6 +89,7 @@ def _optional(check: _Check) -> _Check:
 _STR = _Check(lambda v: isinstance(v, str), "a string")
 _BOOL = _Check(lambda v: isinstance(v, bool), "true or false")
 _DICT = _Check(lambda v: isinstance(v, dict), "a mapping")
+_NOISE_SPACE = _Check(lambda v: v in NOISE_SPACES, f"one of {list(NOISE_SPACES)}")
 _MILESTONES = _Check(
     lambda v: isinstance(v, list) and len(v) > 0 and all(_is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
     "a non-empty increasing list of integers >= 1",
@@ -101,7 +106,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "download": (False, _BOOL),
     },
     "model": {"arch": (_REQUIRED, _STR), "params": ({}, _DICT)},
-    "noise": {"name": ("gaussian", _STR), "sigma": (_REQUIRED, _number(0.0, strict=False)), "params": ({}, _DICT)},
+    "noise": {
+        "name": ("gaussian", _STR),
+        "sigma": (_REQUIRED, _number(0.0, strict=False)),
+        "params": ({}, _DICT),
+        "space": ("pixel", _NOISE_SPACE),
+    },
     "method": {"name": ("gaussian", _STR), "params": ({}, _DICT)},
     "epochs": (_REQUIRED, _int(1)),
     "batch_size": (_REQUIRED, _int(1)),

@@ -1,6 +1,7 @@
 # Certification: Monte Carlo class counts, one GPU job per shard of the example subset. A retried
 # shard resumes from its side file <shard>.parquet.progress.jsonl (kept by Snakemake, which only
 # deletes declared outputs). Radii are computed later (metrics), so alpha is not needed here.
+# CPUs, memory and wall time of each shard come from the config's `resources`.
 
 
 rule run_settings:
@@ -30,9 +31,12 @@ rule certify_shard:
         P.benchmark("certify_shard", "{run}/{shard}.tsv")
     conda:
         TRAINING_ENV
-    threads: PLAN.threads
+    threads: lambda w: RES.certify_job(PLAN, w.run).cpus
     resources:
         gpu=1,
+        cpus_per_task=lambda w: RES.certify_job(PLAN, w.run).cpus,
+        mem_mb=lambda w, attempt: RES.certify_job(PLAN, w.run).mem(attempt),
+        runtime=lambda w, attempt: RES.certify_job(PLAN, w.run).runtime(attempt),
     params:
         py=PY,
         lease=LEASE,

@@ -7,6 +7,7 @@ import sys
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from randsmooth.pipeline import commands
+from randsmooth.pipeline import resources as RES
 from randsmooth.pipeline.keys import KEY_PATTERN
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import load_workflow

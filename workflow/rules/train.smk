@@ -2,6 +2,8 @@
 # the folder's checkpoint.pt, which Snakemake never deletes (only final.pt is a declared output).
 # Methods that learn from a teacher (CAT-RS; Sun et al. with discard_source: teacher) train with
 # the teacher's soft targets, computed once per (teacher, draws, seed) by the soft_targets rule.
+# A model with `pretrained: <model>` starts from that model's trained network (train --init).
+# CPUs, memory and wall time of each job come from the config's `resources` (randsmooth.pipeline.resources).
 
 
 rule model_recipe:
@@ -30,9 +32,12 @@ rule soft_targets:
         P.benchmark("soft_targets", "{model}/n{samples}_seed{seed}.tsv")
     conda:
         TRAINING_ENV
-    threads: PLAN.threads
+    threads: lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus
     resources:
         gpu=1,
+        cpus_per_task=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus,
+        mem_mb=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).mem(attempt),
+        runtime=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt),
     params:
         py=PY,
         lease=LEASE,
@@ -51,6 +56,7 @@ rule train:
         recipe=ancient(P.recipe),
         data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
         soft_targets=lambda w: P.soft_targets_of(PLAN, w.model) or [],
+        pretrained=lambda w: P.pretrained_of(PLAN, w.model) or [],
     output:
         P.weights,
     log:
@@ -59,9 +65,12 @@ rule train:
         P.benchmark("train", "{model}.tsv")
     conda:
         TRAINING_ENV
-    threads: PLAN.threads
+    threads: lambda w: RES.train_job(PLAN, w.model).cpus
     resources:
         gpu=1,
+        cpus_per_task=lambda w: RES.train_job(PLAN, w.model).cpus,
+        mem_mb=lambda w, attempt: RES.train_job(PLAN, w.model).mem(attempt),
+        runtime=lambda w, attempt: RES.train_job(PLAN, w.model).runtime(attempt),
     params:
         py=PY,
         lease=LEASE,
@@ -69,7 +78,8 @@ rule train:
         data_root=lambda w: PLAN.model(w.model).dataset.root,
         device=PLAN.device,
         soft_targets=lambda w: commands.soft_targets_option(PLAN, P, w.model),
+        init=lambda w: commands.init_option(PLAN, P, w.model),
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
-        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} "
+        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} {params.init} "
         "--out {params.out_dir:q} --device {params.device:q} > {log:q} 2>&1"

@@ -43,6 +43,7 @@ RUN_KEYS: dict[str, Any] = {
     "seed": 0,
     "rng": "philox-v1",
     "arch": None,
+    "noise_space": "pixel",
 }
 LIST_OPTIONS = {"dataset_options": "--dataset-option", "noise_params": "--noise-param"}
 RUN_LABELS = ("model",)  # keys of a run file that only name things (the workflow's model key)
@@ -82,7 +83,13 @@ def build_parser() -> Parser:
     p.add_argument(
         "--noise-param", dest="noise_params", type=key_value, action="append", metavar="KEY=VALUE", help="e.g. k=1"
     )
-    p.add_argument("--sigma", type=float, help="noise per-coordinate RMS in [0,1] pixel units")
+    p.add_argument("--sigma", type=float, help="noise per-coordinate RMS (pixel units, or normalised units)")
+    p.add_argument(
+        "--noise-space",
+        choices=("pixel", "normalized"),
+        help="add the noise before the model's Normalize (pixel, default) or after it (normalized: "
+        "sigma and radii in normalised units)",
+    )
     p.add_argument("--n0", type=int, help="selection samples per example (default 100)")
     p.add_argument("--n", type=int, help="estimation samples per example (default 100000)")
     p.add_argument("--batch", type=int, default=400, help="model batch size (does not change the counts)")
@@ -139,7 +146,7 @@ def certify(args: argparse.Namespace) -> Path:
     from ..data import dataset_spec, load_dataset
     from ..device import select_device
     from ..engine import CountSampler, SamplerConfig, sample_shard
-    from ..models import load_model
+    from ..models import load_model, smoothed_part, to_noise_space
     from ..sampling import get_noise
     from ..shards import ShardWriter
 
@@ -172,7 +179,8 @@ def certify(args: argparse.Namespace) -> Path:
         )
     if info.get("dataset") not in (None, spec.name):
         logger.warning("checkpoint was trained on %r, certifying on %r", info.get("dataset"), spec.name)
-    _check_model_accepts(model, dataset[run["start"]][0], device, args.checkpoint)
+    smoothed, inputs = smoothed_part(model, run["noise_space"]), to_noise_space(dataset, model, run["noise_space"])
+    _check_model_accepts(smoothed, inputs[run["start"]][0], device, args.checkpoint)
     config = SamplerConfig(
         n0=run["n0"],
         n=run["n"],
@@ -216,11 +224,12 @@ def certify(args: argparse.Namespace) -> Path:
         prefix_budgets=list(config.budgets()),
         torch_version=torch.__version__,
         version=__version__,
+        noise_space=run["noise_space"],
     )
-    sampler = CountSampler(model, noise, spec.num_classes, device, config)
+    sampler = CountSampler(smoothed, noise, spec.num_classes, device, config)
     with ShardWriter(out, settings, overwrite=args.overwrite) as writer:
         logger.info(
-            "certify %s/%s shard %d/%d: %d examples (%d already done), %s sigma=%g, n0=%d, n=%d, on %s",
+            "certify %s/%s shard %d/%d: %d examples (%d already done), %s sigma=%g (%s space), n0=%d, n=%d, on %s",
             spec.name,
             run["split"],
             args.shard,
@@ -229,11 +238,12 @@ def certify(args: argparse.Namespace) -> Path:
             len(writer.done),
             noise.name,
             noise.sigma,
+            run["noise_space"],
             run["n0"],
             run["n"],
             device,
         )
-        path = sample_shard(sampler, dataset, writer, progress=not args.no_progress)
+        path = sample_shard(sampler, inputs, writer, progress=not args.no_progress)
     logger.info("wrote %s", path)
     return path
 

@@ -37,6 +37,7 @@ SPEC_OPTIONS = {
     "cs_mode": "--cs-mode",
     "legacy_alpha": "--legacy-alpha",
     "positive_class": "--positive-class",
+    "first_examples": "--first-examples",
 }
 
 
@@ -68,6 +69,7 @@ def build_parser() -> Parser:
     p.add_argument("--cs-mode", default=None, choices=["group", "pair"], help="cost-sensitive certificate")
     p.add_argument("--legacy-alpha", action="store_true", default=None, help="the reference code's error split")
     p.add_argument("--positive-class", type=int, default=None, help="positive class of precision/recall (HAM: 0)")
+    p.add_argument("--first-examples", type=int, default=None, help="read only the first N examples (by idx)")
     p.add_argument("--out-csv", required=True, help="output CSV (long format metric, param, value)")
     p.add_argument("--out-md", default=None, help="optional Markdown summary")
     p.add_argument("--per-example", default=None, help="optional per-example Parquet (certify decisions)")

@@ -43,6 +43,7 @@ def build_parser() -> Parser:
     p.add_argument("--noise", default=None, help="noise family (default: the teacher's, else gaussian)")
     p.add_argument("--noise-param", type=key_value, action="append", default=[], metavar="KEY=VALUE", help="parameter")
     p.add_argument("--sigma", type=float, default=None, help="noise level (default: the teacher's training sigma)")
+    p.add_argument("--noise-space", default=None, help="pixel or normalized (default: the teacher's, else pixel)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     p.add_argument("--num-threads", type=int, default=None, help="CPU threads for torch")
     return p
@@ -61,6 +62,7 @@ def _teacher_settings(info: dict[str, Any], args: argparse.Namespace) -> dict[st
         "noise": args.noise or noise.get("name") or "gaussian",
         "noise_params": key_values(args.noise_param, "--noise-param") or dict(noise.get("params") or {}),
         "sigma": args.sigma if args.sigma is not None else noise.get("sigma"),
+        "noise_space": args.noise_space or noise.get("space") or "pixel",
     }
     if settings["dataset"] is None:
         raise ValueError(f"--checkpoint {args.checkpoint} does not record its data set; pass --dataset")
@@ -73,7 +75,7 @@ def soft_targets(args: argparse.Namespace) -> Path:
     """Compute and save the soft targets described by parsed ``args``; returns the output path."""
     from ..data import dataset_spec, load_dataset
     from ..device import select_device
-    from ..models import load_model
+    from ..models import load_model, smoothed_part, to_noise_space
     from ..sampling import get_noise
     from ..soft_targets import compute_soft_targets, save_soft_targets
 
@@ -94,14 +96,16 @@ def soft_targets(args: argparse.Namespace) -> Path:
     noise = get_noise(s["noise"], s["sigma"], spec.dim, **s["noise_params"])
     dataset = load_dataset(s["dataset"], "train", s["root"], augment=False, seed=s["data_seed"], **s["options"])
     logger.info(
-        "soft targets of %s on %s/train (%d examples), %r, %d samples each",
+        "soft targets of %s on %s/train (%d examples), %r in %s space, %d samples each",
         args.checkpoint,
         spec.name,
         len(dataset),
         noise,
+        s["noise_space"],
         args.num_samples,
     )
-    targets = compute_soft_targets(model, dataset, noise, args.num_samples, args.seed, args.batch, device)
+    smoothed, inputs = smoothed_part(model, s["noise_space"]), to_noise_space(dataset, model, s["noise_space"])
+    targets = compute_soft_targets(smoothed, inputs, noise, args.num_samples, args.seed, args.batch, device)
     path = save_soft_targets(args.out, targets, args.num_samples, args.seed)
     logger.info("wrote %s", path)
     return path

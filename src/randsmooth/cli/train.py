@@ -1,4 +1,4 @@
-"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F]``.
+"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F] [--init P]``.
 
 Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
 output files and resumption: :mod:`randsmooth.train`.
@@ -21,6 +21,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--soft-targets", default=None, help="soft-target file (catrs; `python -m randsmooth soft-targets`)"
     )
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="pre-trained checkpoint to start from (its network; a classifier of another size is not copied)",
+    )
     args = parser.parse_args(argv)
     config = train_config.load_config(args.config)
     if args.device is not None:
@@ -29,5 +34,5 @@ def main(argv: list[str]) -> int:
         train_config.resolve_config(config)
     except ValueError as exc:
         raise ValueError(f"--config {args.config}: {exc}") from None
-    train(config, args.out, resume=not args.no_resume, soft_targets=args.soft_targets)
+    train(config, args.out, resume=not args.no_resume, soft_targets=args.soft_targets, init=args.init)
     return 0

@@ -23,7 +23,8 @@ column                 type                      meaning
 ``n``                  int64                     number of estimation samples
 ``noise``              string                    noise family (:func:`randsmooth.sampling.get_noise`)
 ``noise_params``       string                    family parameters as JSON with sorted keys
-``sigma``              float64                   per-coordinate RMS of the noise, [0, 1] pixel units
+``sigma``              float64                   per-coordinate RMS of the noise ([0, 1] pixel units, or normalised
+                                                 units in the ``normalized`` noise space)
 ``dim``                int64                     d = C*H*W, the number of noised coordinates
 ``seed``               int64                     global seed of the noise streams
 ``noise_block``        int64                     samples per independently seeded noise block

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
+from ..train_config import NOISE_SPACES
 
 SCHEMA_VERSION = "1"
 # Noise RNG schemes of the engine (randsmooth.engine): block-v1 = one seeded torch.Generator per
@@ -63,6 +64,7 @@ CONSISTENCY_FIELDS: tuple[str, ...] = (
     "prefix_budgets",
     "autocast",
     "rng",
+    "noise_space",
 )
 # Settings a resumed run must share with its progress file, so that resumed counts are identical
 # to an uninterrupted run (device type and torch version determine the random streams).
@@ -107,6 +109,9 @@ class RunSettings:
     ending with ``n``. ``device`` is the resolved torch device string ("cpu", "cuda:0", ...).
     ``merged_from`` lists the shards a merged table was built from (None for a shard). ``rng`` is
     the noise RNG scheme (one of :data:`RNG_SCHEMES`); ``fast`` and ``compile`` the engine modes.
+    ``noise_space`` says where the noise was added (:mod:`randsmooth.models.noise_space`): "pixel"
+    (before the model's Normalize; sigma and radii in [0, 1] pixel units) or "normalized" (after
+    it; sigma and radii in normalised units). Tables written before it was recorded read as "pixel".
     """
 
     checkpoint: str
@@ -140,8 +145,11 @@ class RunSettings:
     torch_version: str = ""
     version: str = __version__
     merged_from: list[dict[str, Any]] | None = None
+    noise_space: str = "pixel"
 
     def __post_init__(self) -> None:
+        if self.noise_space not in NOISE_SPACES:
+            raise ValueError(f"noise_space must be one of {list(NOISE_SPACES)}, got {self.noise_space!r}")
         for name, minimum in (
             ("dim", 1),
             ("num_classes", 1),

@@ -1,4 +1,5 @@
-"""Data sets for the reproductions: digits (embedded), CIFAR-10, ImageNet, Imagenette, HAM10000.
+"""Data sets for the reproductions: digits (embedded), CIFAR-10, ImageNet, Imagenet32, Imagenette,
+HAM10000.
 
 Every data set yields ``(x, y)`` with x a float32 tensor in [0, 1] pixel space of shape
 ``dataset_spec(name).input_shape`` and y an int. Normalisation is *not* applied here: it belongs

@@ -13,23 +13,31 @@ get it under its licence terms from the Harvard Dataverse, doi:10.7910/DVN/DBW86
 Labels (Xin et al.'s convention): 0 = malignant (dx in {mel, bcc}), 1 = benign (every other dx,
 including akiec), so with their cost matrix the costly error is 0 -> 1.
 
-Split — **a deliberate difference from the reference code.** The reference splits at the *image*
-level (``train_test_split(test_size=0.2, random_state=1, stratify=y)`` -> 8012 / 2003 images), so
-the several images of one lesion can fall on both sides and test accuracy is inflated by leakage.
-Here the split is **grouped by lesion_id**: records sorted by image_id, then scikit-learn's
-``StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)`` on the binary labels with
-groups = lesion_id, fold ``test_fold`` (default 0) as the test set (about 20 %; sizes therefore
-differ slightly from 8012 / 2003). Seed default 1 (the reference's random_state). The split is
-written atomically to a manifest CSV next to the data
-(``randsmooth_ham10000_split_seed<seed>_k<n_splits>_fold<test_fold>.csv``: image_id, lesion_id,
-dx, label, split) and later reused after validation against the metadata, so it stays fixed even
-if a future scikit-learn draws folds differently.
+Split (option ``split_by``; seed default 1, the reference's random_state):
+
+* ``"lesion"`` (default) — **a deliberate difference from the reference code**, which splits at the
+  image level so that the several images of one lesion can fall on both sides and test accuracy is
+  inflated by leakage. Records sorted by image_id, then scikit-learn's
+  ``StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)`` on the binary labels with
+  groups = lesion_id, fold ``test_fold`` (default 0) as the test set (about 20 %; sizes differ
+  slightly from 8012 / 2003). Manifest
+  ``randsmooth_ham10000_split_seed<seed>_k<n_splits>_fold<test_fold>.csv``.
+* ``"image"`` — the reference's split (Xin et al.'s ``train_test_split(test_size=0.2,
+  random_state=1, stratify=y)`` on the metadata rows with an image, in file order): 8012 / 2003
+  images of the full data set, 325 malignant in test; lesions leak across the split. Manifest
+  ``randsmooth_ham10000_split_image_seed<seed>.csv``.
+
+The split is written atomically to the manifest CSV next to the data (image_id, lesion_id, dx,
+label, split) and later reused after validation against the metadata, so it stays fixed even if a
+future scikit-learn draws it differently. Both splits list their images sorted by image_id.
 
 Transforms: test (and ``augment=False``, which reproduces the reference) Resize(299) +
-CenterCrop(299); train augmentation (our choice: the reference had none) RandomResizedCrop(299,
-scale (0.35, 1)) + horizontal and vertical flips. No Normalize here: the model normalises with the
-ImageNet constants, so noise and radii are in [0, 1] pixel units (the reference normalised in the
-transform, i.e. its noise was in normalised units).
+CenterCrop(299); train augmentation (our choice: the reference had none; a recipe's ``augment:
+false`` trains as the reference did) RandomResizedCrop(299, scale (0.35, 1)) + horizontal and
+vertical flips. No Normalize here: the model normalises with the ImageNet constants, so noise and
+radii are in [0, 1] pixel units, unless the model's noise space is ``normalized``
+(:mod:`randsmooth.models.noise_space`): then the noise is added after that normalisation, as in the
+reference, which normalised in the transform.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from ..atomic import atomic_write_text
 from .download import DatasetLayoutError
@@ -65,6 +73,8 @@ HAM_DX_CODES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 HAM_MALIGNANT_DX = ("mel", "bcc")
 HAM_IMAGE_SIZE = 299
 HAM_DEFAULT_SEED = 1
+HAM_SPLITS = ("lesion", "image")  # split_by: grouped by lesion (default) or the reference's by image
+HAM_IMAGE_TEST_SIZE = 0.2
 MANIFEST_COLUMNS = ("image_id", "lesion_id", "dx", "label", "split")
 _HOW_TO_OBTAIN = (
     "download HAM10000 yourself (Harvard Dataverse doi:10.7910/DVN/DBW86T or ISIC 2018 task 3) and "
@@ -148,12 +158,40 @@ def grouped_split(labels: np.ndarray, groups: np.ndarray, *, seed: int, n_splits
     raise AssertionError("unreachable: StratifiedGroupKFold yielded fewer folds than n_splits")
 
 
-def build_manifest(records: pd.DataFrame, *, seed: int, n_splits: int, test_fold: int) -> pd.DataFrame:
-    """Manifest (image_id, lesion_id, dx, label, split) for records sorted by image_id."""
-    records = records.sort_values("image_id", kind="stable").reset_index(drop=True)
+def image_split(labels: np.ndarray, *, seed: int) -> np.ndarray:
+    """Boolean test mask of the reference's split: ``train_test_split(test_size=0.2,
+    random_state=seed, stratify=labels)`` of the rows in the given (metadata file) order."""
+    _, test_idx = train_test_split(
+        np.arange(len(labels)), test_size=HAM_IMAGE_TEST_SIZE, random_state=seed, stratify=labels
+    )
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[test_idx] = True
+    return mask
+
+
+def build_manifest(
+    records: pd.DataFrame, *, seed: int, n_splits: int, test_fold: int, split_by: str = "lesion"
+) -> pd.DataFrame:
+    """Manifest (image_id, lesion_id, dx, label, split) sorted by image_id; ``records`` in metadata
+    file order (the image split depends on it, the lesion split sorts first)."""
+    if split_by == "lesion":
+        records = records.sort_values("image_id", kind="stable")
+    records = records.reset_index(drop=True)
     labels = np.array([ham_label(dx) for dx in records["dx"]])
-    is_test = grouped_split(labels, records["lesion_id"].to_numpy(), seed=seed, n_splits=n_splits, test_fold=test_fold)
-    return records.assign(label=labels, split=np.where(is_test, "test", "train"))[list(MANIFEST_COLUMNS)]
+    if split_by == "image":
+        is_test = image_split(labels, seed=seed)
+    else:
+        groups = records["lesion_id"].to_numpy()
+        is_test = grouped_split(labels, groups, seed=seed, n_splits=n_splits, test_fold=test_fold)
+    table = records.assign(label=labels, split=np.where(is_test, "test", "train"))[list(MANIFEST_COLUMNS)]
+    return table.sort_values("image_id", kind="stable").reset_index(drop=True)
+
+
+def manifest_name(split_by: str, seed: int, n_splits: int, test_fold: int) -> str:
+    """File name of the split manifest of these split settings."""
+    if split_by == "image":
+        return f"randsmooth_ham10000_split_image_seed{seed}.csv"
+    return f"randsmooth_ham10000_split_seed{seed}_k{n_splits}_fold{test_fold}.csv"
 
 
 def check_no_leak(manifest: pd.DataFrame, source: str) -> None:
@@ -164,8 +202,11 @@ def check_no_leak(manifest: pd.DataFrame, source: str) -> None:
         raise ValueError(f"{source}: lesion(s) {leaked[:3]} occur in both train and test")
 
 
-def validate_manifest(manifest: pd.DataFrame, records: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Check a stored manifest against the current metadata; return it sorted by image_id."""
+def validate_manifest(
+    manifest: pd.DataFrame, records: pd.DataFrame, path: Path, split_by: str = "lesion"
+) -> pd.DataFrame:
+    """Check a stored manifest against the current metadata (and, for the lesion split, that no
+    lesion leaks); return it sorted by image_id."""
     fix = f"delete {path} to recompute the split"
     missing = [c for c in MANIFEST_COLUMNS if c not in manifest.columns]
     if missing:
@@ -185,7 +226,8 @@ def validate_manifest(manifest: pd.DataFrame, records: pd.DataFrame, path: Path)
         raise ValueError(f"split manifest {path}: labels disagree with dx (0 = mel/bcc, 1 = other); {fix}")
     if not manifest["split"].isin(["train", "test"]).all():
         raise ValueError(f"split manifest {path}: split values must be 'train' or 'test'; {fix}")
-    check_no_leak(manifest, f"split manifest {path}")
+    if split_by == "lesion":
+        check_no_leak(manifest, f"split manifest {path}")
     return manifest.assign(label=[int(v) for v in expected_labels])
 
 
@@ -201,8 +243,11 @@ def ham_split_manifest(
     n_splits: int = 5,
     test_fold: int = 0,
     manifest: str | Path | None = None,
+    split_by: str = "lesion",
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """(manifest sorted by image_id, image_id -> path) for the HAM10000 data under ``root``."""
+    if split_by not in HAM_SPLITS:
+        raise ValueError(f"split_by must be one of {list(HAM_SPLITS)}, got {split_by!r}")
     metadata_path = find_metadata(root)
     folder = metadata_path.parent
     records = read_metadata(metadata_path)
@@ -221,18 +266,15 @@ def ham_split_manifest(
             folder,
         )
     records = records[has_image]
-    path = (
-        Path(manifest)
-        if manifest is not None
-        else (folder / f"randsmooth_ham10000_split_seed{seed}_k{n_splits}_fold{test_fold}.csv")
-    )
+    path = Path(manifest) if manifest is not None else folder / manifest_name(split_by, seed, n_splits, test_fold)
     if path.exists():
         stored = pd.read_csv(path, dtype=str, keep_default_na=False)
-        table = validate_manifest(stored, records, path)
+        table = validate_manifest(stored, records, path, split_by)
         log.info("HAM10000: reusing split manifest %s", path)
     else:
-        table = build_manifest(records, seed=seed, n_splits=n_splits, test_fold=test_fold)
-        check_no_leak(table, "computed HAM10000 split")
+        table = build_manifest(records, seed=seed, n_splits=n_splits, test_fold=test_fold, split_by=split_by)
+        if split_by == "lesion":
+            check_no_leak(table, "computed HAM10000 split")
         try:
             write_csv_atomic(table, path)
             log.info("HAM10000: wrote split manifest %s", path)
@@ -269,11 +311,14 @@ def load_ham10000(
     n_splits: int = 5,
     test_fold: int = 0,
     manifest: str | Path | None = None,
+    split_by: str = "lesion",
 ) -> HamDataset:
-    """The HAM10000 ``split`` (lesion-grouped, see module doc); ``records`` holds its manifest rows."""
+    """The HAM10000 ``split`` (by lesion or by image, see module doc); ``records`` holds its manifest rows."""
     if download:
         log.info("download=True ignored for ham10000: it must be supplied by the user")
-    table, images = ham_split_manifest(root, seed=seed, n_splits=n_splits, test_fold=test_fold, manifest=manifest)
+    table, images = ham_split_manifest(
+        root, seed=seed, n_splits=n_splits, test_fold=test_fold, manifest=manifest, split_by=split_by
+    )
     rows = table[table["split"] == split].reset_index(drop=True)
     dataset = HamDataset(rows, images, ham_transform(augment), seed)
     log.info(

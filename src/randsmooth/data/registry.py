@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 from .cifar import load_cifar10
 from .digits import DIGITS_TEST_SIZE, digits_spec, load_digits_dataset
 from .folders import IMAGENET_CLASSES, load_imagenet, load_imagenette
-from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, load_ham10000
+from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, HAM_SPLITS, load_ham10000
+from .imagenet32 import IMAGENET32_CLASSES, load_imagenet32
 from .spec import (
     CIFAR10_CLASSES,
     CIFAR10_MEAN,
@@ -42,6 +43,13 @@ def _static(spec: DatasetSpec) -> Callable[..., DatasetSpec]:
     return lambda *, seed, **_: spec
 
 
+def _ham_spec(*, seed: int, split_by: str = "lesion", **_: Any) -> DatasetSpec:
+    """HAM10000's spec; checks ``split_by`` early (before any job reads the data)."""
+    if split_by not in HAM_SPLITS:
+        raise ValueError(f"split_by must be one of {list(HAM_SPLITS)}, got {split_by!r}")
+    return DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN, IMAGENET_STD, HAM_CLASSES)
+
+
 def _load_digits(
     split: str,
     root: Path | None,
@@ -68,17 +76,19 @@ _REGISTRY: dict[str, _Entry] = {
         spec=_static(DatasetSpec("imagenet", 1000, (3, 224, 224), IMAGENET_MEAN, IMAGENET_STD, IMAGENET_CLASSES)),
         loader=load_imagenet,
     ),
+    "imagenet32": _Entry(
+        spec=_static(DatasetSpec("imagenet32", 1000, (3, 32, 32), IMAGENET_MEAN, IMAGENET_STD, IMAGENET32_CLASSES)),
+        loader=load_imagenet32,
+    ),
     "imagenette": _Entry(
         spec=_static(DatasetSpec("imagenette", 10, (3, 160, 160), IMAGENET_MEAN, IMAGENET_STD, IMAGENETTE_CLASSES)),
         loader=load_imagenette,
         options=frozenset({"url", "md5"}),
     ),
     "ham10000": _Entry(
-        spec=_static(
-            DatasetSpec("ham10000", 2, (3, HAM_IMAGE_SIZE, HAM_IMAGE_SIZE), IMAGENET_MEAN, IMAGENET_STD, HAM_CLASSES)
-        ),
+        spec=_ham_spec,
         loader=load_ham10000,
-        options=frozenset({"n_splits", "test_fold", "manifest"}),
+        options=frozenset({"n_splits", "test_fold", "manifest", "split_by"}),
         default_seed=HAM_DEFAULT_SEED,
     ),
 }
@@ -128,6 +138,7 @@ def dataset_spec(name: str, **options: Any) -> DatasetSpec:
 _SIZES: dict[str, dict[str, int]] = {
     "cifar10": {"train": 50_000, "test": 10_000},
     "imagenet": {"train": 1_281_167, "test": 50_000},
+    "imagenet32": {"train": 1_281_167, "test": 50_000},
     "imagenette": {"train": 9_469, "test": 3_925},  # imagenette2-160, the default download
 }
 DIGITS_SIZE = 1_797  # scikit-learn's load_digits
@@ -172,11 +183,12 @@ def load_dataset(
     **options).input_shape`` (no normalisation: it belongs in the model), y an int label.
     ``augment`` defaults to True for "train" and False for "test". ``root`` is the data directory
     (default :func:`default_data_dir`; unused by digits). ``download`` allows fetching cifar10 /
-    imagenette (checksum-verified, atomic); imagenet and ham10000 must be supplied by the user.
+    imagenette (checksum-verified, atomic); imagenet, imagenet32 and ham10000 must be supplied by the user.
     ``seed`` (None = the dataset's default: 1 for ham10000, else 0) fixes the digits and
     ham10000 splits and seeds augmentation once ``dataset.set_epoch(epoch)`` is called.
     Dataset options: digits ``upsample``, ``test_size``; cifar10 ``url``, ``checksums``;
-    imagenette ``url``, ``md5``; ham10000 ``n_splits``, ``test_fold``, ``manifest``.
+    imagenette ``url``, ``md5``; ham10000 ``split_by`` (lesion | image), ``n_splits``, ``test_fold``,
+    ``manifest``.
     """
     entry = _entry(name)
     if split not in SPLITS:

@@ -103,6 +103,7 @@ class TrainingLoss(ABC):
 
     name: ClassVar[str]
     needs_soft_targets: bool = False
+    clips_to_pixel_range: ClassVar[bool] = False  # attacked inputs clipped to [0, 1]: pixel noise space only
 
     def params(self) -> dict[str, Any]:
         """The method's hyper-parameters (recorded in logs)."""
@@ -110,6 +111,14 @@ class TrainingLoss(ABC):
 
     def check(self, *, num_noise: int, noise: Noise | None, num_classes: int) -> None:  # noqa: B027
         """Raise ``ValueError`` (naming the config key) if the method cannot train this run."""
+
+    def check_noise_space(self, space: str) -> None:
+        """Raise ``ValueError`` if the method cannot train in this noise space (pixel | normalized)."""
+        if space != "pixel" and self.clips_to_pixel_range:
+            raise ValueError(
+                f"training method {self.name!r} clips its attacked inputs to the [0, 1] pixel range, "
+                f"so it needs noise space 'pixel', got {space!r}"
+            )
 
     def set_soft_targets(self, targets: torch.Tensor, num_samples: int, seed: int) -> None:
         """Receive the teacher's (N_train, K) soft targets (only if ``needs_soft_targets``)."""

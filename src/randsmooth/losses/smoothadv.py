@@ -80,6 +80,7 @@ class SmoothAdvLoss(PerExampleLoss):
     """
 
     name = "smoothadv"
+    clips_to_pixel_range = True
 
     def __init__(self, epsilon: float = 1.0, steps: int = 10, warmup: int = 10) -> None:
         self.epsilon = P.number(self.name, "epsilon", epsilon, low=0.0)

@@ -80,6 +80,7 @@ class SmoothMixLoss(PerExampleLoss):
     """
 
     name = "smoothmix"
+    clips_to_pixel_range = True
 
     def __init__(
         self,

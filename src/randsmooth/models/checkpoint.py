@@ -274,6 +274,24 @@ def load_model(
     return model.to(device).eval(), info
 
 
+def load_pretrained(model: nn.Sequential, path: str | os.PathLike[str]) -> list[str]:
+    """Start ``model`` (``Sequential(Normalize, net)``) from the network of a pre-trained checkpoint.
+
+    Every weight of ``net`` whose shape matches is copied; the layers whose shape differs (the
+    classifier of another number of classes) and the ``Normalize`` constants (those of the new data
+    set) keep their own, as rs4a's fine-tuning (``strict=False`` without the classifier). Returns the
+    names of the ``net`` entries not copied. Another architecture (other parameter names) is a
+    ``ValueError`` naming the file.
+    """
+    source, _ = load_model(path, "cpu")
+    pretrained, target = source[1].state_dict(), model[1].state_dict()
+    if set(pretrained) != set(target):
+        raise ValueError(f"{path}: a network of another architecture than the model's (its parameter names differ)")
+    copied = {k: v for k, v in pretrained.items() if v.shape == target[k].shape}
+    model[1].load_state_dict(copied, strict=False)
+    return sorted(set(target) - set(copied))
+
+
 def _load_ours(checkpoint: dict[str, Any], path: Path) -> tuple[nn.Sequential, dict[str, Any]]:
     arch = _require(checkpoint, "arch", path, "randsmooth")
     state = _require(checkpoint, "state_dict", path, "randsmooth")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import posixpath
@@ -71,6 +72,7 @@ def check_method(method: Mapping[str, Any], cfg: Mapping[str, Any], dataset: Dat
         else get_noise(noise_cfg["name"], noise_cfg["sigma"], spec.dim, **noise_cfg["params"])
     )
     check(lambda: loss.check(num_noise=cfg["num_noise"], noise=noise, num_classes=spec.num_classes), where)
+    check(lambda: loss.check_noise_space(noise_cfg["space"]), where)
     return loss
 
 
@@ -105,6 +107,23 @@ def check_cost(cost: Mapping[str, Any], where: str) -> None:
     check(lambda: from_config({k: v for k, v in cost.items() if k in MATRIX_KEYS}), where)
 
 
+def named_cost(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry of the top-level ``costs`` section, checked, with its name."""
+    cost = {"name": name, **copy.deepcopy(dict(raw))}
+    check_cost(cost, f"costs/{name}")
+    return cost
+
+
+def table_cost(raw: Any, costs: Mapping[str, dict[str, Any]], where: str, index: int) -> dict[str, Any]:
+    """A table's cost matrix: a name of the top-level ``costs`` section, or an inline entry."""
+    if isinstance(raw, str):
+        return copy.deepcopy(lookup(costs, "costs", raw, where))
+    cost = copy.deepcopy(dict(raw))
+    check_cost(cost, where)
+    cost.setdefault("name", cost.get("preset") or f"cost{index}")
+    return cost
+
+
 def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -> None:
     if budget is None:
         return
@@ -116,6 +135,30 @@ def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -
             f"config key {where!r}: budget {budget} is not a recorded prefix budget of run "
             f"{run_name!r} (n = {run.n}): use one of {list(allowed)} or null"
         )
+
+
+def check_first_examples(first: int | None, runs: Mapping[str, RunEntry], where: str) -> int | None:
+    """A table's ``first_examples`` (returned): at most the size of each run's subset, where known."""
+    for name, run in runs.items() if first is not None else ():
+        subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
+        count = subset_size(run.dataset, subset, where)
+        if count is not None and first > count:
+            raise ValueError(f"config key {where!r}: {first} examples, but run {name!r} certifies only {count}")
+    return first
+
+
+def table_noise_space(runs: Mapping[str, RunEntry], where: str) -> str:
+    """The one noise space of a table's runs; radii in pixel and normalised units never share a table."""
+    spaces: dict[str, list[str]] = {}
+    for name, run in runs.items():
+        spaces.setdefault(run.noise_space, []).append(name)
+    if len(spaces) > 1:
+        mixed = "; ".join(f"{space}: {', '.join(names)}" for space, names in sorted(spaces.items()))
+        raise ValueError(
+            f"config key {where!r}: the table mixes runs of different noise spaces ({mixed}); "
+            "their radii are in different units, so put them in separate tables"
+        )
+    return next(iter(spaces))
 
 
 def label(

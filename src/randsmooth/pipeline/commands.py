@@ -52,6 +52,7 @@ def run_settings_json(plan: Plan, run_key: str) -> str:
         "seed": run.seed,
         "noise_block": run.noise_block,
         "rng": run.rng,
+        "noise_space": run.noise_space,
     }
     return canonical_json(settings)
 
@@ -71,6 +72,12 @@ def soft_targets_option(plan: Plan, paths: Paths, model_key: str) -> str:
     """``--soft-targets FILE`` for ``train`` when the model's method needs a teacher's soft targets."""
     path = paths.soft_targets_of(plan, model_key)
     return "" if path is None else quote(["--soft-targets", path])
+
+
+def init_option(plan: Plan, paths: Paths, model_key: str) -> str:
+    """``--init FILE`` for ``train`` when the model starts from a pre-trained model's network."""
+    path = paths.pretrained_of(plan, model_key)
+    return "" if path is None else quote(["--init", path])
 
 
 def merge_checks(plan: Plan, run_key: str) -> str:
@@ -122,6 +129,7 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
                 "train_sigma": model.sigma,
                 "noise": run.noise,
                 "sigma": run.sigma,
+                "noise_space": run.noise_space,
                 "n0": run.n0,
                 "n": run.n,
                 "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",

@@ -49,6 +49,8 @@ class ModelEntry:
     train_config: dict[str, Any] | None
     checkpoint: str | None
     soft_targets: SoftTargets | None = None
+    noise_space: str = "pixel"
+    pretrained: str | None = None  # key of the model whose network this one starts from
 
     @property
     def trained(self) -> bool:
@@ -78,15 +80,20 @@ class RunEntry:
     rng: str = "philox-v1"
     fast: bool = False
     compile: bool = False
+    noise_space: str = "pixel"
 
     def num_examples(self) -> int | None:
         """Size of the subset, or None when ``stop`` is the (unknown) split size."""
         return None if self.stop is None else len(range(self.start, self.stop, self.skip))
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the counts (the batch size and the engine's modes do not)."""
+        """Everything that determines the counts (the batch size and the engine's modes do not). The
+        default noise space (pixel, recorded since it became an option) is left out, so run folders
+        keep their keys."""
         out = {k: v for k, v in vars(self).items() if k not in ("key", "batch", "dataset", "fast", "compile")}
         out["dataset"] = self.dataset.key
+        if out["noise_space"] == "pixel":
+            del out["noise_space"]
         return out
 
 

@@ -81,6 +81,11 @@ class Paths:
             return None
         return self.soft_targets.format(model=soft.teacher_key, samples=soft.samples, seed=soft.seed)
 
+    def pretrained_of(self, plan: Plan, model_key: str) -> str | None:
+        """The weights a model starts from (None if it starts from its own initialisation)."""
+        start = plan.model(model_key).pretrained
+        return None if start is None else self.weights_of(plan, start)
+
     def dataset_record_of(self, plan: Plan, model_key: str) -> str:
         return self.dataset_record.format(dataset=plan.model(model_key).dataset.key)
 

@@ -4,7 +4,7 @@
 ``papers``) and checks everything a job would otherwise only find out when it runs: references
 between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
 :mod:`randsmooth.losses`), noise parameters (:mod:`randsmooth.sampling`), example subsets against
-the split sizes, shard counts and prefix budgets. Errors are ``ValueError`` naming the config key.
+the split sizes, shard counts, prefix budgets, cluster resources. Errors name the config key.
 
 Every entry is content-addressed (:mod:`.keys`): models by their resolved training config, runs by
 their sampling settings (no alpha: sampling does not use it), metrics variants by alpha, norm,
@@ -25,20 +25,24 @@ from .checks import (
     MATRIX_KEYS,
     check,
     check_budget,
-    check_cost,
+    check_first_examples,
     check_method,
     check_noise,
     data_module,
     get,
     label,
     lookup,
+    named_cost,
     results_dir,
     shard_count,
     subset_size,
+    table_cost,
+    table_noise_space,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
-from .recipes import model_train_config, soft_targets
+from .recipes import model_identity, model_train_config, soft_targets
+from .resources import check_resources
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -68,15 +72,14 @@ class Plan:
         self.gpu = dict(self.config.get("gpu") or {})
         for name, raw in self.config["datasets"].items():
             self._add_dataset(name, raw)
-        self.costs = {
-            n: self._table_cost({"name": n, **raw}, f"costs/{n}", 0) for n, raw in self.config["costs"].items()
-        }
+        self.costs = {name: named_cost(name, raw) for name, raw in self.config["costs"].items()}
         for name in self.config["models"]:
             self._add_model(name)
         for name, raw in self.config["certify"].items():
             self._add_run(name, raw)
         for name, raw in self.config["papers"].items():
             self._add_paper(name, raw)
+        check_resources(self)
 
     # ------------------------------------------------------------------ lookups
     def model(self, key: str) -> ModelEntry:
@@ -98,15 +101,17 @@ class Plan:
         return sorted({e.variant.run_key for e in self.entries})
 
     def used_models(self) -> list[str]:
-        """Models certified by the enabled papers, and the teachers they were trained with (sorted)."""
+        """Models certified by the enabled papers, and the teachers and pre-trained models they were
+        trained from (sorted)."""
         todo = [self.runs[r].model_key for r in self.used_runs()]
         used: set[str] = set()
         while todo:
             key = todo.pop()
             if key not in used:
                 used.add(key)
-                soft = self.models[key].soft_targets
-                todo += [soft.teacher_key] if soft is not None else []
+                model = self.models[key]
+                todo += [model.soft_targets.teacher_key] if model.soft_targets is not None else []
+                todo += [model.pretrained] if model.pretrained is not None else []
         return sorted(used)
 
     # ------------------------------------------------------------------ data sets
@@ -140,6 +145,8 @@ class Plan:
         if name in self.model_names:
             return self.model_names[name]
         raw, where = self.config["models"][name], f"models/{name}"
+        start = raw["pretrained"]  # the model whose network this one starts from (or None)
+        pretrained = start and self._dependency(start, "pre-training", f"{where}/pretrained", (*pending, name))
         dataset = self.datasets[lookup(self.dataset_names, "datasets", raw["dataset"], f"{where}/dataset")]
         method = self._method(raw["method"], f"{where}/method", (*pending, name))
         soft = None
@@ -148,11 +155,9 @@ class Plan:
         if sigma > 0:
             check_noise(raw["noise"], sigma, noise_params, dataset, f"{where}/noise_params")
         if raw["checkpoint"] is not None:
-            if raw.get("recipe") is not None:
-                raise ValueError(
-                    f"config key '{where}/recipe': a model with a checkpoint is not trained; "
-                    "remove recipe or checkpoint"
-                )
+            for key in ("recipe", "pretrained"):
+                if raw.get(key) is not None:
+                    raise ValueError(f"config key '{where}/{key}': a model with a checkpoint is not trained")
             checkpoint = str(Path(raw["checkpoint"]).expanduser())
             identity = {"checkpoint": checkpoint, "arch": raw.get("arch"), "dataset": dataset.key}
             key = content_key(["import", dataset.name, raw.get("arch"), Path(checkpoint).stem], identity)
@@ -165,15 +170,13 @@ class Plan:
                     )
             cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
             loss = check_method(method, cfg, dataset, f"{where}/method")
-            identity = {k: v for k, v in cfg.items() if k not in RUNTIME_TRAIN_KEYS}
+            identity = model_identity(cfg, RUNTIME_TRAIN_KEYS) | ({"pretrained": pretrained} if pretrained else {})
             key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
             checkpoint = None
             if loss.needs_soft_targets:
                 soft = soft_targets(loss, method, f"{where}/method/params/teacher")
-        entry = ModelEntry(
-            key, dataset, raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft
-        )
-        self.models[key] = entry
+        fields = (raw.get("arch"), method, raw["noise"], noise_params, sigma, cfg, checkpoint, soft)
+        self.models[key] = ModelEntry(key, dataset, *fields, raw["noise_space"], pretrained or None)
         self.model_names[name] = key
         return key
 
@@ -185,12 +188,16 @@ class Plan:
             cost = lookup(self.costs, "costs", params["cost"], f"{where}/params/cost")
             params["cost"] = {k: v for k, v in cost.items() if k in MATRIX_KEYS}
         if isinstance(params.get("teacher"), str):
-            teacher = params["teacher"]
-            lookup(self.config["models"], "models", teacher, f"{where}/params/teacher")
-            if teacher in pending:
-                raise ValueError(f"config key '{where}/params/teacher': model {teacher!r} is its own teacher")
-            params["teacher"] = self._add_model(teacher, pending)
+            params["teacher"] = self._dependency(params["teacher"], "teacher", f"{where}/params/teacher", pending)
         return {"name": raw["name"], "params": params}
+
+    def _dependency(self, name: str, role: str, where: str, pending: tuple[str, ...]) -> str:
+        """Key of model ``name`` (added first), the ``role`` (teacher | pre-training) of the model being
+        added (the last of ``pending``), named at config key ``where``."""
+        lookup(self.config["models"], "models", name, where)
+        if name in pending:
+            raise ValueError(f"config key {where!r}: model {name!r} is its own {role}")
+        return self._add_model(name, pending)
 
     # ------------------------------------------------------------------ certification runs
     def _add_run(self, name: str, raw: Mapping[str, Any]) -> None:
@@ -231,6 +238,7 @@ class Plan:
             raw["rng"],
             raw["fast"],
             raw["compile"],
+            model.noise_space,
         )
         key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], run.identity())
         run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
@@ -254,6 +262,7 @@ class Plan:
         self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
         for table, spec in raw["tables"].items():
             where = f"papers/{paper}/tables/{table}"
+            runs = {name: self.runs[lookup(self.run_names, "certify", name, f"{where}/runs")] for name in spec["runs"]}
             self.tables[(paper, table)] = {
                 "description": spec.get("description", ""),
                 "norm": spec["norm"],
@@ -261,12 +270,13 @@ class Plan:
                 "two_sided": bool(spec["two_sided"]),
                 "radii": [float(r) for r in spec["radii"]],
                 "envelope": bool(spec["envelope"]),
+                "first_examples": check_first_examples(spec["first_examples"], runs, f"{where}/first_examples"),
+                "noise_space": table_noise_space(runs, f"{where}/runs"),
             }
             costs: list[dict[str, Any] | None] = [
-                self._table_cost(c, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
+                table_cost(c, self.costs, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
             ] or [None]
-            for run_name in spec["runs"]:
-                run = self.runs[lookup(self.run_names, "certify", run_name, f"{where}/runs")]
+            for run_name, run in runs.items():
                 model = self.models[run.model_key]
                 group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
                 for budget in spec["budgets"]:
@@ -276,15 +286,6 @@ class Plan:
                         row = label(run_name, run, budget, cost, spec)
                         model_name = self.config["certify"][run_name]["model"]
                         self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
-
-    def _table_cost(self, raw: Any, where: str, index: int) -> dict[str, Any]:
-        """A cost matrix: a name of the top-level ``costs`` section, or an inline entry (checked)."""
-        if isinstance(raw, str):
-            return copy.deepcopy(lookup(self.costs, "costs", raw, where))
-        cost = copy.deepcopy(dict(raw))
-        check_cost(cost, where)
-        cost.setdefault("name", cost.get("preset") or f"cost{index}")
-        return cost
 
     def _variant(
         self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
@@ -297,16 +298,17 @@ class Plan:
             "radii": [float(r) for r in table["radii"]],
             "pa_thresholds": [float(t) for t in table["pa_thresholds"]],
         }
+        if table["first_examples"] is not None:  # only when set: existing variants keep their keys
+            spec["first_examples"] = int(table["first_examples"])
         if cost is not None:
             spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
-            spec.update(
-                cs_mode=cost["cs_mode"], legacy_alpha=cost["legacy_alpha"], positive_class=cost["positive_class"]
-            )
+            spec.update({k: cost[k] for k in ("cs_mode", "legacy_alpha", "positive_class")})
         readable = [
             spec["norm"],
             f"a{format_number(spec['alpha'])}",
             "2s" if spec["two_sided"] else None,
             f"b{budget}" if budget is not None else None,
+            f"first{spec['first_examples']}" if "first_examples" in spec else None,
             cost["name"] if cost else None,
         ]
         key = content_key(readable, spec)

@@ -45,7 +45,12 @@ def model_train_config(
             "download": False,
         },
         "model": {"arch": raw["arch"], "params": copy.deepcopy(raw["arch_params"])},
-        "noise": {"name": raw["noise"], "sigma": raw["sigma"], "params": copy.deepcopy(raw["noise_params"])},
+        "noise": {
+            "name": raw["noise"],
+            "sigma": raw["sigma"],
+            "params": copy.deepcopy(raw["noise_params"]),
+            "space": raw["noise_space"],
+        },
         "method": {"name": raw["method"]["name"], "params": copy.deepcopy(raw["method"].get("params", {}))},
         **{k: copy.deepcopy(v) for k, v in recipe.items() if k != "augment"},
         "device": "auto",
@@ -55,6 +60,16 @@ def model_train_config(
         return train_config.resolve_config(config)
     except ValueError as exc:
         raise ValueError(f"config key {recipe_where!r}: {exc}") from None
+
+
+def model_identity(cfg: Mapping[str, Any], runtime_keys: tuple[str, ...]) -> dict[str, Any]:
+    """What names a trained model's folder: its resolved training config without the per-job
+    ``runtime_keys``. The default noise space (pixel, a key added later) is left out, so existing
+    model folders keep their keys."""
+    identity = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in runtime_keys}
+    if identity["noise"]["space"] == "pixel":
+        del identity["noise"]["space"]
+    return identity
 
 
 def soft_targets(loss: Any, method: Mapping[str, Any], where: str) -> SoftTargets:

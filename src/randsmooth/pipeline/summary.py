@@ -71,6 +71,7 @@ def _param_label(value: Any) -> str:
 def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
     """Markdown report: per paper table, certified accuracy, scalars and the other metrics."""
 
+    from ..evaluate import NOISE_SPACE_NOTES
     from ..render import markdown_cohen_string
 
     lines = ["# Summary", ""]
@@ -81,11 +82,15 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
         lines += [f"## {info['paper']} / {info['table']}", ""]
         if info.get("description"):
             lines += [info["description"].strip(), ""]
+        first = info.get("first_examples")
         lines += [
             (
                 f"norm {info['norm']}, alpha {info['alpha']:g} "
                 f"({'two' if info['two_sided'] else 'one'}-sided); rows = runs as named in the config"
+                + (f"; the first {first} examples of each run" if first else "")
             ),
+            "",
+            NOISE_SPACE_NOTES[info.get("noise_space", "pixel")],
             "",
         ]
         labels = list(dict.fromkeys(rows["label"]))
