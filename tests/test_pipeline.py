@@ -475,7 +475,8 @@ def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     md = out_md.read_text()
     assert "## yang2020 / l1" in md and "### Envelope" in md and "### pa_ccdf" in md
     assert "norm l1, alpha 0.001 (two-sided)" in md
-    assert "<b> uniform </b>| 0.50 |0.40<b>*</b> |0.10 |" in md
+    assert "| uniform | 0.50 | **0.40** | 0.10 |" in md  # a valid GitHub table, column best in bold
+    assert "<b>" not in md
     assert "| gaussian | 0.6000 | 0.3000 | 0.2000 |" in md
 
 
