@@ -15,7 +15,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("merge", "merge certification shards, checking coverage and consistency"),
     "metrics": ("metrics", "radii and paper metrics of a merged count table"),
     "prepare-data": ("prepare_data", "check (or download) a data set and record its split sizes"),
-    "summary": ("summary", "combine metrics tables into the tables of a paper"),
+    "summary": ("summary", "combine metrics tables into the appendix summary of a paper"),
+    "paper": ("paper", "build one table or figure of a paper (e.g. cohen2019_table1)"),
+    "paper-readme": ("paper_readme", "check a paper's claims on a run and write its results README"),
+    "published-logs": ("published_logs", "rebuild a paper's tables from the authors' released logs"),
+    "index": ("index", "list config names of models and runs with their folders (results/index)"),
     "describe": ("describe", "list a workflow config's models and runs with their result folders"),
     "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
 }
