@@ -12,7 +12,11 @@ simplified model of the workflow, not with randsmooth.pipeline:
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
   thresholds, cost matrix);
-* one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
+* one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``;
+* for each of the four papers: one job per artifact some table builds (the paper's defaults --
+  Xin et al.'s precision/recall only for a HAM10000 table -- or the table's ``artifacts`` list,
+  e.g. Sun et al.'s opt-in ablation), one ``<paper>_readme``, one ``<paper>_published_logs`` when
+  the config names a clone; one ``index``.
 
 The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that.
 """
@@ -83,6 +87,46 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ expected job counts
+# the papers' artifacts as the issue lists them (an independent copy, not randsmooth.papers.catalog)
+DEFAULT_ARTIFACTS = {
+    "cohen2019": [
+        "certified_accuracy",
+        "table1",
+        "vary_sigma",
+        "vary_train_noise",
+        "high_prob",
+        "predict",
+        "radius_vs_pa",
+        "radius_vs_n",
+    ],
+    "yang2020": ["table1", "envelope_l1", "envelope_l2", "envelope_linf", "radius_vs_p", "linf_vs_dim"],
+    "sun2025": ["table", "pa_ecdf", "pa_histogram", "radius_cap", "acr_budget", "acr_budget_figure"],
+    "xin2025": ["standard", "cost_sensitive", "rob_cs_curves"],
+}
+HAM_ONLY = {"xin2025": ["precision_recall"]}
+
+
+def paper_jobs(cfg: dict[str, Any]) -> dict[str, int]:
+    """Artifact, README, published-log and index jobs of the enabled papers."""
+    counts: dict[str, int] = {}
+    for name, paper in cfg["papers"].items():
+        if not paper["enabled"] or name not in DEFAULT_ARTIFACTS:
+            continue
+        built = set()
+        for table in paper["tables"].values():
+            model = cfg["certify"][table["runs"][0]]["model"]
+            dataset = cfg["datasets"][cfg["models"][model]["dataset"]]["name"]
+            defaults = DEFAULT_ARTIFACTS[name] + (HAM_ONLY.get(name, []) if dataset == "ham10000" else [])
+            built |= set(table["artifacts"] if table["artifacts"] is not None else defaults)
+        counts.update({f"{name}_{artifact}": 1 for artifact in built})
+        counts[f"{name}_readme"] = 1
+        if paper["published_logs"] is not None:
+            counts[f"{name}_published_logs"] = 1
+    if counts:
+        counts["index"] = 1
+    return counts
+
+
 def _canon(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
@@ -177,26 +221,35 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
         "paper_summary": papers,
         "summary": 1 if papers else 0,
         "all": 1,
+        **paper_jobs(cfg),
     }
     return {k: v for k, v in counts.items() if v}
 
 
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
-    # 2 models, 2 runs x 2 shards; metrics: cohen l2 (1), yang l1 (2 runs), sun 3 budgets, xin 2 costs
+    # 2 models; 3 runs (2 + 2 + 1 shards); metrics: cohen 2 runs, yang 2 runs, sun 3 budgets + the
+    # ablation's sigma 0.5 run (its gauss reading equals the main table's), xin 2 costs
+    artifacts = {f"{p}_{a}": 1 for p, names in DEFAULT_ARTIFACTS.items() for a in names}
     assert expected_counts(config) == {
         "model_recipe": 2,
         "train": 2,
         "prepare_data": 1,
-        "run_settings": 2,
-        "certify_shard": 4,
-        "merge": 2,
-        "metrics_variant": 8,
-        "metrics": 8,
+        "run_settings": 3,
+        "certify_shard": 5,
+        "merge": 3,
+        "metrics_variant": 10,
+        "metrics": 10,
         "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
         "all": 1,
+        **artifacts,
+        "sun2025_ablation": 1,
+        **{f"{p}_readme": 1 for p in DEFAULT_ARTIFACTS},
+        "cohen2019_published_logs": 1,
+        "sun2025_published_logs": 1,
+        "index": 1,
     }
 
 

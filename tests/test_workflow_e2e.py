@@ -90,7 +90,7 @@ def hostile_config(tmp: Path) -> dict[str, Any]:
     for paper in cfg["papers"].values():
         for table in paper["tables"].values():
             table["runs"] = [rename.get(r, r) for r in table["runs"]]
-    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"][0]["name"] = "digit 3 -> 5" + HOSTILE
+    cfg["papers"]["xin2025"]["tables"]["digits"]["costs"][0]["name"] = "digit 3 -> 5" + HOSTILE
     return cfg
 
 

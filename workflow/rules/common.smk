@@ -6,6 +6,7 @@ import sys
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
+from randsmooth.papers.catalog import artifacts_of
 from randsmooth.pipeline import commands
 from randsmooth.pipeline.keys import KEY_PATTERN
 from randsmooth.pipeline.paths import Paths
@@ -26,6 +27,11 @@ USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_me
 PY = "python" if USE_CONDA else shlex.quote(sys.executable)
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).
 LEASE = commands.lease_prefix(PLAN, PY)
+
+# The papers this library has artifacts for, and their data files next to the Snakefile.
+PAPERS = [p for p in PLAN.papers if artifacts_of(p)]
+PUBLISHED = os.path.join(workflow.basedir, "config", "published", "{paper}.yaml")  # printed values
+CLAIMS = os.path.join(workflow.basedir, "config", "claims", "{paper}.yaml")  # the papers' claims
 
 TRAINING_ENV = "../../envs/training.yaml"
 ANALYSIS_ENV = "../../envs/analysis.yaml"

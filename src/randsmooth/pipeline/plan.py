@@ -1,8 +1,8 @@
 """A validated workflow config expanded into content-addressed data sets, models, runs and metrics.
 
 :class:`Plan` reads the sections of a config (``datasets``, ``recipes``, ``models``, ``certify``,
-``papers``) and checks everything a job would otherwise only find out when it runs: references
-between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
+``papers``, expanded by :mod:`.papers`) and checks everything a job would otherwise only find out
+when it runs: references between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
 :mod:`randsmooth.losses`), noise parameters (:mod:`randsmooth.sampling`), example subsets against
 the split sizes, shard counts and prefix budgets. Errors are ``ValueError`` naming the config key.
 
@@ -22,23 +22,10 @@ from typing import Any
 
 from .. import train_config
 from . import config
-from .checks import (
-    MATRIX_KEYS,
-    check,
-    check_budget,
-    check_cost,
-    check_method,
-    check_noise,
-    data_module,
-    get,
-    label,
-    lookup,
-    results_dir,
-    shard_count,
-    subset_size,
-)
+from .checks import check, check_method, check_noise, data_module, get, lookup, results_dir, shard_count, subset_size
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
+from .papers import add_paper
 
 # keys of a training config that are set per job, not part of a model's identity
 RUNTIME_TRAIN_KEYS = ("device", "threads")
@@ -73,7 +60,7 @@ class Plan:
         for name, raw in self.config["certify"].items():
             self._add_run(name, raw)
         for name, raw in self.config["papers"].items():
-            self._add_paper(name, raw)
+            add_paper(self, name, raw)
 
     # ------------------------------------------------------------------ lookups
     def model(self, key: str) -> ModelEntry:
@@ -240,66 +227,6 @@ class Plan:
             )
         self.runs[key] = run
         self.run_names[name] = key
-
-    # ------------------------------------------------------------------ paper tables
-    def _add_paper(self, paper: str, raw: Mapping[str, Any]) -> None:
-        if not raw["enabled"]:
-            return
-        self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
-        for table, spec in raw["tables"].items():
-            where = f"papers/{paper}/tables/{table}"
-            self.tables[(paper, table)] = {
-                "description": spec.get("description", ""),
-                "norm": spec["norm"],
-                "alpha": float(spec["alpha"]),
-                "two_sided": bool(spec["two_sided"]),
-                "radii": [float(r) for r in spec["radii"]],
-                "envelope": bool(spec["envelope"]),
-            }
-            costs: list[dict[str, Any] | None] = [dict(c) for c in spec["costs"]] or [None]
-            for i, cost in enumerate(costs):
-                if cost is not None:
-                    check_cost(cost, f"{where}/costs/{i}")
-                    cost.setdefault("name", cost.get("preset") or f"cost{i}")
-            for run_name in spec["runs"]:
-                run = self.runs[lookup(self.run_names, "certify", run_name, f"{where}/runs")]
-                model = self.models[run.model_key]
-                group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
-                for budget in spec["budgets"]:
-                    check_budget(budget, run, run_name, f"{where}/budgets")
-                    for cost in costs:
-                        variant = self._variant(run, spec, budget, cost)
-                        row = label(run_name, run, budget, cost, spec)
-                        model_name = self.config["certify"][run_name]["model"]
-                        self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
-
-    def _variant(
-        self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
-    ) -> Variant:
-        spec: dict[str, Any] = {
-            "alpha": float(table["alpha"]),
-            "two_sided": bool(table["two_sided"]),
-            "norm": table["norm"],
-            "budget": budget,
-            "radii": [float(r) for r in table["radii"]],
-            "pa_thresholds": [float(t) for t in table["pa_thresholds"]],
-        }
-        if cost is not None:
-            spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
-            spec.update(
-                cs_mode=cost["cs_mode"], legacy_alpha=cost["legacy_alpha"], positive_class=cost["positive_class"]
-            )
-        readable = [
-            spec["norm"],
-            f"a{format_number(spec['alpha'])}",
-            "2s" if spec["two_sided"] else None,
-            f"b{budget}" if budget is not None else None,
-            cost["name"] if cost else None,
-        ]
-        key = content_key(readable, spec)
-        variant = Variant(key=key, run_key=run.key, spec=spec)
-        self.variants[(run.key, key)] = variant
-        return variant
 
 
 def load_workflow(
