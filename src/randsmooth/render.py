@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,8 +97,27 @@ def best_in_column(values: Sequence[float]) -> list[bool]:
     return [isinstance(v, (int, float)) and math.isfinite(v) and v == top for v in values]
 
 
+def md_code(text: str) -> str:
+    """``text`` as a Markdown code span, fenced with more backticks than it contains."""
+    text = str(text)
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_CODE_SPAN = re.compile(r"(`+).+?(?<!`)\1(?!`)")
+
+
 def _gfm_cell(text: str, bold: bool) -> str:
+    """One cell: whitespace collapsed, pipes escaped, ``<`` outside code spans as ``&lt;`` (GitHub
+    would read ``<name>`` as an HTML tag and drop it)."""
     text = " ".join(str(text).split()).replace("|", "\\|")
+    parts, last = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        parts += [text[last : span.start()].replace("<", "&lt;"), span.group(0)]
+        last = span.end()
+    text = "".join(parts) + text[last:].replace("<", "&lt;")
     return f"**{text}**" if bold and text else text
 
 

@@ -44,3 +44,22 @@ wildcard_constraints:
     variant=KEY_PATTERN,
     paper=KEY_PATTERN,
     shard=r"\d+",
+
+
+def artifact_outputs(artifact, in_report=report):
+    """The artifact's files; its CSV table or PNG figure go into the report with the caption."""
+    shown = ".csv" if artifact.kind == "table" else ".png"
+    return [
+        (
+            in_report(
+                path,
+                caption="../report/paper_artifact.rst",
+                category=artifact.paper,
+                subcategory=path.split("/")[-2],
+                labels={"artifact": artifact.target, "file": path.split("/")[-1]},
+            )
+            if path.endswith(shown) and not path.endswith(".data.csv") and "/ecdf/" not in path
+            else path
+        )
+        for path in P.artifact_files(PLAN, artifact)
+    ]

@@ -19,25 +19,6 @@ rule paper_tables:
         "printf '%s\\n' {params.spec:q} > {output:q} 2> {log:q}"
 
 
-def artifact_outputs(artifact, in_report=report):
-    """The artifact's files; its CSV table or PNG figure go into the report with the caption."""
-    shown = ".csv" if artifact.kind == "table" else ".png"
-    return [
-        (
-            in_report(
-                path,
-                caption="../report/paper_artifact.rst",
-                category=artifact.paper,
-                subcategory=path.split("/")[-2],
-                labels={"artifact": artifact.target, "file": path.split("/")[-1]},
-            )
-            if path.endswith(shown) and not path.endswith(".data.csv") and "/ecdf/" not in path
-            else path
-        )
-        for path in P.artifact_files(PLAN, artifact)
-    ]
-
-
 for _paper in PAPERS:
     for _artifact in P.artifacts(PLAN, _paper):
 
@@ -60,7 +41,7 @@ for _paper in PAPERS:
             params:
                 py=PY,
                 name=_artifact.target,
-                out_dir=P.paper_dir(_paper),
+                out_dir=lambda w, input: os.path.dirname(input.spec),  # results/papers/<paper>
                 # a function: the caption's braces are text, not wildcards
                 caption=lambda w, text=commands.artifact_caption(PLAN, _artifact): text,
             shell:
@@ -97,7 +78,7 @@ for _paper in PAPERS:
                 ANALYSIS_ENV
             params:
                 py=PY,
-                stem=P.published_logs.format(paper=_paper),
+                stem=lambda w, output: os.path.splitext(output[0])[0],
                 clone=PLAN.papers[_paper]["published_logs"],  # rerun when the clone or commit changes
             shell:
                 "{params.py} -m randsmooth published-logs --spec {input.spec:q} --published {input.published:q} "
@@ -110,13 +91,7 @@ for _paper in PAPERS:
             spec=P.paper_tables.format(paper=_paper),
             claims=CLAIMS.format(paper=_paper),
             counts=P.counts_of(PLAN, _paper),
-            tables=[
-                f
-                for a in P.artifacts(PLAN, _paper)
-                if a.kind == "table"
-                for f in P.artifact_files(PLAN, a)
-                if f.endswith(".csv")
-            ],
+            tables=P.table_csvs(PLAN, _paper),  # for the published values they show
         output:
             readme=report(
                 P.paper_readme.format(paper=_paper),

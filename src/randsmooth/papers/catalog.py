@@ -66,14 +66,11 @@ class Artifact:
         return names
 
 
-def _a(paper: str, name: str, kind: str, title: str, reference: str, keys: str, **kw: Any) -> Artifact:
-    return Artifact(paper, name, kind, title, reference, keys, **kw)
-
-
+# Artifact(paper, name, kind, title, reference, keys, ...), in the order of each paper's text
 _RUNS = "tables/<t>/runs (their models' method and sigma), alpha, two_sided, norm, radii"
 ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
     "cohen2019": (
-        _a(
+        Artifact(
             "cohen2019",
             "certified_accuracy",
             "table",
@@ -82,7 +79,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, appendix tables of certified accuracy by sigma (released analysis/latex/vary_noise_*)",
             _RUNS,
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "table1",
             "table",
@@ -90,7 +87,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, Table 1",
             _RUNS,
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "vary_sigma",
             "figure",
@@ -98,7 +95,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, 'vary sigma' figures (released analysis/plots/vary_noise_*)",
             _RUNS,
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "vary_train_noise",
             "figure",
@@ -106,7 +103,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, 'vary train noise, sigma = 0.5' figures (analysis/plots/vary_train_noise_*_050)",
             _RUNS + ", options/vary_train_noise_sigma",
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "high_prob",
             "figure",
@@ -114,7 +111,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, appendix figure 'Approximate vs. High-Probability' (analysis/plots/high_prob)",
             _RUNS + ", options/high_prob_sigma, options/high_prob_rho",
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "predict",
             "table",
@@ -122,7 +119,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Cohen et al. 2019, PREDICT experiment (appendix; released code/analyze_predict.py)",
             "tables/<t>/runs (their prefix budgets), alpha",
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "radius_vs_pa",
             "figure",
@@ -131,7 +128,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "tables/<t>/runs (their sigmas)",
             counts=False,
         ),
-        _a(
+        Artifact(
             "cohen2019",
             "radius_vs_n",
             "figure",
@@ -142,7 +139,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
         ),
     ),
     "yang2020": (
-        _a(
+        Artifact(
             "yang2020",
             "table1",
             "table",
@@ -151,7 +148,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             _RUNS + " (norm l1 for Table 1)",
         ),
         *(
-            _a(
+            Artifact(
                 "yang2020",
                 f"envelope_{norm}",
                 "figure",
@@ -161,7 +158,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             )
             for norm in ("l1", "l2", "linf")
         ),
-        _a(
+        Artifact(
             "yang2020",
             "radius_vs_p",
             "figure",
@@ -170,7 +167,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "tables/<t>/norm, options/curve_sigma, options/families (d = the data set's C x H x W)",
             counts=False,
         ),
-        _a(
+        Artifact(
             "yang2020",
             "linf_vs_dim",
             "figure",
@@ -181,7 +178,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
         ),
     ),
     "sun2025": (
-        _a(
+        Artifact(
             "sun2025",
             "table",
             "table",
@@ -189,17 +186,17 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, main tables (certified accuracy at fixed radii and ACR per method)",
             _RUNS,
         ),
-        _a(
+        Artifact(
             "sun2025",
             "pa_ecdf",
             "figure",
             "Complementary ECDF of p_A per method over x = 0.5 ... 1: certified-correct points with "
             "p_A >= x (solid, the paper's data/ecdf) and all points with true-label p_A >= x (dashed)",
-            "Sun et al. 2025, Figure 9 (released data/ecdf/<method>_<sigma>.csv)",
+            "Sun et al. 2025, Figure 9 (the released data/ecdf files)",
             "tables/<t>/runs, alpha, two_sided",
             per_run="ecdf/{stem}.csv",
         ),
-        _a(
+        Artifact(
             "sun2025",
             "pa_histogram",
             "figure",
@@ -207,7 +204,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, the p_A distribution they propose instead of ACR (abstract)",
             "tables/<t>/runs, options/histogram_bins",
         ),
-        _a(
+        Artifact(
             "sun2025",
             "radius_cap",
             "figure",
@@ -216,7 +213,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "tables/<t>/runs (their sigmas), alpha",
             counts=False,
         ),
-        _a(
+        Artifact(
             "sun2025",
             "acr_budget",
             "table",
@@ -225,7 +222,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, ACR's strong dependence on the certification budget (abstract)",
             "tables/<t>/runs (their prefix budgets), alpha, two_sided, options/plugin_budgets",
         ),
-        _a(
+        Artifact(
             "sun2025",
             "acr_budget_figure",
             "figure",
@@ -233,7 +230,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, ACR against the certification budget",
             "tables/<t>/runs, alpha, two_sided, options/plugin_budgets",
         ),
-        _a(
+        Artifact(
             "sun2025",
             "ablation",
             "table",
@@ -245,7 +242,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
         ),
     ),
     "xin2025": (
-        _a(
+        Artifact(
             "xin2025",
             "standard",
             "table",
@@ -253,7 +250,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Xin et al. 2025, main tables (Acc, Rob_std)",
             _RUNS,
         ),
-        _a(
+        Artifact(
             "xin2025",
             "cost_sensitive",
             "table",
@@ -262,7 +259,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Xin et al. 2025, main tables (Rob_cs, Rob_cost) and Algorithm 1",
             _RUNS + ", costs, options/epsilon",
         ),
-        _a(
+        Artifact(
             "xin2025",
             "rob_cs_curves",
             "figure",
@@ -270,7 +267,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Xin et al. 2025, Rob_cs against the radius per scenario",
             _RUNS + ", costs",
         ),
-        _a(
+        Artifact(
             "xin2025",
             "precision_recall",
             "table",

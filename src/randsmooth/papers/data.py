@@ -152,14 +152,14 @@ class TableData:
         return {run: (text if texts.count(text) == 1 else f"{text} [{run}]") for run, text in plain.items()}
 
     def counts(self, run: RunInfo) -> pd.DataFrame:
-        return _read_counts(run.counts)
+        return _read_counts(*_file_key(run.counts))
 
     def certify(
         self, run: RunInfo, *, norm: str | None = None, budget: int | None = None, alpha: float | None = None
     ) -> pd.DataFrame:
         """CERTIFY's per-example decisions (:func:`randsmooth.decide.certify`) at the table's alpha,
         sidedness and norm unless overridden."""
-        key = (run.counts, norm or self.norm, budget, self.alpha if alpha is None else alpha, self.two_sided)
+        key = (_file_key(run.counts), norm or self.norm, budget, self.alpha if alpha is None else alpha, self.two_sided)
         if key not in _DECISIONS:
             _DECISIONS[key] = decide.certify(
                 self.counts(run), key[3], norm=key[1], budget=budget, two_sided=self.two_sided
@@ -199,8 +199,14 @@ class PaperSpec:
 _DECISIONS: dict[tuple[Any, ...], pd.DataFrame] = {}
 
 
-@functools.lru_cache(maxsize=None)
-def _read_counts(path: str) -> pd.DataFrame:
+def _file_key(path: str) -> tuple[str, int, int]:
+    """The path with its modification time and size: a rewritten count table is read again."""
+    stat = Path(path).stat()
+    return path, stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=64)
+def _read_counts(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     return read_table(path)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import atomic_write_text
-from ..render import gfm_table
+from ..render import gfm_table, md_code
 
 
 def _text(value: Any) -> str:
@@ -46,7 +46,9 @@ def index_frame(spec: Mapping[str, Any]) -> pd.DataFrame:
                         "folder": row["folder"],
                         "family": family,
                         "used": kind == "model" or row["name"] in used,
-                        "settings": ", ".join(f"{k}={_text(row['settings'].get(k))}" for k in keys),
+                        "settings": ", ".join(
+                            f"{k}={_text(row['settings'][k])}" for k in keys if row["settings"].get(k) is not None
+                        ),
                     }
                 )
     return pd.DataFrame(out, columns=["kind", "name", "folder", "family", "used", "settings"])
@@ -66,7 +68,7 @@ def write_index(spec: Mapping[str, Any], out_md: str, out_csv: str) -> pd.DataFr
     for kind, title in (("model", "Models"), ("run", "Certification runs")):
         part = frame[frame["kind"] == kind]
         rows = [
-            [f"`{r.name}`", r.family, r.settings, f"`{r.folder}`" + ("" if r.used else " (unused)")]
+            [md_code(r.name), r.family, r.settings, md_code(r.folder) + ("" if r.used else " (unused)")]
             for r in part.itertuples(index=False)
         ]
         lines += [

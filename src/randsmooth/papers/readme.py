@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_write_text
-from ..render import gfm_table
+from ..render import gfm_table, md_code
 from .catalog import CONVENTIONS, PAPER_SETUPS, artifacts_of
 from .data import NORM_LABELS, PaperSpec, TableData, noise_label
 
@@ -19,7 +19,7 @@ def files_table(spec: PaperSpec, has_logs: bool) -> str:
         tables = [t for t in spec.tables if artifact.name in t.artifacts]
         for table in tables:
             names = artifact.files([r.stem for r in table.runs])
-            main = ", ".join(f"`{table.name}/{n}`" for n in names if "/" not in n)
+            main = ", ".join(md_code(f"{table.name}/{n}") for n in names if "/" not in n)
             extra = (
                 f" and `{table.name}/{artifact.per_run.format(stem='<method>_<σ>')}` per run"
                 if artifact.per_run
@@ -43,15 +43,15 @@ def files_table(spec: PaperSpec, has_logs: bool) -> str:
 def runs_table(table: TableData) -> str:
     rows = [
         [
-            f"`{r.run}`",
-            f"`{r.model}`",
+            md_code(r.run),
+            md_code(r.model),
             r.method,
             f"{noise_label(r.train_noise)} σ = {r.train_sigma:g}",
             f"{noise_label(r.noise)} σ = {r.sigma:g}",
             f"{r.n0:,}",
             f"{r.n:,}",
             f"{r.examples} ({r.num_examples if r.num_examples is not None else '?'} points)",
-            f"`{r.run_dir}`",
+            md_code(r.run_dir),
         ]
         for r in table.runs
     ]
@@ -117,7 +117,7 @@ def claims_section(claims: pd.DataFrame) -> str:
     if claims.empty:
         return "No claims are listed for this paper."
     rows = [
-        [f"**{r.status}**", r.claim, r.source, f"`{r.table}`" if r.table else "", r.evidence]
+        [f"**{r.status}**", r.claim, r.source, md_code(r.table) if r.table else "", r.evidence]
         for r in claims.itertuples(index=False)
     ]
     return gfm_table(["verdict", "claim", "source", "table", "numbers behind it"], rows, numeric=False)

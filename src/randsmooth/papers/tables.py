@@ -93,7 +93,8 @@ class PaperTable:
     notes: list[str] = field(default_factory=list)
 
     def long(self) -> pd.DataFrame:
-        """One CSV row per body cell: section, row, column, its keys, value and the published value."""
+        """One CSV row per body cell: section, row, column, its keys, value (numbers; ``text`` holds
+        a text cell such as a ranking) and the published value."""
         records = []
         for section in self.sections:
             for label, cells in section.rows:
@@ -106,7 +107,8 @@ class PaperTable:
                             "row": label,
                             "column": column,
                             **cell.keys,
-                            "value": cell.value,
+                            "value": number,
+                            "text": None if number is not None else str(cell.value),
                             "published": pub.value if pub else None,
                             "difference": (number - pub.value) if pub and number is not None else None,
                             "published_source": pub.source if pub else None,

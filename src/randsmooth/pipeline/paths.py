@@ -135,6 +135,16 @@ class Paths:
             out += [self._join(posixpath.join(folder, f)) for f in artifact.files(stems)]
         return out
 
+    def table_csvs(self, plan: Plan, paper: str) -> list[str]:
+        """The CSV of every table artifact of ``paper`` (the README reports their published values)."""
+        return [
+            f
+            for a in self.artifacts(plan, paper)
+            if a.kind == "table"
+            for f in self.artifact_files(plan, a)
+            if f.endswith(".csv")
+        ]
+
     def published_log_files(self, paper: str) -> list[str]:
         return [self.published_logs.format(paper=paper) + suffix for suffix in TABLE_FILES]
 
