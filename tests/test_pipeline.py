@@ -295,9 +295,11 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
 
 def test_default_config_deduplicates_shared_runs() -> None:
     plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
-    assert plan.run_names["xin_gauss_0.50"] == plan.run_names["cohen_0.50"]
+    for sigma in ("0.25", "0.50", "1.00"):  # Sun's runs are Cohen's counts
+        assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert len(plan.used_models()) == 9 and len(plan.used_runs()) == 15
+    assert plan.run_names["xin_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n = 1,000 on every test image
+    assert len(plan.used_models()) == 12 and len(plan.used_runs()) == 19
 
 
 def test_keys_are_path_safe_and_readable() -> None:
