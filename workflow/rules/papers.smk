@@ -142,7 +142,7 @@ rule index:
         ANALYSIS_ENV
     params:
         py=PY,
-        spec=commands.index_json(PLAN, P),
+        spec=lambda w: commands.index_json(PLAN, P),  # a function: JSON braces are not wildcards
     shell:
         "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {params.py} -m randsmooth index "
         "--spec {output.json:q} --out-md {output.md:q} --out-csv {output.csv:q} >> {log:q} 2>&1"
