@@ -1,6 +1,7 @@
 # Randomized-smoothing reproductions (Cohen 2019, Yang 2020, Sun 2025, Xin 2025).
 #
 #   snakemake --cores all                                   # default config: all four papers on digits
+#   snakemake --cores all cohen2019_table1                  # one paper artifact (README: Paper artifacts)
 #   snakemake --cores all --profile slurm --configfile config/papers/cohen2019.yaml
 #   snakemake --report results/report.zip                   # after a run
 #

@@ -269,7 +269,11 @@ CONFIG_ERRORS = [
         _ci(lambda c: c["certify"]["gauss"].update(alpha=0.01)),
         "alpha moved to the paper tables",
     ),
-    ("alpha too large", _ci(lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.6)), "tables/l2/alpha"),
+    (
+        "alpha too large",
+        _ci(lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.6)),
+        "tables/digits/alpha",
+    ),
     (
         "duplicate key",
         _text(CI_TEXT.replace("  uniform: {model: uniform,", "  gauss: {model: uniform,")),

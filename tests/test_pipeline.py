@@ -106,7 +106,7 @@ def test_defaults_are_filled_in() -> None:
     run = cfg["certify"]["gauss"]
     assert run["noise"] is None and run["batch"] == 400 and run["noise_block"] == 128
     assert run["examples"] == {"split": "test", "start": 0, "stop": None, "skip": 3}
-    table = cfg["papers"]["cohen2019"]["tables"]["l2"]
+    table = cfg["papers"]["cohen2019"]["tables"]["digits"]
     assert table["budgets"] == [None] and table["alpha"] == 0.001 and table["two_sided"] is False
     # recipe defaults come from randsmooth.train_config only
     assert Plan(cfg).models[Plan(cfg).model_names["gauss"]].train_config["optimizer"]["momentum"] == 0.9
@@ -121,8 +121,14 @@ def test_defaults_are_filled_in() -> None:
         (lambda c: c["certify"]["gauss"].update(n0=0), "certify/gauss/n0"),
         (lambda c: c["certify"]["gauss"]["examples"].update(splitt="test"), "certify/gauss/examples/splitt"),
         (lambda c: c.update(device="gpu"), "device"),
-        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(norm="l3"), "papers/cohen2019/tables/l2/norm"),
-        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.5), "papers/cohen2019/tables/l2/alpha"),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(norm="l3"),
+            "papers/cohen2019/tables/digits/norm",
+        ),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.5),
+            "papers/cohen2019/tables/digits/alpha",
+        ),
     ],
 )
 def test_schema_errors_name_the_key(mutate: Any, key: str) -> None:
@@ -150,12 +156,12 @@ def test_alpha_on_a_certify_entry_says_where_it_moved() -> None:
         (lambda c: c["models"]["gauss"].update(dataset="mnist"), r"'models/gauss/dataset': unknown datasets entry"),
         (lambda c: c["models"]["gauss"].update(recipe="huge"), r"'models/gauss/recipe': unknown recipe 'huge'"),
         (
-            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(runs=["gauss", "ghost"]),
-            r"'papers/cohen2019/tables/l2/runs': unknown certify entry 'ghost'",
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(runs=["gauss", "ghost"]),
+            r"'papers/cohen2019/tables/digits/runs': unknown certify entry 'ghost'",
         ),
         (
-            lambda c: c["papers"]["sun2025"]["tables"]["budgets"].update(budgets=[500]),
-            r"'papers/sun2025/tables/budgets/budgets': budget 500 is not a recorded prefix budget",
+            lambda c: c["papers"]["sun2025"]["tables"]["digits"].update(budgets=[500]),
+            r"'papers/sun2025/tables/digits/budgets': budget 500 is not a recorded prefix budget",
         ),
         (lambda c: c["certify"]["gauss"].update(shard_size=10, shards=2), r"give shards or shard_size, not both"),
         (lambda c: c["certify"]["gauss"].update(examples={"stop": 4}, shards=5), r"5 shards for only 4 examples"),
@@ -194,12 +200,12 @@ def test_alpha_on_a_certify_entry_says_where_it_moved() -> None:
         (lambda c: c["datasets"]["digits"].update(options={"colour": 1}), r"'datasets/digits/options'.*colour"),
         (
             lambda c: c["models"]["uniform"].update(noise_space="normalized"),
-            r"^'?[^\n]*'papers/yang2020/tables/l1/runs': the table mixes runs of different noise spaces "
+            r"^'?[^\n]*'papers/yang2020/tables/digits/runs': the table mixes runs of different noise spaces "
             r"\(normalized: uniform; pixel: gauss\)",
         ),
         (
-            lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(first_examples=151),
-            r"'papers/cohen2019/tables/l2/first_examples': 151 examples, but run 'gauss' certifies only 150",
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(first_examples=76),
+            r"'papers/cohen2019/tables/digits/first_examples': 76 examples, but run 'gauss_at_0.50' certifies only 75",
         ),
         (
             lambda c: c["models"]["catrs"].update(
@@ -251,7 +257,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 3 and len(plan.runs) == 3  # gauss, uniform, catrs
+    assert len(plan.models) == 3 and len(plan.runs) == 4  # gauss = again, gauss_at_0.50, uniform, catrs
 
 
 @pytest.mark.parametrize(
@@ -284,7 +290,7 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
         (lambda c: c["certify"]["gauss"].update(seed=5), False),
         (lambda c: c["certify"]["gauss"].update(shards=3), False),
         (lambda c: c["certify"]["gauss"].update(sigma=0.5), False),
-        (lambda c: c["papers"]["cohen2019"]["tables"]["l2"].update(alpha=0.01, two_sided=True), True),
+        (lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.01, two_sided=True), True),
         (lambda c: c["certify"]["gauss"].update(batch=17), True),
         (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
     ],
@@ -300,7 +306,7 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
     cfg = raw()
     cfg["papers"]["cohen2019"]["tables"]["l2_alpha_0.01"] = {"runs": ["gauss"], "alpha": 0.01, "radii": [0.0]}
     plan = expand(cfg)
-    variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019")}
+    variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019") if e.run_name == "gauss"}
     assert set(variants) == {0.001, 0.01}
     assert variants[0.001].run_key == variants[0.01].run_key and variants[0.001].key != variants[0.01].key
 
@@ -308,19 +314,29 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
 def test_noise_space_travels_from_the_model_to_its_runs_and_tables() -> None:
     cfg = raw()
     cfg["models"]["gauss"]["noise_space"] = "normalized"
-    cfg["papers"]["yang2020"]["tables"]["l1"]["runs"] = ["gauss"]
+    cfg["papers"]["yang2020"]["tables"]["digits"]["runs"] = ["gauss"]
+    del cfg["papers"]["sun2025"]["tables"]["ablation"]  # would mix gauss (normalised) and catrs (pixel)
     plan = expand(cfg)
     model, run = plan.model_names["gauss"], plan.run_names["gauss"]
     assert json.loads(commands.recipe_json(plan, model))["noise"]["space"] == "normalized"
     assert json.loads(commands.run_settings_json(plan, run))["noise_space"] == "normalized"
     tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results)))
     assert {e["noise_space"] for e in tables["entries"] if e["run"] == "gauss"} == {"normalized"}
-    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["l2"] == "normalized"
-    assert {t["table"]: t["noise_space"] for t in tables["tables"]}["methods"] == "pixel"
+    spaces = {(t["paper"], t["table"]): t["noise_space"] for t in tables["tables"]}
+    assert spaces["cohen2019", "digits"] == "normalized" and spaces["sun2025", "methods"] == "pixel"
     from randsmooth.pipeline.summary import summary_markdown
 
     frame = pd.DataFrame(
-        [{"paper": "cohen2019", "table": "l2", "label": "gauss", "metric": "acr", "param": float("nan"), "value": 0.1}]
+        [
+            {
+                "paper": "cohen2019",
+                "table": "digits",
+                "label": "gauss",
+                "metric": "acr",
+                "param": float("nan"),
+                "value": 0.1,
+            }
+        ]
     )
     assert "sigma and radii in normalised units" in summary_markdown(frame, tables)
 
@@ -329,17 +345,19 @@ def test_first_examples_reads_a_prefix_of_the_same_run() -> None:
     cfg = raw()
     cfg["papers"]["cohen2019"]["tables"]["first_100"] = {"runs": ["gauss"], "alpha": 0.01, "first_examples": 100}
     plan = expand(cfg)
-    entries = {e.table: e.variant for e in plan.paper_entries("cohen2019")}
-    assert entries["first_100"].run_key == entries["l2"].run_key
-    assert entries["first_100"].spec["first_examples"] == 100 and "first_examples" not in entries["l2"].spec
+    entries = {e.table: e.variant for e in plan.paper_entries("cohen2019") if e.run_name == "gauss"}
+    assert entries["first_100"].run_key == entries["digits"].run_key
+    assert entries["first_100"].spec["first_examples"] == 100 and "first_examples" not in entries["digits"].spec
     assert "first100" in entries["first_100"].key
 
 
 def test_default_config_deduplicates_shared_runs() -> None:
     plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
-    assert plan.run_names["xin_gauss_0.50"] == plan.run_names["cohen_0.50"]
+    for sigma in ("0.25", "0.50", "1.00"):  # Sun's runs are Cohen's counts
+        assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert len(plan.used_models()) == 27 and len(plan.used_runs()) == 36
+    assert plan.run_names["xin_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n = 1,000 on every test image
+    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 40
 
 
 def test_keys_are_path_safe_and_readable() -> None:
@@ -390,7 +408,7 @@ def evil_config() -> dict[str, Any]:
     cfg["gpu"] = {"lock_dir": EVIL}
     cfg["device"] = "auto"
     cfg["datasets"]["digits"]["options"] = {"test_size": 0.25}
-    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"][0]["name"] = EVIL
+    cfg["papers"]["xin2025"]["tables"]["digits"]["costs"][0]["name"] = EVIL
     return cfg
 
 
@@ -461,17 +479,20 @@ def test_free_form_cost_matrix_is_in_the_variant() -> None:
         ({"preset": "s-pair", "dataset": "cifar10", "pairs": [[3, 5]]}, "give exactly one of preset"),
         ({"num_classes": 10, "pairs": [[3, 3]]}, "seed and target must differ"),
         ({"pairs": [[3, 5]]}, "needs a 'num_classes' key"),
-        ({"num_classes": 10, "pairs": [[3, 5]], "dataset": "cifar10"}, "'papers/xin2025/tables/cost/costs/0/dataset'"),
+        (
+            {"num_classes": 10, "pairs": [[3, 5]], "dataset": "cifar10"},
+            "'papers/xin2025/tables/digits/costs/0/dataset'",
+        ),
         ({"preset": "multi2", "dataset": "imagenette"}, "unknown cost preset"),
     ],
 )
 def test_cost_errors_name_the_key(cost: dict[str, Any], message: str) -> None:
     cfg = raw()
-    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"] = [cost]
+    cfg["papers"]["xin2025"]["tables"]["digits"]["costs"] = [cost]
     with pytest.raises(ValueError, match=message):
         expand(cfg)
     if "dataset" not in message:
-        with pytest.raises(ValueError, match="'papers/xin2025/tables/cost/costs/0'"):
+        with pytest.raises(ValueError, match="'papers/xin2025/tables/digits/costs/0'"):
             expand(cfg)
 
 
@@ -521,10 +542,11 @@ def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     acr = table[table["metric"] == "acr"].set_index("run")["value"]
     assert acr.to_dict() == {"uniform": 0.2, "gauss": 0.3}
     md = out_md.read_text()
-    assert "## yang2020 / l1" in md and "### Envelope" in md and "### pa_ccdf" in md
+    assert "## yang2020 / digits" in md and "### Envelope" in md and "### pa_ccdf" in md
     assert "norm l1, alpha 0.001 (two-sided)" in md
     assert "noise space pixel: sigma and radii in [0, 1] pixel units" in md  # every table states its units
-    assert "<b> uniform </b>| 0.50 |0.40<b>*</b> |0.10 |" in md
+    assert "| uniform | 0.50 | **0.40** | 0.10 |" in md  # a valid GitHub table, column best in bold
+    assert "<b>" not in md
     assert "| gaussian | 0.6000 | 0.3000 | 0.2000 |" in md
 
 
@@ -583,7 +605,7 @@ def test_named_cost_matrix_drives_training_and_tables() -> None:
         "method": {"name": "gaussian_cs", "params": {"cost": "digit 3 -> 5"}},
     }
     cfg["certify"]["cs"] = {**cfg["certify"]["gauss"], "model": "cs"}
-    cfg["papers"]["xin2025"]["tables"]["cost"].update(runs=["gauss", "cs"], costs=["digit 3 -> 5"])
+    cfg["papers"]["xin2025"]["tables"]["digits"].update(runs=["gauss", "cs"], costs=["digit 3 -> 5"])
     plan = expand(cfg)
     model = plan.models[plan.model_names["cs"]]
     assert model.train_config["method"]["params"]["cost"] == {

@@ -14,7 +14,11 @@ simplified model of the workflow, not with randsmooth.pipeline:
   ``certify_shard`` jobs, one ``run_settings`` and one ``merge``;
 * one ``metrics`` and one ``metrics_variant`` job per distinct (run, alpha, norm, budget, radii,
   thresholds, first examples, cost matrix);
-* one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``.
+* one ``paper_tables`` and one ``paper_summary`` per enabled paper, one ``summary``, one ``all``;
+* for each of the four papers: one job per artifact some table builds (the paper's defaults --
+  Xin et al.'s precision/recall only for a HAM10000 table -- or the table's ``artifacts`` list,
+  e.g. Sun et al.'s opt-in ablation), one ``<paper>_readme``, one ``<paper>_published_logs`` when
+  the config names a clone; one ``index``.
 
 The slurm profile is dry-run too: the executor plugin needs no ``sbatch`` for that. The job
 counts of the paper configs are also recorded here as numbers (a change to a config shows up as a
@@ -104,6 +108,46 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------ expected job counts
+# the papers' artifacts as the issue lists them (an independent copy, not randsmooth.papers.catalog)
+DEFAULT_ARTIFACTS = {
+    "cohen2019": [
+        "certified_accuracy",
+        "table1",
+        "vary_sigma",
+        "vary_train_noise",
+        "high_prob",
+        "predict",
+        "radius_vs_pa",
+        "radius_vs_n",
+    ],
+    "yang2020": ["table1", "envelope_l1", "envelope_l2", "envelope_linf", "radius_vs_p", "linf_vs_dim"],
+    "sun2025": ["table", "pa_ecdf", "pa_histogram", "radius_cap", "acr_budget", "acr_budget_figure"],
+    "xin2025": ["standard", "cost_sensitive", "rob_cs_curves"],
+}
+HAM_ONLY = {"xin2025": ["precision_recall"]}
+
+
+def paper_jobs(cfg: dict[str, Any]) -> dict[str, int]:
+    """Artifact, README, published-log and index jobs of the enabled papers."""
+    counts: dict[str, int] = {}
+    for name, paper in cfg["papers"].items():
+        if not paper["enabled"] or name not in DEFAULT_ARTIFACTS:
+            continue
+        built = set()
+        for table in paper["tables"].values():
+            model = cfg["certify"][table["runs"][0]]["model"]
+            dataset = cfg["datasets"][cfg["models"][model]["dataset"]]["name"]
+            defaults = DEFAULT_ARTIFACTS[name] + (HAM_ONLY.get(name, []) if dataset == "ham10000" else [])
+            built |= set(table["artifacts"] if table["artifacts"] is not None else defaults)
+        counts.update({f"{name}_{artifact}": 1 for artifact in built})
+        counts[f"{name}_readme"] = 1
+        if paper["published_logs"] is not None:
+            counts[f"{name}_published_logs"] = 1
+    if counts:
+        counts["index"] = 1
+    return counts
+
+
 def _canon(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
@@ -224,44 +268,57 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
         "paper_summary": papers,
         "summary": 1 if papers else 0,
         "all": 1,
+        **paper_jobs(cfg),
     }
     return {k: v for k, v in counts.items() if v}
 
 
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
-    # 3 models (one learns from another's soft targets), 2 runs x 2 shards + 1 run; metrics: cohen l2
-    # (1), yang l1 (2 runs), sun 3 budgets + the CAT-RS run, xin 2 costs
+    # 3 models (CAT-RS learns from the Gaussian one's soft targets); 4 runs (2 + 2 + 1 + 1 shards);
+    # metrics: cohen 2 runs, yang 2 runs, sun 3 budgets + the CAT-RS run (the ablation's readings
+    # equal those of the other sun tables), xin 2 costs
+    artifacts = {f"{p}_{a}": 1 for p, names in DEFAULT_ARTIFACTS.items() for a in names}
     assert expected_counts(config) == {
         "model_recipe": 3,
         "train": 3,
         "soft_targets": 1,
         "prepare_data": 1,
-        "run_settings": 3,
-        "certify_shard": 5,
-        "merge": 3,
-        "metrics_variant": 9,
-        "metrics": 9,
+        "run_settings": 4,
+        "certify_shard": 6,
+        "merge": 4,
+        "metrics_variant": 10,
+        "metrics": 10,
         "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
         "all": 1,
+        **artifacts,
+        "sun2025_ablation": 1,
+        **{f"{p}_readme": 1 for p in DEFAULT_ARTIFACTS},
+        "cohen2019_published_logs": 1,
+        "sun2025_published_logs": 1,
+        "index": 1,
     }
 
 
 # Job counts of the paper configs, worked out by hand from the configs (e.g. Cohen: 7 models; 12
-# runs, 7 CIFAR-10 runs x 10 shards + 5 ImageNet runs x 20 shards; 19 metrics variants, the
+# runs, 7 CIFAR-10 runs x 10 shards + 5 ImageNet runs x 20 shards; 18 metrics variants, the
 # alpha = 0.01 and 427-example rows among them; Yang: 80 models + 15 Imagenet32 pre-trainings and
 # the 15 CIFAR-10 models started from them).
 PAPER_JOB_COUNTS = {
-    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 19, "papers": 1},
+    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 18, "papers": 1},
     "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
     "sun2025": {"models": 39, "soft_targets": 6, "data": 2, "runs": 36, "shards": 720, "variants": 147, "papers": 1},
     "sun2025+stability": {
-        **{"models": 42, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 159, "papers": 2}
+        **{"models": 42, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 159, "papers": 1}
     },
     "xin2025": {"models": 36, "soft_targets": 0, "data": 5, "runs": 36, "shards": 528, "variants": 109, "papers": 1},
 }
+# Paper artifact jobs (one per artifact a table builds, the README, the released-log tables, the
+# index): Cohen's 8 artifacts + 3, Yang's 6 + 2, Sun's 7 (the ablation included) + 3, Xin's 4
+# (precision/recall for the HAM10000 tables) + 2.
+PAPER_ARTIFACT_JOBS = {"cohen2019": 11, "yang2020": 8, "sun2025": 10, "sun2025+stability": 10, "xin2025": 6}
 
 
 @pytest.mark.parametrize("config", list(PAPER_JOB_COUNTS))
@@ -282,7 +339,9 @@ def test_recorded_job_counts_of_the_paper_configs(config: str) -> None:
         "summary": 1,
         "all": 1,
     }
-    assert expected_counts(read_config(config)) == {k: v for k, v in counts.items() if v}
+    expected = expected_counts(read_config(config))
+    assert {k: v for k, v in expected.items() if k in counts} == {k: v for k, v in counts.items() if v}
+    assert sum(v for k, v in expected.items() if k not in counts) == PAPER_ARTIFACT_JOBS[config]
 
 
 # ----------------------------------------------------------------------- dry runs

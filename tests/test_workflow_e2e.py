@@ -29,10 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
+from randsmooth import bounds
 from randsmooth.counts import read_table
+from randsmooth.papers import catalog
+from randsmooth.papers.data import load_spec
 from randsmooth.pipeline.config import validate
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import Plan
@@ -94,7 +98,7 @@ def hostile_config(tmp: Path) -> dict[str, Any]:
     for paper in cfg["papers"].values():
         for table in paper["tables"].values():
             table["runs"] = [rename.get(r, r) for r in table["runs"]]
-    cfg["papers"]["xin2025"]["tables"]["cost"]["costs"][0]["name"] = "digit 3 -> 5" + HOSTILE
+    cfg["papers"]["xin2025"]["tables"]["digits"]["costs"][0]["name"] = "digit 3 -> 5" + HOSTILE
     return cfg
 
 
@@ -240,7 +244,11 @@ def test_rerun_succeeds_and_nothing_was_injected(pipeline: dict[str, Any]) -> No
 
 def test_every_rule_is_exercised(pipeline: dict[str, Any]) -> None:
     planned = job_counts(pipeline["first_output"])
-    assert set(planned) == {
+    plan, paths = pipeline["plan"], pipeline["paths"]
+    papers = {a.target for p in plan.papers for a in paths.artifacts(plan, p)}
+    papers |= {f"{p}_readme" for p in plan.papers} | {"cohen2019_published_logs", "sun2025_published_logs", "index"}
+    assert papers >= {f"{a.paper}_{a.name}" for p in plan.papers for a in catalog.artifacts_of(p) if not a.datasets}
+    assert set(planned) == papers | {
         "prepare_data",
         "model_recipe",
         "run_settings",
@@ -335,9 +343,112 @@ def test_report_builds(pipeline: dict[str, Any]) -> None:
     report = pipeline["results"] / "report.zip"
     result = run(pipeline["workdir"], "--configfile", str(pipeline["config"]), "--report", str(report))
     assert result.returncode == 0, result.stderr[-3000:]
-    names = zipfile.ZipFile(report).namelist()
+    archive = zipfile.ZipFile(report)
+    names = archive.namelist()
     assert sum(name.endswith("summary.csv") for name in names) == 1 + len(pipeline["plan"].papers)
     assert any(name.endswith(".csv") and "summary" not in name for name in names)
+    assert any(name.endswith("vary_sigma.png") for name in names) and any(name.endswith("table1.csv") for name in names)
+    html = archive.read(next(n for n in names if n.endswith("report.html"))).decode()
+    for text in ("Cohen et al. 2019, Table 1.", "papers/cohen2019/tables/{digits}", "abstentions count as wrong"):
+        assert text in html, text
+
+
+# ------------------------------------------------------------------ paper artifacts
+def gfm_valid(markdown: str) -> bool:
+    from test_papers import gfm_problems
+
+    return gfm_problems(markdown) == []
+
+
+def artifact_frame(paths: Paths, paper: str, name: str, suffix: str = ".csv") -> pd.DataFrame:
+    return pd.read_csv(Path(paths.paper_dir(paper)) / "digits" / f"{name}{suffix}")
+
+
+def test_every_paper_target_exists_and_markdown_is_valid(pipeline: dict[str, Any]) -> None:
+    plan, paths = pipeline["plan"], pipeline["paths"]
+    for paper in plan.papers:
+        for target in paths.paper_targets(plan, paper):
+            assert Path(target).stat().st_size > 0, target
+            if target.endswith(".md"):
+                assert gfm_valid(Path(target).read_text()), target
+            if target.endswith(".tex"):
+                assert r"\toprule" in Path(target).read_text(), target
+    assert gfm_valid(Path(paths.index_md).read_text())
+    index = pd.read_csv(paths.index_csv)
+    assert set(index["name"]) >= set(plan.run_names) | set(plan.model_names)
+
+
+def test_paper_tables_are_sane(pipeline: dict[str, Any]) -> None:
+    paths = pipeline["paths"]
+    ca = artifact_frame(paths, "cohen2019", "certified_accuracy")
+    for _, row in ca.groupby("row"):
+        values = row.sort_values("radius")["value"].to_numpy()
+        assert (np.diff(values) <= 0).all() and values.max() <= values[0]  # non-increasing, <= clean accuracy
+    sun = artifact_frame(paths, "sun2025", "table")
+    for (_, sigma, n), row in sun.groupby(["method", "sigma", "n"]):
+        curve = row[row["metric"] == "certified_accuracy"].sort_values("radius")["value"].to_numpy()
+        acr = row[row["metric"] == "acr"]["value"].iloc[0]
+        assert (np.diff(curve) <= 0).all()
+        assert acr <= curve[0] * float(bounds.max_radius(int(n), 0.001, sigma)) + 1e-12  # ACR <= correct x R_max
+        ecdf = artifact_frame(paths, "sun2025", "pa_ecdf", ".data.csv")
+        paper_reading = ecdf[(ecdf["variant"] == 0) & (ecdf["x"] == 0.5)]["y"]
+        assert paper_reading.tolist() == pytest.approx([curve[0]])  # y(0.5) = share certified correct
+    xin = artifact_frame(paths, "xin2025", "cost_sensitive")
+    by = xin.pivot_table(index="section", columns="metric", values="value")
+    assert (by["rob_cs_reference_alpha"] >= by["rob_cs"]).all()
+
+
+def test_paper_figures_have_the_expected_lines(pipeline: dict[str, Any]) -> None:
+    paths = pipeline["paths"]
+    spec = {p: load_spec(paths.paper_tables.format(paper=p)) for p in ("cohen2019", "yang2020", "sun2025", "xin2025")}
+    cohen, yang, sun = spec["cohen2019"].tables[0], spec["yang2020"].tables[0], spec["sun2025"].tables[0]
+    matched = [r for r in cohen.runs if r.matched]
+    expected = {
+        ("cohen2019", "vary_sigma"): len(matched),
+        ("cohen2019", "vary_train_noise"): len([r for r in cohen.runs if r.sigma == 0.5]),
+        ("cohen2019", "high_prob"): 2 * len([r for r in matched if r.sigma == 0.25]),
+        ("cohen2019", "radius_vs_pa"): len({r.sigma for r in cohen.runs}),
+        ("cohen2019", "radius_vs_n"): len({r.sigma for r in cohen.runs}),
+        ("yang2020", "envelope_l1"): len({r.group for r in yang.runs}),
+        ("yang2020", "envelope_linf"): len({r.group for r in yang.runs}),
+        ("yang2020", "radius_vs_p"): 7,  # the default families, which hold the runs' uniform and gaussian
+        ("sun2025", "pa_ecdf"): 2 * len(sun.runs),
+        ("sun2025", "pa_histogram"): len(sun.runs),
+        ("sun2025", "acr_budget_figure"): 2 * len(sun.runs),
+        ("xin2025", "rob_cs_curves"): len(spec["xin2025"].tables[0].runs) * len(spec["xin2025"].tables[0].costs),
+    }
+    for (paper, name), lines in expected.items():
+        data = artifact_frame(paths, paper, name, ".data.csv")
+        assert data.groupby("panel")["line"].nunique().sum() == lines, (paper, name)
+        for suffix in (".pdf", ".png"):
+            assert (Path(paths.paper_dir(paper)) / "digits" / f"{name}{suffix}").stat().st_size > 1000
+
+
+def test_claims_and_published_logs_on_the_ci_run(pipeline: dict[str, Any]) -> None:
+    paths = pipeline["paths"]
+    for paper in pipeline["plan"].papers:
+        claims = pd.read_csv(paths.paper_claims.format(paper=paper))
+        assert set(claims["status"]) <= {"holds", "does not hold", "not measurable here"} and len(claims)
+        readme = Path(paths.paper_readme.format(paper=paper)).read_text()
+        assert "## Claims, checked on this run" in readme and all(c in readme for c in claims["claim"])
+    logs = pd.read_csv(paths.published_log_files("cohen2019")[0])
+    recomputed = logs[logs["quantity"] == "recomputed"].set_index(["sigma", "radius"])["value"]
+    assert recomputed[(0.25, 0.5)] == 0.3 and recomputed[(0.5, 1.5)] == 0.2  # the hand-made fixture logs
+    md = Path(paths.published_log_files("cohen2019")[1]).read_text()
+    assert md.count("FLAGGED") == 1 and "0.01; stated α = 0.001 -- FLAGGED" in md
+
+
+def test_one_artifact_is_its_own_target(pipeline: dict[str, Any]) -> None:
+    paths = pipeline["paths"]
+    table = Path(paths.paper_dir("cohen2019")) / "digits" / "table1.md"
+    table.unlink()
+    result = run(pipeline["workdir"], "cohen2019_table1", *pipeline["args"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == {"cohen2019_table1": 1}
+    assert table.is_file()
+    # the same numbers: Snakemake sees table1.csv unchanged (checksum), so the README stays valid
+    again = run(pipeline["workdir"], *pipeline["args"], "-n")
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_nothing_left_to_do(pipeline: dict[str, Any]) -> None:

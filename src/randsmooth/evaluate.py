@@ -221,8 +221,8 @@ def _cost_sensitive_rows(
 
 def markdown(result: Evaluation, table: pd.DataFrame, spec: MetricsSpec, title: str) -> str:
     """A Markdown summary of one variant: the certified-accuracy row and every metric."""
-    legend = ", ".join(f"{g.name} &sigma; = {g.sigma:g}" for g, _ in noise_groups(table))
-    ca = pd.DataFrame([result.certified_accuracy], index=[legend], columns=list(spec.radii))
+    legend = ", ".join(f"{g.name} σ = {g.sigma:g}" for g, _ in noise_groups(table))
+    ca = pd.DataFrame([result.certified_accuracy], index=[legend], columns=[f"r = {r:g}" for r in spec.radii])
     sided = "two" if spec.two_sided else "one"
     budget = spec.budget if spec.budget is not None else "all n"
     space = table.attrs.get("settings", {}).get("noise_space", "pixel")
@@ -235,12 +235,12 @@ def markdown(result: Evaluation, table: pd.DataFrame, spec: MetricsSpec, title: 
         "",
         "## Certified accuracy",
         "",
-        render.markdown_cohen_string(ca).rstrip("\n"),
+        render.gfm_frame(ca, "noise").rstrip("\n"),
         "",
         "## All metrics",
         "",
-        "| metric | param | value |",
-        "| --- | --- | --- |",
+        render.gfm_table(
+            ["metric", "param", "value"], [[m, str(p), f"{v:.4f}"] for m, p, v in result.long.itertuples(index=False)]
+        ).rstrip("\n"),
     ]
-    lines += [f"| {m} | {p} | {v:.4f} |" for m, p, v in result.long.itertuples(index=False)]
     return "\n".join(lines) + "\n"

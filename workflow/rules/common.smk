@@ -6,6 +6,7 @@ import sys
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
+from randsmooth.papers.catalog import artifacts_of
 from randsmooth.pipeline import commands
 from randsmooth.pipeline import resources as RES
 from randsmooth.pipeline.keys import KEY_PATTERN
@@ -28,6 +29,11 @@ PY = "python" if USE_CONDA else shlex.quote(sys.executable)
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).
 LEASE = commands.lease_prefix(PLAN, PY)
 
+# The papers this library has artifacts for, and their data files next to the Snakefile.
+PAPERS = [p for p in PLAN.papers if artifacts_of(p)]
+PUBLISHED = os.path.join(workflow.basedir, "config", "published", "{paper}.yaml")  # printed values
+CLAIMS = os.path.join(workflow.basedir, "config", "claims", "{paper}.yaml")  # the papers' claims
+
 TRAINING_ENV = "../../envs/training.yaml"
 ANALYSIS_ENV = "../../envs/analysis.yaml"
 
@@ -41,3 +47,22 @@ wildcard_constraints:
     shard=r"\d+",
     samples=r"\d+",
     seed=r"\d+",
+
+
+def artifact_outputs(artifact, in_report=report):
+    """The artifact's files; its CSV table or PNG figure go into the report with the caption."""
+    shown = ".csv" if artifact.kind == "table" else ".png"
+    return [
+        (
+            in_report(
+                path,
+                caption="../report/paper_artifact.rst",
+                category=artifact.paper,
+                subcategory=path.split("/")[-2],
+                labels={"artifact": artifact.target, "file": path.split("/")[-1]},
+            )
+            if path.endswith(shown) and not path.endswith(".data.csv") and "/ecdf/" not in path
+            else path
+        )
+        for path in P.artifact_files(PLAN, artifact)
+    ]

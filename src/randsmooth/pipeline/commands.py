@@ -2,7 +2,8 @@
 
 The spec files are written by tiny rules (``printf`` of the JSON below) and read by the commands:
 ``recipe.json`` by ``train``, ``run.json`` by ``certify --run``, the variant ``.json`` by
-``metrics --spec``, ``tables.json`` by ``summary --spec``. Everything else a rule passes is a
+``metrics --spec``, ``tables.json`` by ``summary --spec`` and the paper commands (``paper``,
+``paper-readme``, ``published-logs``), ``index.json`` by ``index``. Everything else a rule passes is a
 named argument (data folder, batch size, device, ...), so a rule reads on its own.
 """
 
@@ -12,6 +13,8 @@ import shlex
 from collections.abc import Iterable
 from typing import Any
 
+from ..papers.catalog import CONVENTIONS, Artifact
+from .checks import data_module, subset_size
 from .keys import canonical_json, format_number
 from .paths import Paths
 from .plan import Plan
@@ -106,9 +109,40 @@ def lease_prefix(plan: Plan, python: str = "python") -> str:
     return f"{python} -m randsmooth gpu-lease {quoted}{' ' if quoted else ''}-- "
 
 
+def run_info(plan: Plan, paths: Paths, run_name: str, dims: dict[str, int]) -> dict[str, Any]:
+    """What a paper artifact needs to know about one run of a table (config names, not hashes)."""
+    run = plan.run(plan.run_names[run_name])
+    model = plan.models[run.model_key]
+    if run.dataset.key not in dims:
+        spec = data_module().dataset_spec(run.dataset.name, **run.dataset.loader_options())
+        dims[run.dataset.key] = int(spec.dim)
+    examples = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
+    return {
+        "run": run_name,
+        "model": plan.config["certify"][run_name]["model"],
+        "dataset": run.dataset.name,
+        "dim": dims[run.dataset.key],
+        "arch": model.arch,
+        "method": model.method["name"],
+        "method_params": model.method.get("params", {}),
+        "train_noise": model.noise,
+        "train_sigma": model.sigma,
+        "noise": run.noise,
+        "noise_params": run.noise_params,
+        "sigma": run.sigma,
+        "n0": run.n0,
+        "n": run.n,
+        "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
+        "num_examples": subset_size(run.dataset, examples, f"certify/{run_name}"),
+        "counts": paths.counts.format(run=run.key),
+        "run_dir": paths.counts.format(run=run.key).rsplit("/", 1)[0],
+    }
+
+
 def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str:
-    """The content of ``tables.json`` of one paper (all enabled papers if None): every row group
-    of every table with the run, model and metrics file behind it (read by ``summary``)."""
+    """The content of ``tables.json`` of one paper (all enabled papers if None): every table
+    with its reading settings, artifacts, options and runs (read by the paper commands), every
+    row group with its metrics file (read by ``summary``) and the published-logs setting."""
     entries = []
     for e in plan.paper_entries(paper):
         run = plan.runs[e.variant.run_key]
@@ -142,12 +176,62 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
                 "path": paths.metrics_csv.format(run=run.key, variant=e.variant.key),
             }
         )
+    dims: dict[str, int] = {}
     tables = [
-        {"paper": p, "table": t, "title": plan.papers[p]["title"], **spec}
+        {
+            "paper": p,
+            "table": t,
+            "title": plan.papers[p]["title"],
+            **{k: v for k, v in spec.items() if k != "runs"},
+            "runs": [run_info(plan, paths, name, dims) for name in spec["runs"]],
+        }
         for (p, t), spec in plan.tables.items()
         if paper is None or p == paper
     ]
-    return canonical_json({"entries": entries, "tables": tables})
+    papers = {p: info for p, info in plan.papers.items() if paper is None or p == paper}
+    return canonical_json({"entries": entries, "tables": tables, "papers": papers})
+
+
+def index_json(plan: Plan, paths: Paths) -> str:
+    """The content of ``index.json``: every model and run by config name with its folder, its
+    family (models: data set and architecture; runs: the model) and its settings, flattened."""
+    rows = []
+    for name, key in plan.model_names.items():
+        model = plan.models[key]
+        settings = model.train_config or {"checkpoint": model.checkpoint, "arch": model.arch}
+        settings = {k: v for k, v in settings.items() if k not in ("device", "threads")}
+        rows.append(
+            {
+                "kind": "model",
+                "name": name,
+                "folder": paths.weights_of(plan, key).rsplit("/", 1)[0],
+                "family": f"{model.dataset.name} {model.arch}",
+                "settings": _flat(settings),
+            }
+        )
+    for name, key in plan.run_names.items():
+        run = plan.runs[key]
+        identity = {k: v for k, v in run.identity().items() if k not in ("model_key", "dataset")}
+        rows.append(
+            {
+                "kind": "run",
+                "name": name,
+                "folder": paths.counts.format(run=key).rsplit("/", 1)[0],
+                "family": f"model {plan.config['certify'][name]['model']}",
+                "settings": _flat(identity),
+            }
+        )
+    return canonical_json({"rows": rows, "used_runs": [n for n, k in plan.run_names.items() if k in plan.used_runs()]})
+
+
+def _flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level with dotted keys (lists and scalars kept as values)."""
+    if not isinstance(obj, dict):
+        return {prefix: obj}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
 
 
 def describe(plan: Plan, paths: Paths) -> list[dict[str, str]]:
@@ -172,3 +256,14 @@ def describe(plan: Plan, paths: Paths) -> list[dict[str, str]]:
         for e in plan.entries
     ]
     return rows
+
+
+def artifact_caption(plan: Plan, artifact: Artifact) -> str:
+    """The report caption of a paper artifact: the paper's table or figure, the config keys behind
+    it (for each config table that builds it) and the conventions."""
+    tables = [t for (p, t), spec in plan.tables.items() if p == artifact.paper and artifact.name in spec["artifacts"]]
+    keys = artifact.keys.replace("<t>", "{" + ", ".join(tables) + "}")
+    return (
+        f"**{artifact.reference}.** {artifact.title}. Config keys: ``papers/{artifact.paper}/{keys}``. "
+        f"{CONVENTIONS} Target: ``snakemake --cores all {artifact.target}``."
+    )

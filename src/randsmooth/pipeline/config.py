@@ -166,9 +166,20 @@ def workflow_config(
     merge(config, overrides)
     where = ", ".join(str(f) for f in files)
     try:
-        return validate(config, Path(basedir) / SCHEMA)
+        return _repository_paths(validate(config, Path(basedir) / SCHEMA), basedir)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+
+
+def _repository_paths(config: dict[str, Any], basedir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A relative ``papers/<paper>/published_logs/root`` is taken from the repository (the
+    Snakefile's folder), like the ``config/published`` file that lists its logs."""
+    for paper in config["papers"].values():
+        logs = paper.get("published_logs")
+        if logs is not None:
+            root = Path(os.path.expanduser(logs["root"]))
+            logs["root"] = str(root if root.is_absolute() else Path(basedir) / root)
+    return config
 
 
 def config_files(configfiles: Sequence[str | os.PathLike[str]], basedir: str | os.PathLike[str]) -> list[Path]:

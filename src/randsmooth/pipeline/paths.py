@@ -15,8 +15,13 @@ pattern                                        content
 ``R/certify/{run}/metrics/{variant}.csv``      its metrics (long format), ``.md`` summary and
                                                ``.per_example.parquet`` radii
 ``R/papers/{paper}/tables.json``               what the paper's tables hold (runs, variants)
-``R/papers/{paper}/summary.{csv,md}``          every table of one paper
-``R/summary.{csv,md}``                         every enabled paper
+``R/papers/{paper}/{table}/<artifact>.*``      the paper's tables (.csv/.md/.tex) and figures
+                                               (.pdf/.png/.data.csv), see randsmooth.papers.catalog
+``R/papers/{paper}/published_logs.*``          the tables rebuilt from the released logs
+``R/papers/{paper}/README.md``, ``claims.csv`` what is where, the runs, deviations, claims
+``R/papers/{paper}/summary.{csv,md}``          appendix: every metric of every table of one paper
+``R/summary.{csv,md}``                         appendix: every enabled paper
+``R/index.{md,csv,json}``                      config name -> folder of every model and run
 ``R/logs/<rule>/...``, ``R/benchmarks/...``    each job's log and time/memory
 =============================================  ====================================================
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from ..papers.catalog import TABLE_FILES, Artifact, artifacts_of
 from .plan import Plan
 
 PATTERNS: dict[str, str] = {
@@ -45,6 +51,12 @@ PATTERNS: dict[str, str] = {
     "paper_md": "papers/{paper}/summary.md",
     "summary_csv": "summary.csv",
     "summary_md": "summary.md",
+    "paper_readme": "papers/{paper}/README.md",
+    "paper_claims": "papers/{paper}/claims.csv",
+    "published_logs": "papers/{paper}/published_logs",
+    "index_json": "index.json",
+    "index_md": "index.md",
+    "index_csv": "index.csv",
 }
 
 
@@ -110,6 +122,61 @@ class Paths:
         out = [getattr(self, kind).format(paper=p) for p in plan.papers for kind in ("paper_csv", "paper_md")]
         return out + ([self.summary_csv, self.summary_md] if plan.papers else [])
 
+    def counts_of(self, plan: Plan, paper: str, tables: list[str] | None = None) -> list[str]:
+        """Merged counts of the runs of ``paper``'s tables (all of them if ``tables`` is None)."""
+        names = [
+            r
+            for (p, t), spec in plan.tables.items()
+            if p == paper and (tables is None or t in tables)
+            for r in spec["runs"]
+        ]
+        return list(dict.fromkeys(self.counts.format(run=plan.run_names[n]) for n in names))
+
+    # ------------------------------------------------------------------ paper artifacts
+    def artifacts(self, plan: Plan, paper: str) -> list[Artifact]:
+        """The artifacts some table of ``paper`` builds, in the catalog's order."""
+        used = {a for (p, _), spec in plan.tables.items() if p == paper for a in spec["artifacts"]}
+        return [a for a in artifacts_of(paper) if a.name in used]
+
+    def artifact_tables(self, plan: Plan, artifact: Artifact) -> list[str]:
+        return [t for (p, t), spec in plan.tables.items() if p == artifact.paper and artifact.name in spec["artifacts"]]
+
+    def artifact_files(self, plan: Plan, artifact: Artifact) -> list[str]:
+        """Every file of ``artifact``: ``papers/<paper>/<table>/<file>`` for each table building it."""
+        out = []
+        for table in self.artifact_tables(plan, artifact):
+            folder = posixpath.join("papers", artifact.paper, table)
+            stems = plan.tables[(artifact.paper, table)]["stems"]
+            out += [self._join(posixpath.join(folder, f)) for f in artifact.files(stems)]
+        return out
+
+    def table_csvs(self, plan: Plan, paper: str) -> list[str]:
+        """The CSV of every table artifact of ``paper`` (the README reports their published values)."""
+        return [
+            f
+            for a in self.artifacts(plan, paper)
+            if a.kind == "table"
+            for f in self.artifact_files(plan, a)
+            if f.endswith(".csv")
+        ]
+
+    def published_log_files(self, paper: str) -> list[str]:
+        return [self.published_logs.format(paper=paper) + suffix for suffix in TABLE_FILES]
+
+    def paper_dir(self, paper: str) -> str:
+        return self._join(posixpath.join("papers", paper))
+
+    def paper_targets(self, plan: Plan, paper: str) -> list[str]:
+        """Every artifact of one paper, its published-log tables (when configured), README and claims
+        (nothing for a paper without artifacts in randsmooth.papers.catalog)."""
+        if not artifacts_of(paper):
+            return []
+        out = [f for a in self.artifacts(plan, paper) for f in self.artifact_files(plan, a)]
+        if plan.papers[paper]["published_logs"] is not None:
+            out += self.published_log_files(paper)
+        return out + [self.paper_readme.format(paper=paper), self.paper_claims.format(paper=paper)]
+
     def final_targets(self, plan: Plan) -> list[str]:
-        """Every final artifact: per-run metrics, per-paper summaries and the overall summary."""
-        return self.metrics_of(plan) + self.summary_targets(plan)
+        """Every final artifact: per-run metrics, the papers' artifacts, the appendix summaries and the index."""
+        papers = [f for p in plan.papers for f in self.paper_targets(plan, p)]
+        return self.metrics_of(plan) + papers + self.summary_targets(plan) + [self.index_md, self.index_csv]

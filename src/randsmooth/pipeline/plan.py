@@ -1,8 +1,8 @@
 """A validated workflow config expanded into content-addressed data sets, models, runs and metrics.
 
 :class:`Plan` reads the sections of a config (``datasets``, ``recipes``, ``models``, ``certify``,
-``papers``) and checks everything a job would otherwise only find out when it runs: references
-between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
+``papers``, expanded by :mod:`.papers`) and checks everything a job would otherwise only find out
+when it runs: references between sections, training recipes and method hyper-parameters (:mod:`randsmooth.train_config`,
 :mod:`randsmooth.losses`), noise parameters (:mod:`randsmooth.sampling`), example subsets against
 the split sizes, shard counts, prefix budgets, cluster resources. Errors name the config key.
 
@@ -24,23 +24,19 @@ from . import config
 from .checks import (
     MATRIX_KEYS,
     check,
-    check_budget,
-    check_first_examples,
     check_method,
     check_noise,
     data_module,
     get,
-    label,
     lookup,
     named_cost,
     results_dir,
     shard_count,
     subset_size,
-    table_cost,
-    table_noise_space,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
+from .papers import add_paper
 from .recipes import model_identity, model_train_config, soft_targets
 from .resources import check_resources
 
@@ -78,7 +74,7 @@ class Plan:
         for name, raw in self.config["certify"].items():
             self._add_run(name, raw)
         for name, raw in self.config["papers"].items():
-            self._add_paper(name, raw)
+            add_paper(self, name, raw)
         check_resources(self)
 
     # ------------------------------------------------------------------ lookups
@@ -254,67 +250,6 @@ class Plan:
             )
         self.runs[key] = run
         self.run_names[name] = key
-
-    # ------------------------------------------------------------------ paper tables
-    def _add_paper(self, paper: str, raw: Mapping[str, Any]) -> None:
-        if not raw["enabled"]:
-            return
-        self.papers[paper] = {"title": raw.get("title", paper), "tables": list(raw["tables"])}
-        for table, spec in raw["tables"].items():
-            where = f"papers/{paper}/tables/{table}"
-            runs = {name: self.runs[lookup(self.run_names, "certify", name, f"{where}/runs")] for name in spec["runs"]}
-            self.tables[(paper, table)] = {
-                "description": spec.get("description", ""),
-                "norm": spec["norm"],
-                "alpha": float(spec["alpha"]),
-                "two_sided": bool(spec["two_sided"]),
-                "radii": [float(r) for r in spec["radii"]],
-                "envelope": bool(spec["envelope"]),
-                "first_examples": check_first_examples(spec["first_examples"], runs, f"{where}/first_examples"),
-                "noise_space": table_noise_space(runs, f"{where}/runs"),
-            }
-            costs: list[dict[str, Any] | None] = [
-                table_cost(c, self.costs, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
-            ] or [None]
-            for run_name, run in runs.items():
-                model = self.models[run.model_key]
-                group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
-                for budget in spec["budgets"]:
-                    check_budget(budget, run, run_name, f"{where}/budgets")
-                    for cost in costs:
-                        variant = self._variant(run, spec, budget, cost)
-                        row = label(run_name, run, budget, cost, spec)
-                        model_name = self.config["certify"][run_name]["model"]
-                        self.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
-
-    def _variant(
-        self, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
-    ) -> Variant:
-        spec: dict[str, Any] = {
-            "alpha": float(table["alpha"]),
-            "two_sided": bool(table["two_sided"]),
-            "norm": table["norm"],
-            "budget": budget,
-            "radii": [float(r) for r in table["radii"]],
-            "pa_thresholds": [float(t) for t in table["pa_thresholds"]],
-        }
-        if table["first_examples"] is not None:  # only when set: existing variants keep their keys
-            spec["first_examples"] = int(table["first_examples"])
-        if cost is not None:
-            spec["cost"] = {k: copy.deepcopy(v) for k, v in cost.items() if k in MATRIX_KEYS}
-            spec.update({k: cost[k] for k in ("cs_mode", "legacy_alpha", "positive_class")})
-        readable = [
-            spec["norm"],
-            f"a{format_number(spec['alpha'])}",
-            "2s" if spec["two_sided"] else None,
-            f"b{budget}" if budget is not None else None,
-            f"first{spec['first_examples']}" if "first_examples" in spec else None,
-            cost["name"] if cost else None,
-        ]
-        key = content_key(readable, spec)
-        variant = Variant(key=key, run_key=run.key, spec=spec)
-        self.variants[(run.key, key)] = variant
-        return variant
 
 
 def load_workflow(

@@ -44,7 +44,8 @@ COUNT_METRICS = ("n_rows", "budget")
 
 
 def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
-    """A plain Markdown table of a DataFrame (index as first column, floats rounded, counts as ints)."""
+    """A Markdown table of a DataFrame (index as first column, floats rounded, counts as ints)."""
+    from ..render import gfm_table
 
     def cell(value: Any, column: str = "") -> str:
         if isinstance(value, float):
@@ -53,15 +54,13 @@ def _md_table(frame: Any, index_name: str, digits: int = 4) -> str:
             if column in COUNT_METRICS and value.is_integer():
                 return str(int(value))
             return f"{value:.{digits}f}"
-        return str(value).replace("|", "\\|")
+        return str(value)
 
     columns = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join([index_name] + columns) + " |", "| " + " | ".join(["---"] * (len(columns) + 1)) + " |"]
-    for idx, row in frame.iterrows():
-        lines.append(
-            "| " + " | ".join([cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns, strict=True)]) + " |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [cell(idx)] + [cell(v, c) for v, c in zip(row.tolist(), columns, strict=True)] for idx, row in frame.iterrows()
+    ]
+    return gfm_table([index_name] + columns, rows).rstrip("\n")
 
 
 def _param_label(value: Any) -> str:
@@ -72,7 +71,7 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
     """Markdown report: per paper table, certified accuracy, scalars and the other metrics."""
 
     from ..evaluate import NOISE_SPACE_NOTES
-    from ..render import markdown_cohen_string
+    from ..render import gfm_frame
 
     lines = ["# Summary", ""]
     for info in spec["tables"]:
@@ -98,11 +97,12 @@ def summary_markdown(table: Any, spec: Mapping[str, Any]) -> str:
         if not ca.empty:
             pivot = ca.pivot_table(index="label", columns="param", values="value", aggfunc="first")
             pivot = pivot.reindex(labels)
-            lines += ["### Certified accuracy", "", markdown_cohen_string(pivot).rstrip("\n"), ""]
+            pivot.columns = [f"r = {c:g}" for c in pivot.columns]
+            lines += ["### Certified accuracy (column best in bold)", "", gfm_frame(pivot, "run", mark_best=True), ""]
             if info.get("envelope"):
                 groups = rows.drop_duplicates("label").set_index("label")["group"]
                 env = pivot.groupby(groups.reindex(pivot.index).to_numpy()).max()
-                lines += ["### Envelope (best over the runs of each group)", "", _md_table(env, "group"), ""]
+                lines += ["### Envelope (best over the runs of each group)", "", gfm_frame(env, "group", digits=4), ""]
         scalars = rows[rows["param"].isna()]
         if not scalars.empty:
             pivot = scalars.pivot_table(index="label", columns="metric", values="value", aggfunc="first")

@@ -1,0 +1,558 @@
+"""randsmooth.papers: the paper tables, figures, published values, claims and released-log tables.
+
+Artifacts are built from hand-made count tables written where the workflow's ``tables.json`` says
+(the spec comes from a real config through randsmooth.pipeline), so every number below is known.
+The released-log tables read the fixture logs of tests/published_log_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from published_log_fixtures import FIXTURES, write_fixtures
+from randsmooth import bounds, render
+from randsmooth.cli import paper as paper_cli
+from randsmooth.counts import synthetic_table, write_table
+from randsmooth.papers import catalog, claims
+from randsmooth.papers.build import build_artifact
+from randsmooth.papers.data import load_spec
+from randsmooth.papers.index import index_frame
+from randsmooth.papers.published import Published, Record, load_published
+from randsmooth.papers.published_logs import build_published_logs, check_clone
+from randsmooth.papers.tables import Cell, PaperTable, Section, attach_published
+from randsmooth.pipeline import commands, config
+from randsmooth.pipeline.paths import Paths
+from randsmooth.pipeline.plan import Plan
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
+N = 1000
+ALPHA = 0.001
+
+
+# ------------------------------------------------------------------------ GFM check
+def gfm_problems(markdown: str) -> list[str]:
+    """Why the Markdown's tables are not valid GitHub tables (empty list: valid).
+
+    A table is a block of lines starting with ``|``: every line ends with ``|``, the second line is
+    the delimiter row (``---`` cells, optional colons), and every row has the header's number of
+    cells (pipes escaped as ``\\|`` do not count). Raw HTML is a problem anywhere.
+    """
+    outside_code = [re.sub(r"(`+)(.+?)(?<!`)\1(?!`)", "", line) for line in markdown.splitlines()]
+    problems = [f"HTML: {line}" for line in outside_code if re.search(r"</?[a-zA-Z]+[^>]*>", line)]
+    block: list[str] = []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+            continue
+        if line.strip() and not block and "|" in line.split(" ")[0]:
+            problems.append(f"row not starting with |: {line}")
+        if block:
+            cells = [len(re.split(r"(?<!\\)\|", row)) - 2 for row in block]
+            if len(block) < 2 or not re.fullmatch(r"\|( *:?-{3,}:? *\|)+", block[1]):
+                problems.append(f"no delimiter row: {block[:2]}")
+            if any(not row.rstrip().endswith("|") for row in block):
+                problems.append(f"row not ending with |: {block}")
+            if len(set(cells)) != 1:
+                problems.append(f"cell counts {cells}: {block}")
+            block = []
+    return problems
+
+
+def test_gfm_check_accepts_our_tables_and_rejects_cohens() -> None:
+    table = render.gfm_table(["run", "r = 0.5"], [["a | b", "0.50"], ["c", "0.40"]], [[False, True], [False, False]])
+    assert gfm_problems(table) == []
+    assert "a \\| b" in table and "**0.50**" in table
+    cohen = pd.DataFrame([[0.5, 0.2], [0.4, 0.3]], index=["a", "b"], columns=[0.25, 0.5])
+    assert gfm_problems(render.markdown_cohen_string(cohen))  # released format: <b> rows, not a valid table
+    assert gfm_problems("| a | b |\n| --- | --- |\n| 1 |\n")  # wrong cell count
+    assert gfm_problems("| a |\n| --- |\n| data/<method>.csv |\n")  # GitHub would drop <method>
+    assert gfm_problems("| a |\n| --- |\n| `data/<method>.csv` |\n") == []
+    assert gfm_problems(f"| a |\n| --- |\n| {render.md_code('x`y <b>')} |\n") == []  # a name with a backtick
+
+
+def test_best_in_column_marks_ties_but_not_all_equal_columns() -> None:
+    assert render.best_in_column([0.0, 0.0, 0.0]) == [False, False, False]
+    assert render.best_in_column([0.5, 0.7, 0.7]) == [False, True, True]
+    assert render.best_in_column([0.5]) == [False]
+
+
+def test_booktabs_escapes_and_rules() -> None:
+    tex = render.booktabs_table(["run_1 & σ", "r ≥ 0.5"], [["50% a_b", "0.50"]], [[False, True]], caption="x")
+    assert tex.splitlines()[0] == "% x"
+    for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lr}"):
+        assert rule in tex
+    assert r"run\_1 \& $\sigma$" in tex and r"r $\geq$ 0.5" in tex and r"50\% a\_b" in tex
+    assert r"\textbf{0.50}" in tex
+
+
+# ------------------------------------------------------------------------- fixtures
+def base_config(tmp: Path) -> dict[str, Any]:
+    """A digits config whose runs get hand-made counts (see write_counts)."""
+    model = {"dataset": "digits", "arch": "digits_cnn", "recipe": "r", "noise": "gaussian"}
+    return {
+        "results": str(tmp / "results"),
+        "datasets": {"digits": {"name": "digits"}},
+        "recipes": {
+            "r": {
+                "epochs": 1,
+                "batch_size": 8,
+                "optimizer": {"lr": 0.1},
+                "schedule": {"name": "constant"},
+                "workers": 0,
+            }
+        },
+        "models": {
+            "g25": {**model, "sigma": 0.25},
+            "g100": {**model, "sigma": 1.0},
+            "stab25": {
+                **model,
+                "sigma": 0.25,
+                "method": {"name": "stability", "params": {"variant": "li", "weight": 2}},
+            },
+        },
+        "certify": {
+            "g25": {"model": "g25", "n0": 10, "n": N, "examples": {"stop": 10}},
+            "g100": {"model": "g100", "n0": 10, "n": N, "examples": {"stop": 10}},
+            "stab25": {"model": "stab25", "n0": 10, "n": N, "examples": {"stop": 10}},
+            "g25_at_100": {"model": "g25", "sigma": 1.0, "n0": 10, "n": N, "examples": {"stop": 10}},
+        },
+        "papers": {},
+    }
+
+
+def counts(labels: list[int], top: list[int], n_top: list[int], n: int = N) -> tuple[np.ndarray, np.ndarray]:
+    """Selection and estimation counts: row i puts n_top[i] of n samples (and all 10 selection
+    samples) on class top[i], the rest on the next class."""
+    sel = np.zeros((len(labels), 10), dtype=np.int64)
+    est = np.zeros((len(labels), 10), dtype=np.int64)
+    for i, (c, k) in enumerate(zip(top, n_top, strict=True)):
+        sel[i, c] = 10
+        est[i, c] = k
+        est[i, (c + 1) % 10] = n - k
+    return sel, est
+
+
+def build(tmp: Path, cfg: dict[str, Any], paper: str, data: dict[str, tuple[list[int], list[int], list[int]]]) -> Path:
+    """Write the paper's tables.json from the config and the runs' counts; return the spec path."""
+    plan = Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
+    paths = Paths(plan.results)
+    spec = json.loads(commands.paper_tables_json(plan, paths, paper))
+    for table in spec["tables"]:
+        for run in table["runs"]:
+            labels, top, n_top = data[run["run"]]
+            sel, est = counts(labels, top, n_top)
+            frame = synthetic_table(labels, sel, est, sigma=run["sigma"], dim=64, budgets=[100])
+            Path(run["counts"]).parent.mkdir(parents=True, exist_ok=True)
+            write_table(frame, run["counts"])
+    path = tmp / "results" / "papers" / paper / "tables.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec))
+    return path
+
+
+LABELS = list(range(10))
+ALL_RIGHT = (LABELS, LABELS, [N] * 10)  # every point correct with n_A = N
+HALF_RIGHT = (LABELS, [y if y < 5 else (y + 1) % 10 for y in LABELS], [N] * 10)  # 5 correct, 5 wrong
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+# ----------------------------------------------------------------------------- Cohen
+@pytest.fixture()
+def cohen(tmp_path: Path) -> tuple[Path, Path]:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["cohen2019"] = {
+        "tables": {"digits": {"runs": ["g25", "g100", "g25_at_100"], "radii": [0.0, 0.5, 1.0, 2.0]}}
+    }
+    data = {"g25": ALL_RIGHT, "g100": HALF_RIGHT, "g25_at_100": HALF_RIGHT}
+    return build(tmp_path, cfg, "cohen2019", data), tmp_path / "results" / "papers" / "cohen2019"
+
+
+def test_cohen_tables_have_the_known_numbers(cohen: tuple[Path, Path]) -> None:
+    spec, out = cohen
+    for name in ("certified_accuracy", "table1", "predict"):
+        assert build_artifact(spec, f"cohen2019_{name}", None, out) == ["digits"]
+    ca = read(out / "digits" / "certified_accuracy.csv")
+    assert set(ca["row"]) == {"Gaussian, σ = 0.25", "Gaussian, σ = 1"}  # matched runs only
+    r25 = bounds.max_radius(N, ALPHA, 0.25)  # 0.616: every sigma = 0.25 point is certified up to here
+    got = ca.set_index(["sigma", "radius"])["value"]
+    assert got[(0.25, 0.0)] == 1.0 and got[(0.25, 0.5)] == 1.0 and got[(0.25, 1.0)] == 0.0 and r25 < 1.0
+    assert got[(1.0, 0.0)] == 0.5 and got[(1.0, 2.0)] == 0.5
+    table1 = read(out / "digits" / "table1.csv").pivot_table(index="radius", columns="metric", values="value")
+    assert table1.loc[0.5].to_dict() == {"certified_accuracy": 1.0, "clean_accuracy": 1.0, "sigma": 0.25}
+    assert table1.loc[2.0].to_dict() == {"certified_accuracy": 0.5, "clean_accuracy": 0.5, "sigma": 1.0}
+    assert 0.0 not in table1.index  # Table 1 starts at r > 0
+    predict = read(out / "digits" / "predict.csv")
+    assert set(predict["budget"]) == {100, N}
+    md = (out / "digits" / "table1.md").read_text()
+    assert gfm_problems(md) == [] and "Cohen et al. 2019, Table 1." in md and "α = 0.001 (one-sided" in md
+
+
+def test_cohen_figures_have_one_line_per_run(cohen: tuple[Path, Path]) -> None:
+    spec, out = cohen
+    expected = {"vary_sigma": 2, "vary_train_noise": 2, "radius_vs_pa": 2, "radius_vs_n": 2}
+    for name, lines in expected.items():
+        if name == "vary_train_noise":
+            with pytest.raises(ValueError, match="table 'digits': no run is certified at σ = 0.5"):
+                build_artifact(spec, f"cohen2019_{name}", None, out)
+            continue
+        build_artifact(spec, f"cohen2019_{name}", None, out)
+        data = read(out / "digits" / f"{name}.data.csv")
+        assert data["line"].nunique() == lines, name
+        for suffix in (".pdf", ".png"):
+            assert (out / "digits" / f"{name}{suffix}").stat().st_size > 1000
+    curve = read(out / "digits" / "vary_sigma.data.csv")
+    for _, line in curve.groupby("line"):
+        assert (np.diff(line["y"].to_numpy()) <= 0).all()  # non-increasing in the radius
+    cap = read(out / "digits" / "radius_vs_n.data.csv").groupby("line")["y"]
+    assert cap.max()["σ = 1"] == pytest.approx(float(bounds.max_radius(10**7, ALPHA, 1.0)))
+
+
+def test_vary_train_noise_and_high_prob_read_their_options(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    options = {"vary_train_noise_sigma": 1.0, "high_prob_sigma": 1.0, "high_prob_rho": 0.01}
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g100", "g25_at_100"], "options": options}}}
+    spec = build(tmp_path, cfg, "cohen2019", {"g100": HALF_RIGHT, "g25_at_100": ALL_RIGHT})
+    out = tmp_path / "out"
+    build_artifact(spec, "cohen2019_vary_train_noise", None, out)
+    assert read(out / "digits" / "vary_train_noise.data.csv")["line"].nunique() == 2
+    build_artifact(spec, "cohen2019_high_prob", None, out)
+    data = read(out / "digits" / "high_prob.data.csv")
+    approx, bound = (data[data["variant"] == v]["y"].to_numpy() for v in (0, 1))
+    penalty = 0.001 + np.sqrt(0.001 * 0.999 * np.log(100) / 10) + np.log(100) / 30
+    np.testing.assert_allclose(approx - bound, penalty)  # Cohen's HighProbAccuracy at N = 10 rows
+
+
+def test_first_examples_and_noise_space_reach_the_artifacts(tmp_path: Path) -> None:
+    """A table with first_examples reads a prefix of its runs (here the 5 correct points of
+    HALF_RIGHT); a table of runs in the normalised noise space says so in its header."""
+    cfg = base_config(tmp_path)
+    cfg["models"]["g100"]["noise_space"] = "normalized"
+    tables = {"first5": {"runs": ["g100"], "first_examples": 5, "radii": [0.0, 1.0]}}
+    cfg["papers"]["cohen2019"] = {"tables": tables, "published_logs": None}
+    spec = build(tmp_path, cfg, "cohen2019", {"g100": HALF_RIGHT})
+    out = tmp_path / "out"
+    build_artifact(spec, "cohen2019_certified_accuracy", None, out)
+    got = read(out / "first5" / "certified_accuracy.csv").set_index("radius")["value"]
+    assert got[0.0] == 1.0 and got[1.0] == 1.0  # all 10 points: 0.5
+    md = (out / "first5" / "certified_accuracy.md").read_text()
+    assert "the first 5 test points of each run" in md and "normalised units" in md
+
+
+# ------------------------------------------------------------------------------- Yang
+def test_yang_envelope_table_and_claims(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    model = {"dataset": "digits", "arch": "digits_cnn", "recipe": "r"}
+    cfg["models"].update(
+        u50={**model, "noise": "uniform", "sigma": 0.5}, lap50={**model, "noise": "laplace", "sigma": 0.5}
+    )
+    cfg["certify"].update(
+        u50={"model": "u50", "n0": 10, "n": N, "examples": {"stop": 10}},
+        lap50={"model": "lap50", "n0": 10, "n": N, "examples": {"stop": 10}},
+    )
+    cfg["papers"]["yang2020"] = {
+        "tables": {"digits": {"runs": ["u50", "lap50", "g25"], "norm": "l1", "radii": [0.0, 0.25, 0.5, 1.0]}}
+    }
+    # uniform: 10 of 10 at p = 0.9 (l1 radius sqrt(3) 0.5 (2 p_low - 1) ~ 0.67); laplace: 5 of 10 at p = 1
+    data = {"u50": (LABELS, LABELS, [900] * 10), "lap50": HALF_RIGHT, "g25": HALF_RIGHT}
+    spec = build(tmp_path, cfg, "yang2020", data)
+    out = tmp_path / "out"
+    build_artifact(spec, "yang2020_table1", None, out)
+    table = read(out / "digits" / "table1.csv")
+    ca = table[table["metric"] == "certified_accuracy"].set_index(["group", "radius"])["value"]
+    assert ca[("uniform", 0.5)] == 1.0 and ca[("uniform", 1.0)] == 0.0 and ca[("laplace", 1.0)] == 0.5
+    for norm in ("l1", "l2", "linf"):
+        build_artifact(spec, f"yang2020_envelope_{norm}", None, out)
+        assert read(out / "digits" / f"envelope_{norm}.data.csv")["line"].nunique() == 3
+    loaded = load_spec(spec)
+    verdict = claims.CHECKS["envelope_dominates"](loaded.tables[0], {"better": "uniform", "worse": "laplace"})
+    assert verdict.status == claims.FAILS and "r = 1: 0.00 vs 0.50" in verdict.evidence
+    verdict = claims.CHECKS["envelope_dominates"](loaded.tables[0], {"better": "uniform", "worse": "uniform+stability"})
+    assert verdict.status == claims.UNMEASURABLE
+
+
+def test_yang_analytic_figures_need_no_counts(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["yang2020"] = {"tables": {"digits": {"runs": ["g25"], "norm": "l1", "options": {"dims": [16, 64]}}}}
+    plan = Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
+    spec = tmp_path / "tables.json"
+    spec.write_text(commands.paper_tables_json(plan, Paths(plan.results), "yang2020"))
+    for name, lines in (("radius_vs_p", 7), ("linf_vs_dim", 7)):
+        build_artifact(spec, name, None, tmp_path / "out")  # no count table exists
+        data = read(tmp_path / "out" / "digits" / f"{name}.data.csv")
+        assert data["line"].nunique() == lines  # the 7 default families (gaussian among them)
+    linf = read(tmp_path / "out" / "digits" / "linf_vs_dim.data.csv").set_index(["line", "x"])["y"]
+    assert linf[("Gaussian", 64)] == pytest.approx(linf[("Gaussian", 16)] / 2)  # radius / sqrt(d)
+
+
+# -------------------------------------------------------------------------------- Sun
+@pytest.fixture()
+def sun(tmp_path: Path) -> tuple[Path, Path]:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["sun2025"] = {
+        "tables": {
+            "digits": {
+                "runs": ["g25", "stab25"],
+                "radii": [0.0, 0.25],
+                "options": {"plugin_budgets": [100, 1000, 10**8]},
+            },
+            "ablation": {"runs": ["g25", "stab25"], "radii": [0.0, 0.25], "artifacts": ["ablation"]},
+        }
+    }
+    # Gaussian: every point at p = 0.9; Stability: half the points at p = 1, half wrong
+    data = {"g25": (LABELS, LABELS, [900] * 10), "stab25": HALF_RIGHT}
+    return build(tmp_path, cfg, "sun2025", data), tmp_path / "results" / "papers" / "sun2025"
+
+
+def test_sun_ecdf_files_and_figure(sun: tuple[Path, Path]) -> None:
+    spec, out = sun
+    build_artifact(spec, "sun2025_pa_ecdf", None, out)
+    data = read(out / "digits" / "pa_ecdf.data.csv")
+    assert data["line"].nunique() == 4  # two runs x (certified correct, true label)
+    released = pd.read_csv(out / "digits" / "ecdf" / "stability_0.25.csv", sep="\t")
+    assert list(released.columns) == ["x", "y"] and len(released) == 501
+    assert released["y"].iloc[0] == 0.5  # y(0.5) = share of certified-correct points
+    gaussian = pd.read_csv(out / "digits" / "ecdf" / "gaussian_0.25.csv", sep="\t").set_index("x")["y"]
+    assert gaussian[0.5] == 1.0 and gaussian[0.9] == 1.0 and gaussian[0.901] == 0.0
+
+
+def test_sun_acr_budget_ranking_and_claim(sun: tuple[Path, Path]) -> None:
+    spec, out = sun
+    build_artifact(spec, "sun2025_acr_budget", None, out)
+    table = read(out / "digits" / "acr_budget.csv")
+    ranking = table[table["metric"] == "ranking"].set_index(["estimate", "budget"])["text"]
+    assert ranking[("plug-in", 100)] == "Gaussian > Stability"  # 90 / 100 beats 1/2 x R_max(100)
+    assert ranking[("plug-in", 10**8)] == "Stability > Gaussian"  # the cap grows like sqrt(2 ln N)
+    acr = table[(table["metric"] == "acr") & (table["estimate"] == "plug-in")].set_index(["method", "budget"])["value"]
+    assert acr[("stability", 10**8)] == pytest.approx(0.5 * float(bounds.max_radius(10**8, ALPHA, 0.25)), abs=1e-3)
+    verdict = claims.CHECKS["ranking_changes_with_budget"](load_spec(spec).tables[0], {})
+    assert verdict.status == claims.HOLDS
+    verdict = claims.CHECKS["acr_up_pa_not_up"](load_spec(spec).tables[0], {"methods": ["stability"]})
+    assert verdict.status == claims.HOLDS and "p_A ≥ 0.5 0.50 vs 1.00" in verdict.evidence
+
+
+def test_sun_table_ablation_and_sanity(sun: tuple[Path, Path]) -> None:
+    spec, out = sun
+    build_artifact(spec, "sun2025_table", None, out)
+    table = read(out / "digits" / "table.csv")
+    acr = table[table["metric"] == "acr"].set_index("method")["value"]
+    clean = table[(table["metric"] == "certified_accuracy") & (table["radius"] == 0)].set_index("method")["value"]
+    for method in ("gaussian", "stability"):  # ACR <= share correct x R_max
+        assert acr[method] <= clean[method] * float(bounds.max_radius(N, ALPHA, 0.25)) + 1e-12
+    assert build_artifact(spec, "sun2025_ablation", None, out) == ["ablation"]
+    ablation = read(out / "ablation" / "ablation.csv")
+    assert ablation[ablation["metric"] == "acr_change"]["value"].iloc[0] == 0.0
+    with pytest.raises(ValueError, match="no table of sun2025 .* lists the artifact 'precision_recall'|no artifact"):
+        build_artifact(spec, "sun2025_precision_recall", None, out)
+
+
+# -------------------------------------------------------------------------------- Xin
+def test_xin_tables_show_both_alpha_splits(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    costs = [{"name": "3 to 5,8,9", "num_classes": 10, "pairs": [[3, 5], [3, 8], [3, 9]]}]
+    cfg["papers"]["xin2025"] = {"tables": {"digits": {"runs": ["g25"], "radii": [0.0, 0.25], "costs": costs}}}
+    labels = [3] * 8 + [0, 1]
+    data = {"g25": (labels, [3] * 8 + [0, 1], [700] * 10)}
+    spec = build(tmp_path, cfg, "xin2025", data)
+    out = tmp_path / "out"
+    for name in ("standard", "cost_sensitive", "rob_cs_curves"):
+        build_artifact(spec, name, None, out)
+    cs = read(out / "digits" / "cost_sensitive.csv").set_index("metric")["value"]
+    assert float(cs["rob_cs_reference_alpha"]) >= float(cs["rob_cs"])  # the reference's split is looser
+    assert int(cs["seed_points"]) == 8
+    assert read(out / "digits" / "rob_cs_curves.data.csv")["panel"].nunique() == 1
+    with pytest.raises(ValueError, match="needs a table of \\['ham10000'\\]"):
+        catalog.table_artifacts("xin2025", ["precision_recall"], "digits", "papers/xin2025/tables/digits/artifacts")
+
+
+# ------------------------------------------------------------------ published values
+def test_published_values_expand_and_attach_only_where_the_setting_matches() -> None:
+    pub = load_published(REPO / "config" / "published" / "cohen2019.yaml", "cohen2019")
+    keys = {"dataset": "cifar10", "method": "gaussian", "n": 100000, "metric": "certified_accuracy"}
+    assert pub.find("certified_accuracy", {**keys, "sigma": 0.25, "radius": 0.5}).value == 0.43
+    assert pub.find("certified_accuracy", {**keys, "sigma": 0.25, "radius": 0.5, "n": 1000}) is None
+    assert (
+        pub.find(
+            "table1", {"dataset": "imagenet", "method": "gaussian", "n": 100000, "radius": 2.0, "metric": "sigma"}
+        ).value
+        == 1.0
+    )
+    table = PaperTable(
+        "t",
+        "ref",
+        "settings",
+        [Section("", ["run", "r"], [("a", [Cell(0.45, {**keys, "sigma": 0.25, "radius": 0.5})])])],
+    )
+    assert [r.value for r in attach_published(table, pub, "certified_accuracy", {})] == [0.43]
+    assert "(released: 0.43, Δ +0.02)" in table.markdown()
+    row = table.long().iloc[0]
+    assert row["published"] == 0.43 and row["difference"] == pytest.approx(0.02) and row["published_tag"] == "released"
+
+
+@pytest.mark.parametrize("paper", ["cohen2019", "yang2020", "sun2025", "xin2025"])
+def test_published_files_load_with_their_tags(paper: str) -> None:
+    pub = load_published(REPO / "config" / "published" / f"{paper}.yaml", paper)
+    assert pub.records and all(r.artifact in {a.name for a in catalog.artifacts_of(paper)} for r in pub.records)
+    if paper == "xin2025":
+        assert {r.tag for r in pub.records} == {"second-hand"}
+    with pytest.raises(ValueError, match="holds the values of"):
+        load_published(REPO / "config" / "published" / f"{paper}.yaml", "other")
+
+
+def test_record_matching_needs_every_key() -> None:
+    record = Record("t", {"sigma": 0.5, "radius": 1.0}, 0.3, "s", "paper")
+    assert record.matches("t", {"sigma": 0.5, "radius": 1.0, "extra": 1})
+    assert not record.matches("t", {"sigma": 0.5}) and not record.matches("u", {"sigma": 0.5, "radius": 1.0})
+    assert Published("p", [record]).find("t", {"sigma": 0.5 + 1e-15, "radius": 1.0}) is record
+
+
+# ------------------------------------------------------------------- released logs
+def logs_settings(paths: list[str], root: Path = FIXTURES / "locuslab-smoothing", **extra: Any) -> dict[str, Any]:
+    return {"root": str(root), "url": None, "commit": "0" * 40, "logs": paths, "sha256": {}, **extra}
+
+
+COHEN_25 = "data/certify/cifar10/resnet110/noise_0.25/test/sigma_0.25"
+COHEN_50 = "data/certify/cifar10/resnet110/noise_0.50/test/sigma_0.50"
+
+
+def test_fixture_logs_are_the_generators(tmp_path: Path) -> None:
+    for path in write_fixtures(tmp_path):
+        assert path.read_bytes() == (FIXTURES / path.relative_to(tmp_path)).read_bytes()
+
+
+def test_published_logs_reproduce_the_synthetic_numbers_and_flag_another_alpha(tmp_path: Path) -> None:
+    pub = load_published(REPO / "config" / "published" / "cohen2019.yaml", "cohen2019")
+    table = build_published_logs("cohen2019", logs_settings([COHEN_25, COHEN_50]), pub, tmp_path / "logs")
+    frame = pd.read_csv(tmp_path / "logs.csv")
+    recomputed = frame[frame["quantity"] == "recomputed"].set_index(["sigma", "radius"])["value"]
+    # the hand-made log: 7 correct rows, radii 0.953 0.572 0.406 0.316 0.165 0.0602 0.873
+    assert [recomputed[(0.25, r)] for r in (0.25, 0.5, 0.75, 1.0)] == [0.5, 0.3, 0.2, 0.0]
+    assert [recomputed[(0.5, r)] for r in (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)] == [0.6, 0.5, 0.4, 0.3, 0.2, 0.2]
+    printed = frame[frame["quantity"] == "printed"].set_index(["sigma", "radius"])["value"]
+    assert printed[(0.25, 0.5)] == 0.43 and printed[(0.5, 1.5)] == 0.09  # Cohen's appendix table
+    notes = [section.notes[0] for section in table.sections]
+    assert "implied by the written radii (N = 100,000, σ = 0.25): 0.001; stated α = 0.001." in notes[0]
+    assert "FLAGGED" not in notes[0] and "α flagged" not in table.sections[0].title
+    assert "0.01; stated α = 0.001 -- FLAGGED" in notes[1] and "α flagged" in table.sections[1].title
+    assert "not a git clone" in table.settings
+    assert gfm_problems((tmp_path / "logs.md").read_text()) == []
+
+
+def test_published_logs_acr_of_sun(tmp_path: Path) -> None:
+    pub = load_published(REPO / "config" / "published" / "sun2025.yaml", "sun2025")
+    settings = logs_settings(["data/certify/cifar10/ours/noise_0.25.tsv"], FIXTURES / "eth-sri-acr-weakness")
+    build_published_logs("sun2025", settings, pub, tmp_path / "logs")
+    frame = pd.read_csv(tmp_path / "logs.csv")
+    acr = frame[frame["metric"] == "acr"].set_index("quantity")["value"]
+    assert acr["recomputed"] == pytest.approx(0.33452) and acr["printed"] == 0.564  # (sum of 7 radii) / 10
+
+
+def test_published_logs_check_files_and_commits(tmp_path: Path) -> None:
+    pub = load_published(REPO / "config" / "published" / "cohen2019.yaml", "cohen2019")
+    bad = logs_settings([COHEN_25], sha256={COHEN_25: "0" * 64})
+    with pytest.raises(ValueError, match="sha256 .* differs"):
+        build_published_logs("cohen2019", bad, pub, tmp_path / "a")
+    with pytest.raises(ValueError, match="not listed in the published file"):
+        build_published_logs("cohen2019", logs_settings(["nope"]), pub, tmp_path / "b")
+    with pytest.raises(FileNotFoundError, match="no such folder; clone"):
+        check_clone(tmp_path / "missing", "0" * 40)
+    # a git repository as the "remote": cloned at the pinned commit, then verified
+    remote = tmp_path / "remote"
+    shutil.copytree(FIXTURES / "locuslab-smoothing", remote)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(remote)]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "logs"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    clone = tmp_path / "clone"
+    settings = logs_settings([COHEN_25], clone, url=str(remote), commit=head)
+    table = build_published_logs("cohen2019", settings, pub, tmp_path / "c")
+    assert f"clone at commit {head} (verified)" in table.settings and (clone / COHEN_25).is_file()
+    with pytest.raises(ValueError, match="not the pinned commit"):
+        check_clone(clone, "1" * 40)
+
+
+# ------------------------------------------------------------------ claims, catalog
+@pytest.mark.parametrize("paper", ["cohen2019", "yang2020", "sun2025", "xin2025"])
+def test_claim_files_name_known_checks_and_artifacts(paper: str) -> None:
+    loaded = claims.load_claims(REPO / "config" / "claims" / f"{paper}.yaml", paper)
+    assert loaded
+    names = {a.name for a in catalog.artifacts_of(paper)}
+    assert all(c.artifact in names and c.check in claims.CHECKS for c in loaded)
+
+
+def test_sigma_tradeoff_holds_and_fails_on_known_data(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g25", "g100"], "radii": [0.0, 0.5, 1.0, 2.0]}}}
+    for data, status in (
+        ({"g25": ALL_RIGHT, "g100": HALF_RIGHT}, claims.HOLDS),
+        ({"g25": ALL_RIGHT, "g100": ALL_RIGHT}, claims.FAILS),
+    ):
+        table = load_spec(build(tmp_path, cfg, "cohen2019", data)).tables[0]
+        verdict = claims.CHECKS["sigma_tradeoff"](table, {})
+        assert verdict.status == status, verdict.evidence
+        # sigma 0.25 can certify up to 0.62 with N = 1,000: r = 1 is the first grid radius beyond
+        assert "certified accuracy at r = 1 (beyond the cap 0.62)" in verdict.evidence
+
+
+def test_every_artifact_has_a_builder_and_options_are_checked() -> None:
+    import importlib
+
+    for paper, artifacts in catalog.ARTIFACTS.items():
+        builders = importlib.import_module(f"randsmooth.papers.{paper}").BUILDERS
+        assert set(builders) == {a.name for a in artifacts}
+    with pytest.raises(ValueError, match="'w/bogus' is not an option of sun2025"):
+        catalog.resolve_options("sun2025", {"bogus": 1}, "w")
+    with pytest.raises(ValueError, match="'w/epsilon': expected a value like 0.5"):
+        catalog.resolve_options("xin2025", {"epsilon": "half"}, "w")
+    assert catalog.table_artifacts("sun2025", None, "digits", "w") == [
+        "table",
+        "pa_ecdf",
+        "pa_histogram",
+        "radius_cap",
+        "acr_budget",
+        "acr_budget_figure",
+    ]
+
+
+def test_index_shows_only_the_settings_that_differ() -> None:
+    spec = {
+        "rows": [
+            {
+                "kind": "run",
+                "name": "a",
+                "folder": "f/a",
+                "family": "model m",
+                "settings": {"n": 100, "sigma": 0.5, "seed": 0},
+            },
+            {
+                "kind": "run",
+                "name": "b",
+                "folder": "f/b",
+                "family": "model m",
+                "settings": {"n": 1000, "sigma": 0.5, "seed": 0},
+            },
+        ],
+        "used_runs": ["a"],
+    }
+    frame = index_frame(spec)
+    assert frame["settings"].tolist() == ["n=100", "n=1000"] and frame["used"].tolist() == [True, False]
+
+
+def test_paper_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--spec", str(tmp_path / "none.json"), "--artifact", "cohen2019_table1", "--out-dir", str(tmp_path)]
+    assert paper_cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "none.json: no such file" in err[0]
