@@ -71,3 +71,16 @@ def test_module_size(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     limit = 330 if name(path).startswith("randsmooth.pipeline") else 600
     assert lines <= limit, f"{name(path)} has {lines} lines"
+
+
+def test_metrics_and_paper_jobs_do_not_import_torch() -> None:
+    """The many small jobs that read count tables (metrics, merge, paper artifacts, summaries) start
+    without torch: the noise families import it only where they sample (about 1.5 s per job)."""
+    import subprocess
+    import sys
+
+    jobs = ("metrics", "merge", "paper", "paper_readme", "published_logs", "summary", "index")
+    modules = [f"randsmooth.cli.{job}" for job in jobs]
+    code = f"import sys; import {', '.join(modules)}; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == "False"

@@ -356,8 +356,8 @@ def test_default_config_deduplicates_shared_runs() -> None:
     for sigma in ("0.25", "0.50", "1.00"):  # Sun's runs are Cohen's counts
         assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert plan.run_names["xin_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n = 1,000 on every test image
-    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 40
+    assert plan.run_names["xin_gauss_0.50"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
+    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 38
 
 
 def test_keys_are_path_safe_and_readable() -> None:

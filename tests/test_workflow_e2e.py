@@ -455,6 +455,21 @@ def test_nothing_left_to_do(pipeline: dict[str, Any]) -> None:
     result = run(pipeline["workdir"], *pipeline["args"], "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+    # the `snakemake` script instead of `python -m snakemake`: another path to the interpreter,
+    # not a change of any job's parameters
+    script = Path(sys.executable).parent / "snakemake"
+    if script.is_file():
+        result = subprocess.run(
+            [str(script), "-s", str(SNAKEFILE), *pipeline["args"], "-n"],
+            cwd=pipeline["workdir"],
+            env=snakemake_env(),
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
 
 
 def test_corrupt_shard_is_a_clear_error(pipeline: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ config.update(PLAN.config)
 P = Paths(PLAN.results)  # every results/ path pattern: P.recipe, P.shard, P.counts, ...
 
 # Inside a rule's conda env the env's own `python`; otherwise the interpreter running Snakemake.
+# PY and LEASE enter the shell commands as globals, not params: a rerun through another path to the
+# same interpreter (`snakemake` vs `python -m snakemake`) is not a change of parameters.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 PY = "python" if USE_CONDA else shlex.quote(sys.executable)
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).

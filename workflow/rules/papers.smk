@@ -39,13 +39,12 @@ for _paper in PAPERS:
             conda:
                 ANALYSIS_ENV
             params:
-                py=PY,
                 name=_artifact.target,
                 out_dir=lambda w, input: os.path.dirname(input.spec),  # results/papers/<paper>
                 # a function: the caption's braces are text, not wildcards
                 caption=lambda w, text=commands.artifact_caption(PLAN, _artifact): text,
             shell:
-                "{params.py} -m randsmooth paper --spec {input.spec:q} --artifact {params.name} "
+                "{PY} -m randsmooth paper --spec {input.spec:q} --artifact {params.name} "
                 "--published {input.published:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
     if PLAN.papers[_paper]["published_logs"] is not None:
@@ -77,11 +76,10 @@ for _paper in PAPERS:
             conda:
                 ANALYSIS_ENV
             params:
-                py=PY,
                 stem=lambda w, output: os.path.splitext(output[0])[0],
                 clone=PLAN.papers[_paper]["published_logs"],  # rerun when the clone or commit changes
             shell:
-                "{params.py} -m randsmooth published-logs --spec {input.spec:q} --published {input.published:q} "
+                "{PY} -m randsmooth published-logs --spec {input.spec:q} --published {input.published:q} "
                 "--out-stem {params.stem:q} > {log:q} 2>&1"
 
     rule:
@@ -111,10 +109,9 @@ for _paper in PAPERS:
         conda:
             ANALYSIS_ENV
         params:
-            py=PY,
             logs="--published-logs" if PLAN.papers[_paper]["published_logs"] is not None else "",
         shell:
-            "{params.py} -m randsmooth paper-readme --spec {input.spec:q} --claims {input.claims:q} "
+            "{PY} -m randsmooth paper-readme --spec {input.spec:q} --claims {input.claims:q} "
             "--tables {input.tables:q} {params.logs} --out-readme {output.readme:q} "
             "--out-claims {output.claims:q} > {log:q} 2>&1"
 
@@ -141,10 +138,9 @@ rule index:
     conda:
         ANALYSIS_ENV
     params:
-        py=PY,
         spec=lambda w: commands.index_json(PLAN, P),  # a function: JSON braces are not wildcards
     shell:
-        "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {params.py} -m randsmooth index "
+        "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {PY} -m randsmooth index "
         "--spec {output.json:q} --out-md {output.md:q} --out-csv {output.csv:q} >> {log:q} 2>&1"
 
 
@@ -168,10 +164,8 @@ rule paper_summary:
     localrule: True
     conda:
         ANALYSIS_ENV
-    params:
-        py=PY,
     shell:
-        "{params.py} -m randsmooth summary --spec {input.spec:q} --out-csv {output.csv:q} "
+        "{PY} -m randsmooth summary --spec {input.spec:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} > {log:q} 2>&1"
 
 
@@ -194,8 +188,6 @@ rule summary:
     localrule: True
     conda:
         ANALYSIS_ENV
-    params:
-        py=PY,
     shell:
-        "{params.py} -m randsmooth summary --spec {input.specs:q} --out-csv {output.csv:q} "
+        "{PY} -m randsmooth summary --spec {input.specs:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} > {log:q} 2>&1"

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where noise is sampled: radii need only numpy/scipy
+    import torch
 
 NORMS: tuple[str, ...] = ("l1", "l2", "linf")
 _NORM_EXPONENT_INVERSE = {"l1": 1.0, "l2": 0.5, "linf": 0.0}  # 1/p for each norm
@@ -113,6 +115,8 @@ class Noise(ABC):
         All randomness comes from ``generator`` (which must live on ``x.device``); noise is drawn
         directly on that device in ``x``'s floating dtype.
         """
+        import torch
+
         if not torch.is_tensor(x) or x.dim() < 1:
             raise ValueError(f"x must be a batch tensor of shape (N, ...), got {type(x).__name__}")
         n = x.shape[0]

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import torch
 from scipy import special, stats
+
+if TYPE_CHECKING:  # torch is imported where noise is sampled: radii need only numpy/scipy
+    import torch
 
 from .base import Noise
 from .registry import register
@@ -66,6 +68,8 @@ class Gaussian(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         wd = work_dtype(dtype)
         return torch.randn((n, self.dim), generator=generator, device=device, dtype=wd).to(dtype)
 
@@ -90,6 +94,8 @@ class Laplace(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         wd = work_dtype(dtype)
         e = torch.empty((n, self.dim), dtype=wd, device=device).exponential_(1.0, generator=generator)
         return e.mul_(random_signs((n, self.dim), generator, device, wd)).to(dtype)
@@ -119,6 +125,8 @@ class Uniform(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         wd = work_dtype(dtype)
         u = torch.rand((n, self.dim), generator=generator, device=device, dtype=wd)
         return u.mul_(2).sub_(1).to(dtype)
@@ -154,6 +162,8 @@ class Pareto(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         # |x| = U^(-1/a) - 1 = expm1(E / a) with E ~ Exp(1): exact tail, no 1 - U cancellation.
         wd = work_dtype(dtype)
         e = torch.empty((n, self.dim), dtype=wd, device=device).exponential_(1.0, generator=generator)
@@ -192,6 +202,8 @@ class Expp(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         # |x| = G^(1/p), G ~ Gamma(1/p). Using G =d G' U^p with G' ~ Gamma(1 + 1/p) and U ~ U(0,1)
         # independent gives |x| = U G'^(1/p), which never underflows for small shapes 1/p.
         power = float(self.p)

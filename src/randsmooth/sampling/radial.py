@@ -21,10 +21,13 @@ Radii use closed forms where they exist and otherwise the numerical tables of
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy import special, stats
+
+if TYPE_CHECKING:  # torch is imported where noise is sampled: radii need only numpy/scipy
+    import torch
 
 from .base import Noise
 from .iid import check_param, gaussian_l2_unit, laplace_l1_unit
@@ -65,6 +68,8 @@ class UniformBall(Noise):
     def _sample_unit(
         self, n: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
     ) -> torch.Tensor:
+        import torch
+
         # radius U^(1/d) = exp(-E/d), E ~ Exp(1)
         e = torch.empty((n,), dtype=torch.float64, device=device).exponential_(1.0, generator=generator)
         radius = torch.exp(-e / self.dim)

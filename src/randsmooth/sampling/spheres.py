@@ -13,7 +13,10 @@ callers cast the final noise to the requested dtype.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch is imported where noise is sampled: radii need only numpy/scipy
+    import torch
 
 __all__ = [
     "work_dtype",
@@ -32,6 +35,8 @@ def work_dtype(dtype: torch.dtype) -> torch.dtype:
     (torch's Gamma sampler does not support half precision; half/bfloat16 noise is drawn in
     float32 and cast by the caller.)
     """
+    import torch
+
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
@@ -40,12 +45,17 @@ def standard_gamma(
     size: tuple[int, ...],
     generator: torch.Generator | None,
     device: torch.device,
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Gamma(``shape_param``, scale 1) variates of the given ``size``, drawn on ``device``.
+    """Gamma(``shape_param``, scale 1) variates of the given ``size``, drawn on ``device`` in
+    ``dtype`` (float64 if None).
 
     Uses torch's (Marsaglia-Tsang) Gamma sampler, which accepts an explicit generator.
     """
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
+
     if not shape_param > 0:
         raise ValueError(f"shape_param must be > 0 for a Gamma distribution, got {shape_param!r}")
     alpha = torch.full((), float(shape_param), dtype=dtype, device=device).expand(size)
@@ -54,6 +64,7 @@ def standard_gamma(
 
 def beta_prime(a: float, b: float, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     """``n`` BetaPrime(a, b) variates (float64), as Gamma(a) / Gamma(b)."""
+
     return standard_gamma(a, (n,), generator, device) / standard_gamma(b, (n,), generator, device)
 
 
@@ -61,6 +72,8 @@ def random_signs(
     size: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
     """Independent uniformly random signs (+1 / -1) of the given ``size``."""
+    import torch
+
     bits = torch.empty(size, dtype=dtype, device=device).bernoulli_(0.5, generator=generator)
     return bits.mul_(2).sub_(1)
 
@@ -69,6 +82,8 @@ def l2_sphere(
     n: int, dim: int, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
     """``n`` uniform points on the unit l2 sphere in ``dim`` dims (normalised standard normals)."""
+    import torch
+
     z = torch.randn((n, dim), generator=generator, device=device, dtype=dtype)
     return z / torch.linalg.vector_norm(z, ord=2, dim=1, keepdim=True)
 
@@ -81,6 +96,8 @@ def l1_sphere(
     Normalised i.i.d. Exp(1) magnitudes (a Dirichlet(1, ..., 1) point) with independent random
     signs.
     """
+    import torch
+
     e = torch.empty((n, dim), dtype=dtype, device=device).exponential_(1.0, generator=generator)
     e = e / e.sum(dim=1, keepdim=True)
     return e.mul_(random_signs((n, dim), generator, device, dtype))
@@ -93,6 +110,8 @@ def cube_surface(
 
     All coordinates U[-1, 1], then one uniformly chosen coordinate per row set to +1 or -1.
     """
+    import torch
+
     u = torch.rand((n, dim), generator=generator, device=device, dtype=dtype).mul_(2).sub_(1)
     face = torch.randint(0, dim, (n, 1), generator=generator, device=device)
     sign = random_signs((n, 1), generator, device, dtype)
