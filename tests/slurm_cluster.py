@@ -24,13 +24,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
+
+from workflow_run import snakemake_env
 
 log = logging.getLogger(__name__)
 
@@ -415,14 +416,6 @@ def _cancel_all_jobs(root: Path) -> None:
             return
         time.sleep(0.5)
     log.warning("jobs still queued %d s after scancel", DRAIN_TIMEOUT_S)
-
-
-def snakemake_env() -> dict[str, str]:
-    """This process's environment without SLURM/SBATCH settings; this interpreter's bin first."""
-    prefixes = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
 
 
 # ---------------------------------------------------------------- the context manager

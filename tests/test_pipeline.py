@@ -781,3 +781,17 @@ def test_pretrained_errors_name_the_key(change: Any, message: str) -> None:
     change(cfg["models"]["gauss"])
     with pytest.raises(ValueError, match=message):
         expand(cfg)
+
+
+def test_jobs_name_the_interpreter_the_same_way_whichever_alias_started_snakemake(tmp_path: Path) -> None:
+    real = tmp_path / "python3.11"
+    real.write_text("")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(real)
+    alias = tmp_path / "bin" / "python3"
+    alias.symlink_to(real)
+    assert commands.interpreter(str(alias), str(tmp_path)) == str(tmp_path / "bin" / "python")
+    other = tmp_path / "other"
+    other.write_text("")
+    assert commands.interpreter(str(other), str(tmp_path)) == str(other)  # another interpreter: itself
+    assert commands.interpreter(str(other), str(tmp_path / "nowhere")) == str(other)  # no <prefix>/bin/python

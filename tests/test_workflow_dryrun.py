@@ -31,10 +31,8 @@ import concurrent.futures
 import copy
 import json
 import math
-import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from typing import Any
 import pytest
 import yaml
 
+import workflow_run
 from randsmooth.losses import get_loss
 from randsmooth.pipeline.config import merge, validate
 
@@ -65,25 +64,8 @@ DRY_RUNS = [(c, p) for c in CONFIGS for p in PROFILES] + [("sun2025+stability", 
 TIMEOUT_S = 240
 
 
-def snakemake_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env
-
-
 def run_snakemake(workdir: Path, *args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = ["timeout", "-k", "10", str(int(timeout)), sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
-    return subprocess.run(
-        cmd,
-        cwd=workdir,
-        env=snakemake_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout + 30,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return workflow_run.run_snakemake(workdir, *args, timeout=timeout)
 
 
 def read_config(name: str) -> dict[str, Any]:

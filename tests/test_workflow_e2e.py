@@ -41,6 +41,7 @@ from randsmooth.pipeline.config import validate
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import Plan
 from randsmooth.shards import PROGRESS_SUFFIX
+from workflow_run import run_snakemake, snakemake_cmd, snakemake_env
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -52,29 +53,8 @@ SETTLE_S = 2.0
 HOSTILE = " a'b; touch INJECTED $(touch INJECTED2) `touch INJECTED3`"
 
 
-def snakemake_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.pop("CUDA_VISIBLE_DEVICES", None)
-    return env
-
-
-def snakemake_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
-
-
 def run(workdir: Path, *args: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    cmd = ["timeout", "-k", "10", str(int(timeout)), *snakemake_cmd(*args)]
-    return subprocess.run(
-        cmd,
-        cwd=workdir,
-        env=snakemake_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout + 30,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_snakemake(workdir, *args, timeout=timeout)
 
 
 def hostile_config(tmp: Path) -> dict[str, Any]:

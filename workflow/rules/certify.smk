@@ -38,12 +38,14 @@ rule certify_shard:
         mem_mb=lambda w, attempt: RES.certify_job(PLAN, w.run).mem(attempt),
         runtime=lambda w, attempt: RES.certify_job(PLAN, w.run).runtime(attempt),
     params:
+        py=PY,
+        lease=LEASE,
         data_root=lambda w: PLAN.run(w.run).dataset.root,
         batch=lambda w: PLAN.run(w.run).batch,
         engine=lambda w: commands.engine_options(PLAN, w.run),
         device=PLAN.device,
     shell:
-        "{LEASE}{PY} -m randsmooth certify --run {input.settings:q} --checkpoint {input.model:q} "
+        "{params.lease}{params.py} -m randsmooth certify --run {input.settings:q} --checkpoint {input.model:q} "
         "--data-root {params.data_root:q} --shard {wildcards.shard} --batch {params.batch} {params.engine} "
         "--device {params.device:q} --num-threads {threads} --no-progress --out {output:q} > {log:q} 2>&1"
 
@@ -61,6 +63,7 @@ rule merge:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         checks=lambda w: commands.merge_checks(PLAN, w.run),
     shell:
-        "{PY} -m randsmooth merge {input:q} --out {output:q} {params.checks} > {log:q} 2>&1"
+        "{params.py} -m randsmooth merge {input:q} --out {output:q} {params.checks} > {log:q} 2>&1"

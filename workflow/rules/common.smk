@@ -23,11 +23,10 @@ config.update(PLAN.config)
 
 P = Paths(PLAN.results)  # every results/ path pattern: P.recipe, P.shard, P.counts, ...
 
-# Inside a rule's conda env the env's own `python`; otherwise the interpreter running Snakemake.
-# PY and LEASE enter the shell commands as globals, not params: a rerun through another path to the
-# same interpreter (`snakemake` vs `python -m snakemake`) is not a change of parameters.
+# Inside a rule's conda env the env's own `python`; otherwise the interpreter running Snakemake, by
+# one name whichever alias started it (`snakemake` or `python -m snakemake`: the same params).
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-PY = "python" if USE_CONDA else shlex.quote(sys.executable)
+PY = "python" if USE_CONDA else shlex.quote(commands.interpreter())
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).
 LEASE = commands.lease_prefix(PLAN, PY)
 

@@ -37,6 +37,8 @@ rule metrics:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=PY,
     shell:
-        "{PY} -m randsmooth metrics --table {input.counts:q} --spec {input.spec:q} --out-csv {output.csv:q} "
+        "{params.py} -m randsmooth metrics --table {input.counts:q} --spec {input.spec:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} --per-example {output.examples:q} > {log:q} 2>&1"

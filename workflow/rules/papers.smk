@@ -39,12 +39,13 @@ for _paper in PAPERS:
             conda:
                 ANALYSIS_ENV
             params:
+                py=PY,
                 name=_artifact.target,
                 out_dir=lambda w, input: os.path.dirname(input.spec),  # results/papers/<paper>
                 # a function: the caption's braces are text, not wildcards
                 caption=lambda w, text=commands.artifact_caption(PLAN, _artifact): text,
             shell:
-                "{PY} -m randsmooth paper --spec {input.spec:q} --artifact {params.name} "
+                "{params.py} -m randsmooth paper --spec {input.spec:q} --artifact {params.name} "
                 "--published {input.published:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
     if PLAN.papers[_paper]["published_logs"] is not None:
@@ -76,10 +77,11 @@ for _paper in PAPERS:
             conda:
                 ANALYSIS_ENV
             params:
+                py=PY,
                 stem=lambda w, output: os.path.splitext(output[0])[0],
                 clone=PLAN.papers[_paper]["published_logs"],  # rerun when the clone or commit changes
             shell:
-                "{PY} -m randsmooth published-logs --spec {input.spec:q} --published {input.published:q} "
+                "{params.py} -m randsmooth published-logs --spec {input.spec:q} --published {input.published:q} "
                 "--out-stem {params.stem:q} > {log:q} 2>&1"
 
     rule:
@@ -109,9 +111,10 @@ for _paper in PAPERS:
         conda:
             ANALYSIS_ENV
         params:
+            py=PY,
             logs="--published-logs" if PLAN.papers[_paper]["published_logs"] is not None else "",
         shell:
-            "{PY} -m randsmooth paper-readme --spec {input.spec:q} --claims {input.claims:q} "
+            "{params.py} -m randsmooth paper-readme --spec {input.spec:q} --claims {input.claims:q} "
             "--tables {input.tables:q} {params.logs} --out-readme {output.readme:q} "
             "--out-claims {output.claims:q} > {log:q} 2>&1"
 
@@ -138,9 +141,10 @@ rule index:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         spec=lambda w: commands.index_json(PLAN, P),  # a function: JSON braces are not wildcards
     shell:
-        "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {PY} -m randsmooth index "
+        "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {params.py} -m randsmooth index "
         "--spec {output.json:q} --out-md {output.md:q} --out-csv {output.csv:q} >> {log:q} 2>&1"
 
 
@@ -164,8 +168,10 @@ rule paper_summary:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=PY,
     shell:
-        "{PY} -m randsmooth summary --spec {input.spec:q} --out-csv {output.csv:q} "
+        "{params.py} -m randsmooth summary --spec {input.spec:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} > {log:q} 2>&1"
 
 
@@ -188,6 +194,8 @@ rule summary:
     localrule: True
     conda:
         ANALYSIS_ENV
+    params:
+        py=PY,
     shell:
-        "{PY} -m randsmooth summary --spec {input.specs:q} --out-csv {output.csv:q} "
+        "{params.py} -m randsmooth summary --spec {input.specs:q} --out-csv {output.csv:q} "
         "--out-md {output.md:q} > {log:q} 2>&1"

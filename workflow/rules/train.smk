@@ -39,10 +39,12 @@ rule soft_targets:
         mem_mb=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).mem(attempt),
         runtime=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt),
     params:
+        py=PY,
+        lease=LEASE,
         data_root=lambda w: PLAN.model(w.model).dataset.root,
         device=PLAN.device,
     shell:
-        "RANDSMOOTH_DATA_DIR={params.data_root:q} {LEASE}{PY} -m randsmooth soft-targets "
+        "RANDSMOOTH_DATA_DIR={params.data_root:q} {params.lease}{params.py} -m randsmooth soft-targets "
         "--checkpoint {input.teacher:q} --num-samples {wildcards.samples} --seed {wildcards.seed} "
         "--device {params.device:q} --num-threads {threads} --out {output:q} > {log:q} 2>&1"
 
@@ -70,6 +72,8 @@ rule train:
         mem_mb=lambda w, attempt: RES.train_job(PLAN, w.model).mem(attempt),
         runtime=lambda w, attempt: RES.train_job(PLAN, w.model).runtime(attempt),
     params:
+        py=PY,
+        lease=LEASE,
         out_dir=lambda w, output: os.path.dirname(output[0]),
         data_root=lambda w: PLAN.model(w.model).dataset.root,
         device=PLAN.device,
@@ -77,5 +81,5 @@ rule train:
         init=lambda w: commands.init_option(PLAN, P, w.model),
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
-        "{LEASE}{PY} -m randsmooth train --config {input.recipe:q} {params.soft_targets} {params.init} "
+        "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} {params.init} "
         "--out {params.out_dir:q} --device {params.device:q} > {log:q} 2>&1"

@@ -9,7 +9,9 @@ named argument (data folder, batch size, device, ...), so a rule reads on its ow
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,6 +91,19 @@ def merge_checks(plan: Plan, run_key: str) -> str:
     if run.stop is None:
         return ""
     return quote(["--start", run.start, "--stop", run.stop, "--skip", run.skip, "--expect-count", run.num_examples()])
+
+
+def interpreter(executable: str | None = None, prefix: str | None = None) -> str:
+    """The Python that runs the jobs: ``<prefix>/bin/python`` when that is the running interpreter
+    (``executable``, default ``sys.executable``) under another name, e.g. ``.venv/bin/python3.11``
+    for the ``snakemake`` script, so that ``snakemake`` and ``python -m snakemake`` give the rules
+    the same ``params`` and switching between them reruns nothing."""
+    executable = executable or sys.executable
+    canonical = os.path.join(prefix or sys.prefix, "bin", "python")
+    try:
+        return canonical if os.path.samefile(canonical, executable) else executable
+    except OSError:  # no <prefix>/bin/python
+        return executable
 
 
 def lease_prefix(plan: Plan, python: str = "python") -> str:

@@ -1,0 +1,38 @@
+"""Running Snakemake on this repository's Snakefile from the tests, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SNAKEFILE = Path(__file__).resolve().parents[1] / "Snakefile"
+
+
+def snakemake_env() -> dict[str, str]:
+    """This process's environment without SLURM/SBATCH settings; this interpreter's bin first."""
+    prefixes = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    return env
+
+
+def snakemake_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``snakemake -s Snakefile ARGS`` in ``workdir`` (created), killed after ``timeout`` seconds."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        ["timeout", "-k", "10", str(int(timeout)), *snakemake_cmd(*args)],
+        cwd=workdir,
+        env=snakemake_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
