@@ -17,6 +17,7 @@ from randsmooth.cli import gpu_lease as lease_cli
 from randsmooth.gpu_lease import Decision, acquire, decide, lock_path, try_lock
 from randsmooth.pipeline import config
 from randsmooth.pipeline.plan import Plan
+from workflow_run import run_snakemake
 
 SHOW = "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'), flush=True)"
 
@@ -371,18 +372,8 @@ def fake_gpu_workflow(tmp_path: Path, target: str, gpu: dict[str, object], timeo
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     env = clean_env(PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), target, "--cores", "8"]
-    cmd += ["--resources", "gpu=1", "--configfile", str(tmp_path / "config.yaml")]
-    return subprocess.run(
-        ["timeout", "-k", "10", str(timeout), *cmd],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout + 30,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    args = (target, "--cores", "8", "--resources", "gpu=1", "--configfile", str(tmp_path / "config.yaml"))
+    return run_snakemake(tmp_path, *args, timeout=timeout, env=env)
 
 
 @pytest.mark.slow

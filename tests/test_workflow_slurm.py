@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from randsmooth.pipeline import config
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import Plan
 from slurm_cluster import SlurmUnavailable, local_slurm_cluster
-from workflow_run import snakemake_env
+from workflow_run import run_snakemake, snakemake_env
 
 pytestmark = pytest.mark.slurm
 
@@ -46,31 +45,7 @@ def skip_or_fail(reason: str) -> None:
 
 
 def snakemake(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "timeout",
-        "-k",
-        "10",
-        str(TIMEOUT_S),
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(SNAKEFILE),
-        "--configfile",
-        str(CI_CONFIG),
-        *args,
-    ]
-    return subprocess.run(
-        cmd,
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S + 30,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_snakemake(workdir, "--configfile", str(CI_CONFIG), *args, timeout=TIMEOUT_S, env=env)
 
 
 def slurm_jobs() -> list[dict[str, str]]:

@@ -23,13 +23,16 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``snakemake -s Snakefile ARGS`` in ``workdir`` (created), killed after ``timeout`` seconds."""
+def run_snakemake(
+    workdir: Path, *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``snakemake -s Snakefile ARGS`` in ``workdir`` (created), killed after ``timeout`` seconds;
+    ``env`` defaults to :func:`snakemake_env`."""
     workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
         ["timeout", "-k", "10", str(int(timeout)), *snakemake_cmd(*args)],
         cwd=workdir,
-        env=snakemake_env(),
+        env=snakemake_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=timeout + 30,

@@ -163,18 +163,12 @@ class TableData:
     ) -> pd.DataFrame:
         """CERTIFY's per-example decisions (:func:`randsmooth.decide.certify`) at the table's alpha,
         sidedness and norm unless overridden."""
-        key = (
-            _file_key(run.counts),
-            self.first_examples,
-            norm or self.norm,
-            budget,
-            self.alpha if alpha is None else alpha,
-            self.two_sided,
-        )
+        norm = norm or self.norm
+        alpha = self.alpha if alpha is None else alpha
+        key = (_file_key(run.counts), self.first_examples, norm, budget, alpha, self.two_sided)
         if key not in _DECISIONS:
-            _DECISIONS[key] = decide.certify(
-                self.counts(run), key[4], norm=key[2], budget=budget, two_sided=self.two_sided
-            )
+            table = self.counts(run)
+            _DECISIONS[key] = decide.certify(table, alpha, norm=norm, budget=budget, two_sided=self.two_sided)
         return _DECISIONS[key]
 
     def certified_accuracy(self, run: RunInfo, radii: Sequence[float], *, norm: str | None = None) -> np.ndarray:
