@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One prepared check for a lent H100/H200 (torch there, no snakemake): in under 4 minutes it runs
-#   1. the CUDA tests of the engine, the counter-based noise and the GPU lease,
+# One prepared check for a lent H100/H200 (torch there, no snakemake): in under 5 minutes it runs
+#   1. the tests of the engine, the counter-based noise and the GPU lease, and every test marked
+#      `cuda` (training methods and loop, soft targets, the certify command on CUDA),
 #   2. benchmarks/certify_throughput.py on CUDA (bare / engine / fast / Cohen-style loop),
 #   3. the CI config through Snakemake with --resources gpu=1 and device auto (jobs on CUDA, each
 #      through the GPU lease), with a watchdog that records the process tree, kernel wait channels
@@ -20,8 +21,9 @@ OUT=${OUT:-/tmp/gpu-check-out}
 DEVICE=${RANDSMOOTH_GPU_CHECK_DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 WORK=${RANDSMOOTH_GPU_CHECK_WORKDIR:-/tmp/gpu-check-workflow}
-# step limits (seconds): 230 in all on the device; the CPU dry run gives the workflow longer
+# step limits (seconds): 270 in all on the device; the CPU dry run gives the workflow longer
 T_TESTS=${T_TESTS:-50}
+T_CUDA_TESTS=${T_CUDA_TESTS:-40}
 T_BENCH=${T_BENCH:-80}
 if [ "$DEVICE" = cpu ]; then T_WORKFLOW=${T_WORKFLOW:-240}; else T_WORKFLOW=${T_WORKFLOW:-100}; fi
 mkdir -p "$OUT"
@@ -85,6 +87,10 @@ EOF
 # ------------------------------------------------------------------------------------ 1. tests
 step tests "$T_TESTS" "$OUT/tests.log" "$PYTHON" -m pytest -q -rs -p no:cacheprovider \
     tests/test_philox.py tests/test_engine.py tests/test_workflow_gpu_lease.py -m "not slow" -k "not interpreter"
+# the CUDA cases of the other modules: training methods, the training loop, soft targets, certify CLI
+step cuda-tests "$T_CUDA_TESTS" "$OUT/cuda-tests.log" "$PYTHON" -m pytest -q -rs -p no:cacheprovider -m "cuda and not slow" \
+    tests/test_losses_methods.py tests/test_train.py tests/test_soft_targets.py tests/test_certify_cli.py \
+    tests/test_noise_sampling.py
 
 # -------------------------------------------------------------------------------- 2. benchmark
 if [ "$DEVICE" = cpu ]; then

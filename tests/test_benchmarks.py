@@ -59,6 +59,13 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    assert {"env.log", "tests.log", "bench.log", "workflow.log", "workflow_logs.tar.gz", "summary.txt"} <= {
-        p.name for p in out.iterdir()
+    expected = {
+        "env.log",
+        "tests.log",
+        "cuda-tests.log",
+        "bench.log",
+        "workflow.log",
+        "workflow_logs.tar.gz",
+        "summary.txt",
     }
+    assert expected <= {p.name for p in out.iterdir()}

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import randsmooth.data
+from devices import needs_cuda
 from randsmooth.__main__ import main as dispatch
 from randsmooth.cli import certify as certify_cli
 from randsmooth.cli.common import key_value, key_values
@@ -113,6 +114,21 @@ def test_certify_records_rng_scheme_and_fast_mode(digits_checkpoint, tmp_path):
     assert certify_cli.main(certify_args(digits_checkpoint, legacy, "--rng", "block-v1")) == 0
     assert read_settings(legacy).rng == "block-v1"
     assert without_time(read_table(legacy)) != without_time(read_table(default))
+
+
+@needs_cuda
+def test_certify_on_cuda_matches_the_cpu_up_to_near_ties(digits_checkpoint, tmp_path):
+    """The counter-based noise is the same on both devices; only float rounding of the logits differs."""
+    cpu, cuda = tmp_path / "cpu.parquet", tmp_path / "cuda.parquet"
+    assert certify_cli.main(certify_args(digits_checkpoint, cpu)) == 0
+    args = certify_args(digits_checkpoint, cuda, "--fast")
+    args[args.index("--device") + 1] = "cuda"
+    assert certify_cli.main(args) == 0
+    settings = read_settings(cuda)
+    assert settings.device.startswith("cuda") and settings.fast and settings.rng == "philox-v1"
+    on_cpu, on_cuda = estimation_counts(read_table(cpu))[0], estimation_counts(read_table(cuda))[0]
+    assert (on_cuda.sum(1) == 150).all() and np.abs(on_cuda - on_cpu).sum() <= 4
+    assert (selection_counts(read_table(cuda)).sum(1) == 8).all()
 
 
 def test_certify_with_noise_params_and_dataset_option(digits_checkpoint, tmp_path):

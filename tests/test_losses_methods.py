@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from devices import DEVICES
 from randsmooth.losses import StepContext, get_loss, loss_names
 from randsmooth.losses.smoothing import probit_margin
 from randsmooth.sampling import get_noise
@@ -22,15 +23,16 @@ def mlp(seed: int = 0) -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(DIM, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
-def batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(seed: int = 0, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed + 100)
-    return torch.rand((6, 1, 8, 8), generator=g), torch.tensor([0, 1, 2, 3, 3, 5])
+    return torch.rand((6, 1, 8, 8), generator=g).to(device), torch.tensor([0, 1, 2, 3, 3, 5], device=device)
 
 
-def ctx(m: int, seed: int = 1, sigma: float = 0.25, epoch: int = 0, weights=None) -> StepContext:
+def ctx(m: int, seed: int = 1, sigma: float = 0.25, epoch: int = 0, weights=None, device: str = "cpu") -> StepContext:
     return StepContext(
         noise=get_noise("gaussian", sigma, DIM),
-        generator=torch.Generator().manual_seed(seed),
+        generator=torch.Generator(device=device).manual_seed(seed),
+        device=torch.device(device),
         num_noise=m,
         epoch=epoch,
         num_epochs=10,
@@ -72,11 +74,13 @@ def test_every_registered_method_is_covered() -> None:
     assert {name for name, _, _ in METHODS} == set(loss_names())
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name, params, m", METHODS, ids=[f"{n}-{p.get('variant', '')}" for n, p, _ in METHODS])
-def test_one_step_lowers_the_loss_with_finite_gradients(name: str, params: dict, m: int) -> None:
-    model, (x, y) = mlp(), batch()
+def test_one_step_lowers_the_loss_with_finite_gradients(name: str, params: dict, m: int, device: str) -> None:
+    model, (x, y) = mlp().to(device), batch(device=device)
     loss = build(name, params, m)
-    before = loss(model, x, y, ctx(m))
+    before = loss(model, x, y, ctx(m, device=device))
+    assert before.loss.device.type == device and before.logits.device.type == device
     assert all(p.grad is None for p in model.parameters())  # inner attacks leave no parameter gradients
     assert model.training and all(p.requires_grad for p in model.parameters())
     assert before.loss.ndim == 0 and torch.isfinite(before.loss)
@@ -89,7 +93,7 @@ def test_one_step_lowers_the_loss_with_finite_gradients(name: str, params: dict,
     with torch.no_grad():
         for p in model.parameters():
             p -= 0.05 * p.grad
-    after = loss(model, x, y, ctx(m))  # same noise, same random draws
+    after = loss(model, x, y, ctx(m, device=device))  # same noise, same random draws
     assert after.loss.item() < before.loss.item()
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from scipy import stats
 
+from devices import needs_cuda
 from randsmooth.sampling import get_noise, noise_names
 from randsmooth.sampling.spheres import beta_prime, cube_surface, l1_sphere, l2_sphere, standard_gamma
 
@@ -209,7 +210,7 @@ def test_generator_on_wrong_device_is_rejected() -> None:
         noise.sample(x, generator=torch.Generator())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_cuda_sampling() -> None:
     for name, params in CONFIGS:
         noise = _small(name, params)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
+from devices import needs_cuda
 from randsmooth.sampling import get_noise
 from randsmooth.sampling.philox import (
     CounterNoise,
@@ -196,7 +197,7 @@ def test_triton_kernel_matches_the_cpu_sampler_in_the_interpreter():
             assert diff < 1e-5, case  # numpy's log/cos/sin vs torch's: last-bit differences
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 @pytest.mark.parametrize("name", ["gaussian", "laplace", "uniform"])
 def test_cuda_kernels_match_the_cpu_sampler(name):
     shape = (3, 32, 32)

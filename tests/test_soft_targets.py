@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from devices import needs_cuda
 from randsmooth.cli import COMMANDS
 from randsmooth.cli.soft_targets import main
 from randsmooth.data import load_dataset
@@ -36,6 +37,15 @@ def test_counts_do_not_depend_on_batch_size_order_or_subset() -> None:
     assert not torch.equal(smoothed_counts(model, data, noise, 300, 5, 64, "cpu"), full)
     targets = compute_soft_targets(model, data, noise, 300, 4, 50, "cpu")
     torch.testing.assert_close(targets, full.float() / 300)
+
+
+@needs_cuda
+def test_counts_on_cuda_are_batch_invariant_up_to_near_ties() -> None:
+    model, data, noise = tiny_model().cuda(), dataset(), get_noise("gaussian", 0.5, 64)
+    full = smoothed_counts(model, data, noise, 300, seed=4, batch=1000, device="cuda")
+    assert full.device.type == "cpu" and full.shape == (5, 10) and (full.sum(1) == 300).all()
+    for batch in (7, 299):  # cuBLAS may pick another kernel per batch size: a logit's last bit may change
+        assert (smoothed_counts(model, data, noise, 300, 4, batch, "cuda") - full).abs().sum() <= 4
 
 
 def test_files_round_trip_and_refuse_bad_content(tmp_path) -> None:

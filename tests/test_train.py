@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from devices import DEVICES
 from randsmooth import train as train_mod
 from randsmooth.cli.train import main
 from randsmooth.models import load_model
@@ -252,6 +253,23 @@ def test_other_methods_run(tmp_path, method, extra) -> None:
         assert float(row["train_stability"]) > 0
     if extra.get("noise", {}).get("sigma") == 0.0:
         assert row["noisy_test_acc"] == "nan"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_epoch_hooks_workers_and_mixed_precision_on_each_device(tmp_path, device) -> None:
+    """Sun et al.'s per-epoch p_A passes (discard, reweight), the adaptive attack and loader workers on
+    the device; on CUDA also float16 autocast with its gradient scaler (saved in the checkpoint)."""
+    sun = {"switch_epoch": 1, "discard_samples": 16, "attack_steps": 1, "attack_epsilon": 0.05}
+    amp = device == "cuda"
+    method = {"name": "sun2025", "params": sun}
+    config = digits_config(epochs=2, num_noise=2, eval_examples=64, device=device, workers=2, amp=amp, method=method)
+    checkpoint = torch.load(train(config, tmp_path), weights_only=True)
+    rows = read_rows(tmp_path / "log.csv")
+    assert len(rows) == 2 and all(float(row["train_loss"]) > 0 for row in rows)
+    assert 0.3 < float(rows[-1]["test_acc"]) <= 1
+    assert all(t.device.type == "cpu" for t in checkpoint["state_dict"].values())
+    assert bool(checkpoint["extra"].get("scaler")) == amp
+    assert json.loads((tmp_path / "versions.json").read_text())["device"].startswith(device)
 
 
 def test_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
