@@ -21,9 +21,9 @@ OUT=${OUT:-/tmp/gpu-check-out}
 DEVICE=${RANDSMOOTH_GPU_CHECK_DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 WORK=${RANDSMOOTH_GPU_CHECK_WORKDIR:-/tmp/gpu-check-workflow}
-# step limits (seconds): 270 in all on the device; the CPU dry run gives the workflow longer
+# step limits (seconds): 290 in all on the device; the CPU dry run gives the workflow longer
 T_TESTS=${T_TESTS:-50}
-T_CUDA_TESTS=${T_CUDA_TESTS:-40}
+T_CUDA_TESTS=${T_CUDA_TESTS:-60}
 T_BENCH=${T_BENCH:-80}
 if [ "$DEVICE" = cpu ]; then T_WORKFLOW=${T_WORKFLOW:-240}; else T_WORKFLOW=${T_WORKFLOW:-100}; fi
 mkdir -p "$OUT"
