@@ -245,6 +245,18 @@ def test_cli_timeout_and_usage_errors(tmp_path: Path) -> None:
 HOLD = "import os, sys; print(os.getpid(), flush=True); sys.stdin.read()"
 
 
+def hold_gpu0(lock_dir: Path, *marker: str) -> tuple[subprocess.Popen, int]:
+    """Lease GPU 0 for a command that holds it until its stdin closes: (the wrapper, the command's pid)."""
+    proc = subprocess.Popen(
+        lease_cmd(lock_dir, "--devices", "0") + [sys.executable, "-c", HOLD, *marker],
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return proc, int(proc.stdout.readline())
+
+
 def test_default_wait_is_finite(tmp_path: Path) -> None:
     args = lease_cli.build_parser().parse_args([])
     assert args.timeout == gpu_lease.DEFAULT_TIMEOUT and 0 < args.timeout < float("inf")
@@ -252,15 +264,8 @@ def test_default_wait_is_finite(tmp_path: Path) -> None:
 
 
 def test_timeout_error_is_one_line_naming_the_holder(tmp_path: Path) -> None:
-    holder = subprocess.Popen(
-        lease_cmd(tmp_path, "--devices", "0") + [sys.executable, "-c", HOLD, "marker-holder-job"],
-        env=clean_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder, child_pid = hold_gpu0(tmp_path, "marker-holder-job")
     try:
-        child_pid = int(holder.stdout.readline())
         result = subprocess.run(
             lease_cmd(tmp_path, "--devices", "0", "--timeout", "0.3") + ["true"],
             env=clean_env(),
@@ -332,14 +337,7 @@ def test_sigterm_reaches_the_command_and_releases_the_lease(tmp_path: Path) -> N
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
 def test_a_killed_wrapper_takes_its_command_along(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        lease_cmd(tmp_path, "--devices", "0") + [sys.executable, "-c", HOLD],
-        env=clean_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    child = int(proc.stdout.readline())
+    proc, child = hold_gpu0(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     deadline = time.monotonic() + 10
@@ -395,15 +393,8 @@ def test_workflow_gpu_jobs_lease_the_gpu_one_at_a_time(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_workflow_fails_with_the_holder_named_instead_of_hanging(tmp_path: Path) -> None:
     locks = tmp_path / "locks"
-    stray = subprocess.Popen(  # e.g. a process left over from an earlier run, holding GPU 0
-        lease_cmd(locks, "--devices", "0") + [sys.executable, "-c", HOLD, "stray-gpu-process"],
-        env=clean_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    stray, holder = hold_gpu0(locks, "stray-gpu-process")  # e.g. left over from an earlier run
     try:
-        holder = int(stray.stdout.readline())
         started = time.monotonic()
         result = fake_gpu_workflow(tmp_path, "train_all", {"lock_dir": str(locks), "wait_timeout": 3}, 200)
         assert result.returncode == 1 and time.monotonic() - started < 150
