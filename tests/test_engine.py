@@ -3,6 +3,8 @@ probability, soundness of CERTIFY-style radii from the counts, determinism and b
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -221,10 +223,9 @@ def test_invalid_inputs_raise_clear_errors():
         list(sampler.run([(torch.zeros(SHAPE), 2)], [0]))
 
 
-def test_check_settings_detects_mismatch():
-    noise = get_noise("gaussian", 0.5, DIM)
-    sampler = CountSampler(LinearTwoClass(torch.ones(DIM), 0.0), noise, 2, "cpu", SamplerConfig(n0=5, n=50, seed=1))
-    settings = RunSettings(
+def toy_settings(**overrides) -> RunSettings:
+    """Run settings matching a sampler of the two-class toy model with n0 = 5, n = 50, Gaussian sigma 0.5."""
+    return RunSettings(
         checkpoint="m.pt",
         model_id="m.pt:0",
         dataset="toy",
@@ -237,11 +238,15 @@ def test_check_settings_detects_mismatch():
         n=50,
         start=0,
         stop=4,
-        seed=1,
+        **overrides,
     )
-    check_settings(sampler, settings)
-    import dataclasses
 
+
+def test_check_settings_detects_mismatch():
+    noise = get_noise("gaussian", 0.5, DIM)
+    sampler = CountSampler(LinearTwoClass(torch.ones(DIM), 0.0), noise, 2, "cpu", SamplerConfig(n0=5, n=50, seed=1))
+    settings = toy_settings(seed=1)
+    check_settings(sampler, settings)
     with pytest.raises(ValueError, match="sigma 0.5 != 0.25"):
         check_settings(sampler, dataclasses.replace(settings, sigma=0.25))
     with pytest.raises(ValueError, match="seed"):
@@ -344,32 +349,12 @@ def test_counts_never_use_bincount(monkeypatch):
     model, data = toy_dataset(3)
     counts = run_counts(model, data, range(3), SamplerConfig(n0=10, n=250, batch=64))
     assert all(sum(est) == 250 and sum(sel) == 10 for sel, est, _ in counts.values())
-    noise = get_noise("gaussian", 0.5, DIM)
-    sampler = CountSampler(model, noise, 2, "cpu", SamplerConfig(n0=10, n=250, batch=64))
-    total, prefix = sampler.stream_counts(data[0][0], 0, "estimation", 250, (100,))
-    assert int(total.sum()) == 250 and prefix.tolist() == [list(counts[0][2][0])]
 
 
 def test_check_settings_detects_rng_and_mode_mismatch():
-    import dataclasses
-
     noise = get_noise("gaussian", 0.5, DIM)
     sampler = CountSampler(LinearTwoClass(torch.ones(DIM), 0.0), noise, 2, "cpu", SamplerConfig(n0=5, n=50, fast=True))
-    settings = RunSettings(
-        checkpoint="m.pt",
-        model_id="m.pt:0",
-        dataset="toy",
-        split="test",
-        noise="gaussian",
-        sigma=0.5,
-        dim=DIM,
-        num_classes=2,
-        n0=5,
-        n=50,
-        start=0,
-        stop=4,
-        fast=True,
-    )
+    settings = toy_settings(fast=True)
     check_settings(sampler, settings)
     with pytest.raises(ValueError, match="rng 'philox-v1' != 'block-v1'"):
         check_settings(sampler, dataclasses.replace(settings, rng="block-v1"))

@@ -291,29 +291,6 @@ class CountSampler:
             )
         return logits.argmax(dim=1)
 
-    def stream_counts(
-        self, x: torch.Tensor, idx: int, stream: str, num: int, budgets: Sequence[int] = ()
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Class counts of ``num`` noisy samples of ``x`` and cumulative counts at ``budgets``.
-
-        Returns device tensors: counts (K,) int64 and prefix counts (len(budgets), K) int64
-        (row j = counts of the first ``budgets[j]`` samples; budgets sorted, each <= num).
-        """
-        k = self.num_classes
-        edges = list(budgets) + [num]
-        buckets = torch.zeros((len(edges), k), dtype=torch.int64, device=self.device)
-        done = 0
-        with torch.inference_mode():
-            for inputs in self.noisy_batches(x, idx, stream, num):
-                preds = self._predict(inputs)
-                j = np.arange(done, done + preds.shape[0])
-                rows = torch.as_tensor(np.searchsorted(np.asarray(edges[:-1], dtype=np.int64), j, side="right"))
-                index = torch.add(preds, rows.to(self.device), alpha=k)
-                buckets.view(-1).scatter_add_(0, index, torch.ones_like(index))
-                done += preds.shape[0]
-        cumulative = buckets.cumsum(0)
-        return cumulative[-1], cumulative[:-1]
-
     def sample_example(self, x: torch.Tensor, label: int, idx: int) -> ExampleRecord:
         """Selection counts, estimation counts and prefix counts of one example ``(x, label)``."""
         return next(self._records([(int(idx), x, int(label))]))
