@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -187,11 +186,9 @@ def _load_plain_train(cfg: dict[str, Any]) -> Dataset:
 
 
 def _file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from .data import file_checksum  # imported here: only training needs the data sets
+
+    return file_checksum(path, "sha256")
 
 
 def _load_data(cfg: dict[str, Any]) -> tuple[Any, Dataset, Dataset]:

@@ -15,7 +15,6 @@ in :mod:`randsmooth.shards`, the sampling in :mod:`randsmooth.engine`. No radius
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -51,11 +50,9 @@ RUN_LABELS = ("model",)  # keys of a run file that only name things (the workflo
 
 def model_id(path: str | os.PathLike) -> str:
     """``"<file name>:<first 16 hex digits of the sha256 of its bytes>"``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{Path(path).name}:{digest.hexdigest()[:16]}"
+    from ..data import file_checksum
+
+    return f"{Path(path).name}:{file_checksum(path, 'sha256')[:16]}"
 
 
 def build_parser() -> Parser:
