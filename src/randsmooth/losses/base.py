@@ -38,6 +38,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..sampling import Noise
+from .smoothing import repeat_copies
 
 
 @dataclass
@@ -195,7 +196,7 @@ def noisy_copies(x: torch.Tensor, m: int, noise: Noise | None, generator: torch.
     """
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:
         raise ValueError(f"num_noise (copies per input) must be a positive integer, got {m!r}")
-    copies = x.repeat_interleave(m, dim=0) if m > 1 else x
+    copies = repeat_copies(x, m)
     return copies if noise is None else noise.sample(copies, generator)
 
 
