@@ -556,3 +556,125 @@ def test_paper_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
     assert paper_cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "none.json: no such file" in err[0]
+
+
+# ------------------------------------------------------------------ readable figures
+def default_config_paper(tmp: Path, paper: str, tables: list[str] | None = None) -> tuple[Path, Path]:
+    """The default config's tables of ``paper`` (default: all) with synthetic counts: run i of the
+    paper puts 1000 - 40 i of N samples on the true class of every point but its last i % 10 (wrong)."""
+    cfg = config.load(REPO / "config" / "config.yaml", SCHEMA)
+    cfg["results"] = str(tmp / "results")
+    cfg["papers"] = {paper: cfg["papers"][paper]}
+    if tables is not None:
+        cfg["papers"][paper]["tables"] = {t: cfg["papers"][paper]["tables"][t] for t in tables}
+    runs = dict.fromkeys(r for t in cfg["papers"][paper]["tables"].values() for r in t["runs"])
+    data = {}
+    for i, run in enumerate(runs):
+        wrong = i % 10
+        top = [y if y < 10 - wrong else (y + 1) % 10 for y in LABELS]
+        data[run] = (LABELS, top, [N - 40 * i] * 10)
+    return build(tmp, cfg, paper, data), tmp / "results" / "papers" / paper
+
+
+def figure_artifacts(paper: str) -> list[str]:
+    return [a.name for a in catalog.artifacts_of(paper) if a.kind == "figure"]
+
+
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Any]]:
+    """Every figure PaperFigure.write writes from now on: its stem and the drawn matplotlib figure."""
+    from randsmooth.papers import figures
+
+    out: list[tuple[Path, Any]] = []
+    write, render = figures.PaperFigure.write, figures.PaperFigure.render
+
+    def recording(self: figures.PaperFigure, stem: str | Path) -> list[Path]:
+        out.append((Path(stem), None))
+        return write(self, stem)
+
+    def keeping(self: figures.PaperFigure) -> Any:  # noqa: ANN401 (matplotlib Figure)
+        out[-1] = (out[-1][0], render(self))
+        return out[-1][1]
+
+    monkeypatch.setattr(figures.PaperFigure, "write", recording)
+    monkeypatch.setattr(figures.PaperFigure, "render", keeping)
+    return out
+
+
+@pytest.mark.parametrize("paper", ["sun2025", "xin2025"])
+def test_many_method_figures_are_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paper: str) -> None:
+    """Sun et al.'s 11 trainers (22 curves in the p_A ECDF and ACR-vs-budget figures) and Xin et
+    al.'s 6: no legend overlaps any axes (window extents) in any figure of the paper, at most 8 lines
+    per panel; in the method comparisons one colour per method in every figure and distinct colours
+    within a panel (the per-sigma figures colour by sigma)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_hex
+
+    tables = ["methods"] if paper == "sun2025" else None  # Sun et al.'s 11 trainers; all of Xin et al.'s
+    spec, out = default_config_paper(tmp_path, paper, tables)
+    figs = drawn(monkeypatch)
+    for name in figure_artifacts(paper):
+        build_artifact(spec, name, None, out)
+    assert len(figs) == len(figure_artifacts(paper)) * (3 if paper == "xin2025" else 1)  # one per table
+    colour_of: dict[str, str] = {}
+    for stem, fig in figs:
+        FigureCanvasAgg(fig).draw()  # write closed it: a fresh canvas, the same layout
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            assert len(ax.get_lines()) <= 8, ax.get_title()
+            legend = ax.get_legend()
+            box = legend.get_window_extent(renderer)
+            for other in fig.axes:  # no legend over any data area or axis labels
+                assert not box.overlaps(other.get_window_extent(renderer)), (ax.get_title(), other.get_title())
+                for axis in (other.xaxis, other.yaxis):
+                    assert not box.overlaps(axis.get_tightbbox(renderer)), (ax.get_title(), other.get_title())
+            assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+            if not stem.parent.name.startswith("methods"):
+                continue
+            colours = {}
+            for line in ax.get_lines():
+                if not line.get_label().startswith(("_", "σ")):  # not the radius cap's sigma lines
+                    method = line.get_label().split(",")[0]
+                    colours[method] = to_hex(line.get_color())
+                    assert colour_of.setdefault(method, colours[method]) == colours[method], method
+            assert len(set(colours.values())) == len(colours), ax.get_title()
+    methods = {label.split(",")[0] for label in colour_of}
+    assert len(methods) == (11 if paper == "sun2025" else 6), sorted(methods)
+    if paper == "sun2025":
+        ecdf = read(out / "methods" / "pa_ecdf.data.csv")
+        assert ecdf["line"].nunique() == 22 and ecdf["panel"].nunique() >= 3  # 11 runs x 2 readings, faceted
+        assert all("Gaussian" in " ".join(p["line"]) for _, p in ecdf.groupby("panel"))  # the baseline in each
+
+
+def test_facets_keep_keys_together_and_layout_check_fails_on_a_legend_inside() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from randsmooth.papers import figures
+
+    lines = [figures.Line("base", [0, 1], [0, 1], key="b", reference=True)]
+    lines += [
+        figures.Line(f"m{i}", [0, 1], [0, i], key=f"m{i}", family=f"f{i // 5}", variant=v)
+        for i in range(9)
+        for v in (0, 1)
+    ]
+    panels = figures.facets(figures.Panel("t", "x", "y", lines))
+    # families f0 (m0-m4: 10 lines) and f1 (m5-m8: 8 lines), room 7 beside the reference: balanced chunks
+    assert [len(p.lines) for p in panels] == [7, 5, 5, 5]
+    assert [p.title for p in panels] == ["t — f0 (1/2)", "t — f0 (2/2)", "t — f1 (1/2)", "t — f1 (2/2)"]
+    for panel in panels:
+        assert panel.lines[0].label == "base" and len(panel.lines) <= figures.MAX_LINES
+        keys = [line.key for line in panel.lines[1:]]
+        assert all(keys.count(k) == 2 for k in keys)  # both readings of a key in one facet
+    assert sorted({line.key for p in panels for line in p.lines[1:]}) == sorted(f"m{i}" for i in range(9))
+    fig, ax = plt.subplots(figsize=(4, 3))
+    for i in range(9):
+        ax.plot([0, 1], [0, i], label=f"line {i}")
+    ax.set_xlabel("radius")
+    ax.legend(loc="center")
+    fig.canvas.draw()
+    problems = figures.layout_problems(fig)
+    plt.close(fig)
+    assert any("overlaps the panel 1 ('') data area" in p for p in problems)
+    assert any("has 9 lines" in p for p in problems)

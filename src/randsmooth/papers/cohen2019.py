@@ -13,7 +13,7 @@ from scipy.stats import norm
 
 from .. import bounds, metrics
 from ..counts import common_budgets
-from .build import CA_LABEL, Job, radius_label
+from .build import CA_LABEL, Job, radius_label, run_styles, sigma_key
 from .data import RunInfo, TableData, method_label
 from .figures import Line, Panel
 from .tables import Cell, Section
@@ -70,8 +70,8 @@ def table1(job: Job) -> None:
 
 
 def _curve_lines(job: Job, runs: list[RunInfo], grid: np.ndarray) -> list[Line]:
-    labels = job.table.labels(runs)
-    return [Line(labels[r.run], grid, job.table.certified_accuracy(r, grid)) for r in runs]
+    labels, styles = job.table.labels(runs), run_styles(runs)
+    return [Line(labels[r.run], grid, job.table.certified_accuracy(r, grid), **styles[r.run]) for r in runs]
 
 
 def vary_sigma(job: Job) -> None:
@@ -104,14 +104,15 @@ def high_prob(job: Job) -> None:
     runs = [r for r in matched_runs(table) if r.sigma == sigma]
     if not runs:
         raise ValueError(f"table {table.name!r}: no matched run at σ = {sigma:g} (options/high_prob_sigma)")
-    grid, labels, lines = job.radius_grid(), table.labels(runs), []
-    for i, run in enumerate(runs):
+    grid, labels, styles, lines = job.radius_grid(), table.labels(runs), run_styles(runs), []
+    for run in runs:
         approx = table.certified_accuracy(run, grid)
         bound = metrics.high_prob_accuracy(approx, len(table.certify(run)), table.alpha, rho)
-        lines.append(Line(f"{labels[run.run]}: approximate", grid, approx, style=i))
-        lines.append(Line(f"{labels[run.run]}: high-probability (ρ = {rho:g})", grid, bound, style=i, variant=1))
+        lines.append(Line(labels[run.run], grid, approx, **styles[run.run]))
+        lines.append(Line(labels[run.run], grid, bound, variant=1, **styles[run.run]))
     title = f"{table.dataset}, approximate vs. high-probability, α = {table.alpha:g}"
-    job.write_figure([Panel(title, radius_label(table.norm), CA_LABEL, lines, ylim=(0, 1))])
+    variants = ("approximate", f"high-probability (ρ = {rho:g})")
+    job.write_figure([Panel(title, radius_label(table.norm), CA_LABEL, lines, ylim=(0, 1), variants=variants)])
 
 
 PREDICT_SHARES = ("correct_accurate", "correct_inaccurate", "incorrect_accurate", "incorrect_inaccurate")
@@ -166,7 +167,7 @@ def _sigmas(table: TableData) -> list[float]:
 def radius_vs_pa(job: Job) -> None:
     """R = sigma * Phi^-1(p_A) against p_A (Cohen et al.'s Theorem 1 with p_B = 1 - p_A)."""
     p = np.linspace(0.5, 0.9999, 400)
-    lines = [Line(f"σ = {s:g}", p, s * norm.ppf(p)) for s in _sigmas(job.table)]
+    lines = [Line(f"σ = {s:g}", p, s * norm.ppf(p), key=sigma_key(s)) for s in _sigmas(job.table)]
     panel = Panel(
         "radius of the Gaussian certificate",
         "p_A (lower bound on the top-class probability)",
@@ -181,7 +182,7 @@ def radius_vs_n(job: Job) -> None:
     table = job.table
     alpha = table.alpha / 2 if table.two_sided else table.alpha
     n = np.unique(np.round(np.logspace(2, 7, 51)))
-    lines = [Line(f"σ = {s:g}", n, bounds.max_radius(n, alpha, s)) for s in _sigmas(table)]
+    lines = [Line(f"σ = {s:g}", n, bounds.max_radius(n, alpha, s), key=sigma_key(s)) for s in _sigmas(table)]
     title = f"largest certifiable radius, α = {table.alpha:g}{' (two-sided)' if table.two_sided else ''}"
     job.write_figure([Panel(title, "number of samples N", radius_label("l2"), lines, xlog=True)])
 

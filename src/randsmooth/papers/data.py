@@ -39,6 +39,25 @@ METHOD_LABELS = {
     "smoothmix_cs": "SmoothMix-CS",
     "margin_cs": "Margin-CS",
 }
+# Facets of a figure with more lines than a panel takes (randsmooth.papers.figures.facets): Gaussian
+# noise augmentation is the baseline drawn in every facet, the other trainers go by family.
+BASELINE_METHOD = "gaussian"
+METHOD_FAMILIES = {
+    "stability": "regularised training",
+    "macer": "regularised training",
+    "consistency": "regularised training",
+    "smoothadv": "adversarial training",
+    "smoothmix": "adversarial training",
+    "catrs": "adversarial training",
+    "sun2025": "Sun et al.'s strategies",
+    "acr_discard": "Sun et al.'s strategies",
+    "acr_reweight": "Sun et al.'s strategies",
+    "acr_adaptive_attack": "Sun et al.'s strategies",
+    "gaussian_cs": "cost-sensitive training",
+    "smoothadv_cs": "cost-sensitive training",
+    "smoothmix_cs": "cost-sensitive training",
+    "margin_cs": "cost-sensitive training",
+}
 NOISE_LABELS = {
     "gaussian": "Gaussian",
     "uniform": "Uniform",

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import bounds, metrics
 from ..counts import common_budgets
 from ..logs import write_ecdf
-from .build import Job, radius_label
+from .build import Job, radius_label, run_styles, sigma_key
 from .data import RunInfo, TableData, method_label
 from .figures import Line, Panel
 from .tables import Cell, Section
@@ -77,34 +77,27 @@ def ablation(job: Job) -> None:
 def pa_ecdf(job: Job) -> None:
     """Figure 9 on x = 0.5:0.001:1 per run, both readings, and the released-format ECDF files."""
     t = job.table
-    labels, lines = t.labels(), []
+    labels, styles, lines = t.labels(), run_styles(t.runs), []
     (job.folder / "ecdf").mkdir(parents=True, exist_ok=True)
-    for i, run in enumerate(t.runs):
+    for run in t.runs:
         counts = t.counts(run)
         paper = metrics.pa_ccdf_curve(counts, certified_alpha=t.alpha, two_sided=t.two_sided)
         true_label = metrics.pa_ccdf_curve(counts)
         write_ecdf(paper, job.folder / "ecdf" / f"{run.stem}.csv")
-        lines.append(Line(f"{labels[run.run]}: certified correct, p_A ≥ x", paper["x"], paper["y"], style=i))
-        lines.append(
-            Line(
-                f"{labels[run.run]}: all points, true-label p_A ≥ x",
-                true_label["x"],
-                true_label["y"],
-                style=i,
-                variant=1,
-            )
-        )
-    panel = Panel(f"{t.dataset}, α = {t.alpha:g}", "x (threshold on p_A)", "share of test points", lines, ylim=(0, 1))
-    job.write_figure([panel])
+        lines.append(Line(labels[run.run], paper["x"], paper["y"], **styles[run.run]))
+        lines.append(Line(labels[run.run], true_label["x"], true_label["y"], variant=1, **styles[run.run]))
+    variants = ("certified correct, p_A ≥ x", "all points, true-label p_A ≥ x")
+    title, ylabel = f"{t.dataset}, α = {t.alpha:g}", "share of test points"
+    job.write_figure([Panel(title, "x (threshold on p_A)", ylabel, lines, ylim=(0, 1), variants=variants)])
 
 
 def pa_histogram(job: Job) -> None:
     t = job.table
     bins = int(t.options["histogram_bins"])
-    labels, lines = t.labels(), []
+    labels, styles, lines = t.labels(), run_styles(t.runs), []
     for run in t.runs:
         hist = metrics.pa_histogram(t.counts(run), bins=bins)
-        lines.append(Line(labels[run.run], (hist["left"] + hist["right"]) / 2, hist["fraction"]))
+        lines.append(Line(labels[run.run], (hist["left"] + hist["right"]) / 2, hist["fraction"], **styles[run.run]))
     panel = Panel(f"{t.dataset}, {bins} bins", "true-label p_A (bin centre)", "share of test points", lines)
     job.write_figure([panel])
 
@@ -114,7 +107,8 @@ def radius_cap(job: Job) -> None:
     t = job.table
     alpha = t.alpha / 2 if t.two_sided else t.alpha
     n = np.unique(np.round(np.logspace(2, 10, 81)))
-    lines = [Line(f"σ = {s:g}", n, bounds.max_radius(n, alpha, s)) for s in sorted({r.sigma for r in t.runs})]
+    sigmas = sorted({r.sigma for r in t.runs})
+    lines = [Line(f"σ = {s:g}", n, bounds.max_radius(n, alpha, s), key=sigma_key(s)) for s in sigmas]
     title = f"radius cap, α = {t.alpha:g}{' (two-sided)' if t.two_sided else ''}"
     job.write_figure([Panel(title, "number of samples N", radius_label("l2"), lines, xlog=True)])
 
@@ -169,12 +163,14 @@ def acr_budget_figure(job: Job) -> None:
     t, panels = job.table, []
     for sigma in sorted({r.sigma for r in t.runs}):
         runs = [r for r in t.runs if r.sigma == sigma]
-        labels, lines = t.labels(runs), []
-        for i, run in enumerate(runs):
+        labels, styles, lines = t.labels(runs), run_styles(runs), []
+        for run in runs:
             measured, plugin = budget_curves(t, run)
-            lines.append(Line(f"{labels[run.run]} (measured)", measured["budget"], measured["acr"], style=i))
-            lines.append(Line(f"{labels[run.run]} (plug-in)", plugin["budget"], plugin["acr"], style=i, variant=1))
-        panels.append(Panel(f"σ = {sigma:g}", "budget N′ (samples)", "ACR (pixel units)", lines, xlog=True))
+            lines.append(Line(labels[run.run], measured["budget"], measured["acr"], **styles[run.run]))
+            lines.append(Line(labels[run.run], plugin["budget"], plugin["acr"], variant=1, **styles[run.run]))
+        variants = ("measured", "plug-in")
+        panel = Panel(f"σ = {sigma:g}", "budget N′ (samples)", "ACR (pixel units)", lines, xlog=True, variants=variants)
+        panels.append(panel)
     job.write_figure(panels)
 
 

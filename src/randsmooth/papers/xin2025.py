@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import decide, metrics
 from ..costs import CostMatrix, from_config
-from .build import Job, radius_label
+from .build import Job, radius_label, run_styles
 from .data import RunInfo, TableData
 from .figures import Line, Panel
 from .tables import Cell, Section
@@ -117,9 +117,9 @@ def cost_sensitive(job: Job) -> None:
 def rob_cs_curves(job: Job) -> None:
     t = job.table
     grid = job.radius_grid()
-    labels, panels = t.labels(), []
+    labels, styles, panels = t.labels(), run_styles(t.runs), []
     for cost in _costs(t):
-        lines = [Line(labels[run.run], grid, rob_cs(t, run, cost, grid)) for run in t.runs]
+        lines = [Line(labels[run.run], grid, rob_cs(t, run, cost, grid), **styles[run.run]) for run in t.runs]
         panels.append(
             Panel(f"scenario {cost['name']}", radius_label("l2"), "Rob_cs (share of seed points)", lines, ylim=(0, 1))
         )

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import metrics
 from ..sampling import get_noise
-from .build import CA_LABEL, Job, radius_label
+from .build import CA_LABEL, Job, noise_key, radius_label
 from .data import RunInfo, TableData, group_label, noise_label
 from .figures import Line, Panel
 from .tables import Cell, Section
@@ -73,8 +73,10 @@ def _envelope_figure(job: Job, norm: str) -> None:
     for runs in runs_by_group.values():
         env = envelope(table, runs, list(grid), norm)
         sigmas = ", ".join(f"{s:g}" for s in sorted({r.sigma for r in runs}))
-        label = f"{group_label(runs[0].noise, runs[0].method)} (best of σ = {sigmas})"
-        lines.append(Line(label, env["radius"], env["certified_accuracy"]))
+        name = group_label(runs[0].noise, runs[0].method)
+        lines.append(
+            Line(f"{name} (best of σ = {sigmas})", env["radius"], env["certified_accuracy"], key=noise_key(name))
+        )
     title = f"{table.dataset}, envelope over σ, α = {table.alpha:g}{' two-sided' if table.two_sided else ''}"
     job.write_figure([Panel(title, radius_label(norm), CA_LABEL, lines, ylim=(0, 1))])
 
@@ -118,7 +120,8 @@ def radius_vs_p(job: Job) -> None:
     for family in families(table):
         radius = _radius(family, sigma, dim, p, table.norm)
         if radius is not None:
-            lines.append(Line(noise_label(family["name"], family["params"]), p, radius))
+            name = noise_label(family["name"], family["params"])
+            lines.append(Line(name, p, radius, key=noise_key(name)))
     title = f"σ = {sigma:g}, d = {dim:,}"
     job.write_figure([Panel(title, "lower bound on the top-class probability", radius_label(table.norm), lines)])
 
@@ -134,7 +137,8 @@ def linf_vs_dim(job: Job) -> None:
         points = [(d, float(r[0])) for d, r in points if r is not None and r[0] > 0]
         if points:
             xs, ys = zip(*points, strict=True)
-            lines.append(Line(noise_label(family["name"], family["params"]), xs, ys))
+            name = noise_label(family["name"], family["params"])
+            lines.append(Line(name, xs, ys, key=noise_key(name)))
     title = f"σ = {sigma:g}, p = {p:g}"
     job.write_figure([Panel(title, "dimension d = C x H x W", radius_label("linf"), lines, xlog=True, ylog=True)])
 
