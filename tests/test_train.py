@@ -14,7 +14,7 @@ from devices import DEVICES
 from randsmooth import train as train_mod
 from randsmooth.cli.train import main
 from randsmooth.models import load_model
-from randsmooth.train import derive_seed, train
+from randsmooth.train import derive_seed, train, warn_if_degenerate
 from randsmooth.train_config import load_config, resolve_config
 
 
@@ -142,6 +142,7 @@ def test_digits_gaussian_training_is_accurate_under_noise(tmp_path) -> None:
     assert float(last["noisy_test_acc"]) > 0.75  # measured 0.90 (seed 0); chance is 0.1
     assert float(last["test_acc"]) > 0.85
     assert float(last["train_loss"]) < float(rows[0]["train_loss"])
+    assert "degenerate" not in (tmp_path / "train.log").read_text()  # far above chance: no warning
     # the saved model reproduces the logged clean test accuracy
     model, info = load_model(final)
     assert (info["arch"], info["dataset"], info["epoch"]) == ("digits_cnn", "digits", 6)
@@ -153,6 +154,29 @@ def test_digits_gaussian_training_is_accurate_under_noise(tmp_path) -> None:
     with torch.no_grad():
         acc = (model(x).argmax(1) == y).double().mean().item()
     assert acc == pytest.approx(float(last["test_acc"]), abs=1e-5)
+
+
+def test_degenerate_model_warning_follows_the_chance_rule(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    """At chance = largest class share + 0.5 / K: 10 balanced classes -> 0.15; 3 classes of 60/20/20
+    -> 0.6 + 0.5 / 3 = 0.767; labels unknown -> 1 / K + 0.5 / K."""
+    balanced = list(range(10)) * 5
+    row = {"epoch": 4, "test_acc": 0.15, "noisy_test_acc": 0.16}
+    with caplog.at_level("WARNING", logger="randsmooth.train"):
+        warnings = warn_if_degenerate(row, balanced, 10)
+    assert len(warnings) == 1 and "clean test accuracy 0.150 after epoch 4 is at chance level" in warnings[0]
+    assert "degenerate model" in caplog.text and "noisy" not in caplog.text
+    skewed = [0] * 6 + [1] * 2 + [2] * 2
+    assert len(warn_if_degenerate({"epoch": 1, "test_acc": 0.76, "noisy_test_acc": 0.77}, skewed, 3)) == 1
+    assert warn_if_degenerate({"epoch": 1, "test_acc": 0.9, "noisy_test_acc": float("nan")}, None, 10) == []
+    assert len(warn_if_degenerate({"epoch": 1, "test_acc": 0.9, "noisy_test_acc": 0.1}, None, 10)) == 1
+    # a run that cannot learn (learning rate 1e-9): the final warning reaches train.log
+    config = digits_config(
+        epochs=1, eval_examples=60, optimizer={"name": "sgd", "lr": 1e-9}, schedule={"name": "constant"}
+    )
+    train(config, tmp_path)
+    last = read_rows(tmp_path / "log.csv")[-1]
+    assert float(last["noisy_test_acc"]) <= 0.1 + 0.05 + 1 / 60  # an untrained CNN (the test shows it is at chance)
+    assert "WARNING degenerate model: noisy test accuracy" in (tmp_path / "train.log").read_text()
 
 
 class _Interrupt(Exception):
