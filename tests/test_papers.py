@@ -678,3 +678,83 @@ def test_facets_keep_keys_together_and_layout_check_fails_on_a_legend_inside() -
     plt.close(fig)
     assert any("overlaps the panel 1 ('') data area" in p for p in problems)
     assert any("has 9 lines" in p for p in problems)
+
+
+# ------------------------------------------------------------------ degenerate models
+CONSTANT = (LABELS, [0] * 10, [N] * 10)  # predicts class 0 everywhere with p = 1: clean accuracy 0.1 = chance
+
+
+def test_degenerate_rows_are_marked_never_bold_and_their_claims_not_measurable(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g25", "g100"], "radii": [0.0, 0.5, 1.0, 2.0]}}}
+    spec = build(tmp_path, cfg, "cohen2019", {"g25": HALF_RIGHT, "g100": CONSTANT})
+    table = load_spec(spec).tables[0]
+    g25, g100 = table.runs
+    assert not table.degenerate(g25) and table.degenerate(g100)  # 0.5 vs 0.1 <= 0.1 + 0.05
+    out = tmp_path / "out"
+    build_artifact(spec, "cohen2019_certified_accuracy", None, out)
+    ca = read(out / "digits" / "certified_accuracy.csv")
+    assert ca.groupby("row")["degenerate"].first().to_dict() == {
+        "Gaussian, σ = 0.25": False,
+        "Gaussian, σ = 1 (degenerate)": True,
+    }
+    # the constant classifier certifies its 1 correct point at every radius: r = 2 is 0.1 vs 0.0,
+    # yet it is not bold there, and the table states the rule
+    got = ca.set_index(["sigma", "radius"])["value"]
+    assert got[(1.0, 2.0)] == 0.1 and got[(0.25, 2.0)] == 0.0
+    md = (out / "digits" / "certified_accuracy.md").read_text()
+    row = next(line for line in md.splitlines() if "(degenerate)" in line)
+    assert "**" not in row and "Rows marked (degenerate): clean accuracy (certified" in md
+    build_artifact(spec, "cohen2019_table1", None, out)
+    table1 = read(out / "digits" / "table1.csv")
+    assert set(table1[table1["metric"] == "sigma"]["value"]) == {0.25}  # σ = 1 is not the best σ anywhere
+    assert "Not a candidate for the best σ: degenerate" in (out / "digits" / "table1.md").read_text()
+    claim = claims.Claim("c", "larger sigma trades accuracy for radius", "Sec. 4", "sigma_tradeoff")
+    verdict = claims.run_check(claim, table)
+    assert verdict.status == claims.UNMEASURABLE
+    assert verdict.evidence.startswith("degenerate, clean accuracy at chance level: Gaussian, σ = 1 (clean")
+    assert "the check found: holds" in verdict.evidence  # it "holds" on the constant classifier: not evidence
+    assert (
+        claims.run_check(claims.Claim("p", "x", "s", "predict_abstention_falls"), table).status == claims.UNMEASURABLE
+    )
+
+
+def test_xin_rob_cs_beside_clean_accuracy_and_degenerate_runs_left_out_of_the_figure(tmp_path: Path) -> None:
+    """A constant classifier that never predicts a costly class has Rob_cs 1 by construction."""
+    cfg = base_config(tmp_path)
+    costs = [{"name": "3 to 5", "num_classes": 10, "pairs": [[3, 5]]}]
+    table = {"runs": ["g25", "stab25", "g100"], "radii": [0.0, 0.25], "costs": costs}
+    cfg["papers"]["xin2025"] = {"tables": {"digits": table}}
+    labels = [3] * 5 + [0, 1, 2, 4, 6]
+    good = (labels, [3, 3, 3, 5, 5, 0, 1, 2, 4, 6], [N] * 10)  # 8 of 10 right; 2 of 5 seeds -> 5 (costly)
+    data = {"g25": good, "stab25": (labels, [0] * 10, [N] * 10), "g100": (labels, labels, [N] * 10)}
+    spec = build(tmp_path, cfg, "xin2025", data)
+    out = tmp_path / "out"
+    for name in ("cost_sensitive", "rob_cs_curves"):
+        build_artifact(spec, name, None, out)
+    cs = read(out / "digits" / "cost_sensitive.csv").set_index(["row", "metric"])["value"]
+    assert cs[("Gaussian, σ = 0.25", "clean_accuracy")] == 0.8 and cs[("Gaussian, σ = 0.25", "rob_cs")] == 0.6
+    constant = "Stability, σ = 0.25 (degenerate)"  # chance 0.5 (five 3s), accuracy 0.1
+    assert cs[(constant, "clean_accuracy")] == 0.1 and cs[(constant, "rob_cs")] == 1.0
+    md = (out / "digits" / "cost_sensitive.md").read_text()
+    assert "| run | Acc | Rob_cs, ε = 0.5 |" in md
+    # the constant classifier ties the best Rob_cs (1.00) but is never bold
+    assert "| Gaussian, σ = 0.25 | 0.80 | 0.60 |" in md and "| Gaussian, σ = 1 | **1.00** | **1.00** |" in md
+    assert "| Stability, σ = 0.25 (degenerate) | 0.10 | 1.00 |" in md
+    data = read(out / "digits" / "rob_cs_curves.data.csv")
+    assert set(data["line"]) == {"Gaussian, σ = 0.25", "Gaussian, σ = 1"}
+
+
+def test_yang_envelope_leaves_degenerate_sigmas_out(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["yang2020"] = {"tables": {"digits": {"runs": ["g25", "g100"], "norm": "l1", "radii": [0.0, 3.0]}}}
+    spec = build(tmp_path, cfg, "yang2020", {"g25": HALF_RIGHT, "g100": CONSTANT})
+    out = tmp_path / "out"
+    build_artifact(spec, "yang2020_table1", None, out)
+    table = read(out / "digits" / "table1.csv")
+    ca = table[table["metric"] == "certified_accuracy"].set_index("radius")["value"]
+    assert ca[3.0] == 0.0 and ca[0.0] == 0.5  # σ = 1's constant 0.1 at r = 3 is not the envelope
+    assert "Left out of the envelope: degenerate" in (out / "digits" / "table1.md").read_text()
+    build_artifact(spec, "yang2020_envelope_l1", None, out)
+    lines = set(read(out / "digits" / "envelope_l1.data.csv")["line"])
+    assert lines == {"Gaussian (best of σ = 0.25; degenerate σ = 1 left out)"}

@@ -129,7 +129,7 @@ def clean_accuracy(df: pd.DataFrame) -> float:
 
 CHANCE_MARGIN = 0.5  # in units of 1 / num_classes above the chance accuracy (see at_chance)
 CHANCE_RULE = (
-    "degenerate: clean accuracy (certified accuracy at r = 0) at chance level, i.e. at most the "
+    "clean accuracy (certified accuracy at r = 0) at chance level, i.e. at most the "
     "share of the most frequent class among the test points plus 0.5 / (number of classes) "
     "(0.15 on 10 balanced classes)"
 )

@@ -6,7 +6,9 @@ here with :func:`check`), the check's ``params`` and optionally the ``artifact``
 applies to (default: every table of the paper). A check reads one config table and returns a
 :class:`Verdict` with the numbers behind it; it never looks at the outcome to choose what to
 compare (radii, budgets and methods are fixed by the claim's parameters and the config). A claim
-that does not hold is reported as such.
+that does not hold is reported as such. A claim whose check reads a degenerate run (clean accuracy
+at chance level, :func:`randsmooth.metrics.at_chance`) is "not measurable here" whatever the
+check found: a constant classifier is "robust" by construction and says nothing about the claim.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def evaluate(claims: list[Claim], spec: PaperSpec) -> pd.DataFrame:
     for claim in claims:
         tables = [t for t in spec.tables if claim.artifact is None or claim.artifact in t.artifacts]
         for table in tables:
-            verdict = CHECKS[claim.check](table, dict(claim.params))
+            verdict = run_check(claim, table)
             rows.append(
                 {
                     "id": claim.id,
@@ -97,6 +99,17 @@ def evaluate(claims: list[Claim], spec: PaperSpec) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["id", "claim", "source", "table", "status", "evidence"])
+
+
+def run_check(claim: Claim, table: TableData) -> Verdict:
+    """The claim's check on one table; "not measurable here" if it read a degenerate run."""
+    with table.reads() as read:
+        verdict = CHECKS[claim.check](table, dict(claim.params))
+    degenerate = [r for r in table.runs if r.run in read and table.degenerate(r)]
+    if not degenerate:
+        return verdict
+    reason = table.degenerate_reason(degenerate)
+    return Verdict(UNMEASURABLE, f"{reason}; the check found: {verdict.status} ({verdict.evidence})")
 
 
 def _verdict(ok: bool, evidence: str) -> Verdict:

@@ -49,9 +49,11 @@ def table1(job: Job) -> None:
     """Per method and radius r > 0: the sigma with the highest certified accuracy, that accuracy
     and the sigma's clean accuracy (certified accuracy at r = 0), as in Cohen et al.'s Table 1."""
     table, runs = job.table, matched_runs(job.table)
-    sections = []
+    sections, notes = [], ["Ties go to the smaller σ."]
     for method in dict.fromkeys(r.method for r in runs):
-        group = [r for r in runs if r.method == method]
+        group, left_out = table.best_of([r for r in runs if r.method == method])
+        if left_out:
+            notes.append(f"Not a candidate for the best σ: {table.degenerate_reason(left_out)}.")
         radii = [r for r in table.radii if r > 0]
         curves = {r.sigma: table.certified_accuracy(r, [0.0] + radii) for r in group}
         rows = []
@@ -66,7 +68,7 @@ def table1(job: Job) -> None:
             rows.append((f"r = {radius:g}", cells))
         header = ["radius", "best σ", "certified accuracy", "clean accuracy of that σ"]
         sections.append(Section(method_label(method), header, rows, best=False))
-    job.write_table(sections, ["Ties go to the smaller σ."], runs)
+    job.write_table(sections, notes, runs)
 
 
 def _curve_lines(job: Job, runs: list[RunInfo], grid: np.ndarray) -> list[Line]:

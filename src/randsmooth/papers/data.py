@@ -8,9 +8,10 @@ decisions are computed from the merged counts by :mod:`randsmooth.decide` and ca
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ NOISE_LABELS = {
     "pow2": "Pow-l2",
 }
 NORM_LABELS = {"l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
+DEGENERATE_MARK = " (degenerate)"  # appended to the row / legend label of a degenerate run
 
 
 def method_label(method: str) -> str:
@@ -158,10 +160,11 @@ class TableData:
     runs: list[RunInfo] = field(default_factory=list)
     first_examples: int | None = None  # read only the first N examples (by index) of each run
     noise_space: str = "pixel"  # where the noise was added: sigma and radii in pixel or normalised units
+    _reads: set[str] | None = field(default=None, repr=False, compare=False)  # see reads()
 
     def labels(self, runs: Sequence[RunInfo] | None = None) -> dict[str, str]:
         """Run name -> legend label; N and n0 are added where the runs differ in them, the run name
-        where two runs still look alike."""
+        where two runs still look alike; a degenerate run's label ends with :data:`DEGENERATE_MARK`."""
         runs = self.runs if runs is None else runs
         plain = {}
         for r in runs:
@@ -171,22 +174,74 @@ class TableData:
                     text += f", {name} = {getattr(r, attr):,}"
             plain[r.run] = text
         texts = list(plain.values())
-        return {run: (text if texts.count(text) == 1 else f"{text} [{run}]") for run, text in plain.items()}
+        unique = {run: (text if texts.count(text) == 1 else f"{text} [{run}]") for run, text in plain.items()}
+        return {r.run: unique[r.run] + (DEGENERATE_MARK if self.degenerate(r) else "") for r in runs}
+
+    @contextlib.contextmanager
+    def reads(self) -> Iterator[set[str]]:
+        """The names of the runs whose counts or decisions are read inside the block (a claim's
+        runs, :mod:`.claims`); :meth:`degenerate` and :meth:`labels` do not count as reading."""
+        self._reads = found = set()
+        try:
+            yield found
+        finally:
+            self._reads = None
 
     def counts(self, run: RunInfo) -> pd.DataFrame:
         """The run's merged count table (its first ``first_examples`` examples if the table says so)."""
+        if self._reads is not None:
+            self._reads.add(run.run)
+        return self._counts(run)
+
+    def _counts(self, run: RunInfo) -> pd.DataFrame:
         return first_examples(_read_counts(*_file_key(run.counts)), self.first_examples)
+
+    def clean_accuracy(self, run: RunInfo) -> float:
+        """Certified accuracy at r = 0 (abstentions count as wrong) at the table's alpha."""
+        return float(metrics.clean_accuracy(self._certify(run)))
+
+    def chance_accuracy(self, run: RunInfo) -> float:
+        """The best constant classifier's accuracy on the run's test points (largest class share)."""
+        counts = self._counts(run)
+        return metrics.chance_accuracy(counts["label"], int(np.asarray(counts["num_classes"])[0]))
+
+    def degenerate(self, run: RunInfo) -> bool:
+        """Whether the run's clean accuracy is at chance level (:func:`randsmooth.metrics.at_chance`)."""
+        k = int(np.asarray(self._counts(run)["num_classes"])[0])
+        return metrics.at_chance(self.clean_accuracy(run), self.chance_accuracy(run), k)
+
+    def best_of(self, runs: Sequence[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
+        """The runs a "best over sigma" may choose from -- those that are not degenerate (all of
+        them if every one is) -- and the degenerate runs left out."""
+        left_out = [r for r in runs if self.degenerate(r)]
+        usable = [r for r in runs if r not in left_out]
+        return (usable, left_out) if usable else (list(runs), [])
+
+    def degenerate_reason(self, runs: Sequence[RunInfo]) -> str:
+        """Why a result involving these degenerate runs is not evidence (clean vs chance accuracy)."""
+        parts = [
+            f"{r.label} (clean accuracy {self.clean_accuracy(r):.2f}, chance {self.chance_accuracy(r):.2f})"
+            for r in runs
+        ]
+        return f"degenerate, clean accuracy at chance level: {'; '.join(parts)}"
 
     def certify(
         self, run: RunInfo, *, norm: str | None = None, budget: int | None = None, alpha: float | None = None
     ) -> pd.DataFrame:
         """CERTIFY's per-example decisions (:func:`randsmooth.decide.certify`) at the table's alpha,
         sidedness and norm unless overridden."""
+        if self._reads is not None:
+            self._reads.add(run.run)
+        return self._certify(run, norm=norm, budget=budget, alpha=alpha)
+
+    def _certify(
+        self, run: RunInfo, *, norm: str | None = None, budget: int | None = None, alpha: float | None = None
+    ) -> pd.DataFrame:
         norm = norm or self.norm
         alpha = self.alpha if alpha is None else alpha
         key = (_file_key(run.counts), self.first_examples, norm, budget, alpha, self.two_sided)
         if key not in _DECISIONS:
-            table = self.counts(run)
+            table = self._counts(run)
             _DECISIONS[key] = decide.certify(table, alpha, norm=norm, budget=budget, two_sided=self.two_sided)
         return _DECISIONS[key]
 

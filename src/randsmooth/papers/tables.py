@@ -18,7 +18,9 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import atomic_write_text
+from ..metrics import CHANCE_RULE
 from ..render import best_in_column, booktabs_table, gfm_table
+from .data import DEGENERATE_MARK
 from .published import Published, Record
 
 TAG_NOTES = {"paper": "paper", "released": "released", "second-hand": "paper, second-hand"}
@@ -66,15 +68,23 @@ class Section:
     notes: list[str] = field(default_factory=list)
     direction: dict[str, int] = field(default_factory=dict)  # header -> +1 higher is better, -1 lower, 0 none
 
+    def degenerate(self) -> list[bool]:
+        """Rows of degenerate runs (label ending with :data:`.data.DEGENERATE_MARK`, set by
+        :meth:`.data.TableData.labels`)."""
+        return [label.endswith(DEGENERATE_MARK) for label, _ in self.rows]
+
     def bold(self) -> list[list[bool]]:
+        """Each numeric column's best value among the rows that are not degenerate (a degenerate row
+        is never bold)."""
         width = len(self.header) - 1
         marks = [[False] * width for _ in self.rows]
+        keep = [i for i, bad in enumerate(self.degenerate()) if not bad]
         for j in range(width if self.best else 0):
             sign = self.direction.get(self.header[j + 1], 1)
-            column = [cells[j].number for _, cells in self.rows]
+            column = [self.rows[i][1][j].number for i in keep]
             if sign == 0 or any(v is None for v in column):
                 continue
-            for i, mark in enumerate(best_in_column([sign * v for v in column])):
+            for i, mark in zip(keep, best_in_column([sign * v for v in column]), strict=True):
                 marks[i][j] = mark
         return [[False] + m for m in marks]
 
@@ -97,7 +107,7 @@ class PaperTable:
         a text cell such as a ranking) and the published value."""
         records = []
         for section in self.sections:
-            for label, cells in section.rows:
+            for (label, cells), degenerate in zip(section.rows, section.degenerate(), strict=True):
                 for column, cell in zip(section.header[1:], cells, strict=True):
                     pub = cell.published
                     number = cell.number
@@ -113,9 +123,15 @@ class PaperTable:
                             "difference": (number - pub.value) if pub and number is not None else None,
                             "published_source": pub.source if pub else None,
                             "published_tag": pub.tag if pub else None,
+                            "degenerate": degenerate,
                         }
                     )
         return pd.DataFrame(records)
+
+    def all_notes(self) -> list[str]:
+        """The notes, and the degenerate-row rule where a row is marked."""
+        marked = any(any(section.degenerate()) for section in self.sections)
+        return self.notes + ([f"Rows marked {DEGENERATE_MARK.strip()}: {CHANCE_RULE}; never bold."] if marked else [])
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", f"{self.reference}.", "", f"Every row: {self.settings}.", ""]
@@ -124,7 +140,7 @@ class PaperTable:
                 lines += [f"## {section.title}", ""]
             lines += [gfm_table(section.header, section.text_rows(), section.bold()).rstrip("\n"), ""]
             lines += [f"{note}" for note in section.notes] + ([""] if section.notes else [])
-        lines += self.notes
+        lines += self.all_notes()
         return "\n".join(lines).rstrip("\n") + "\n"
 
     def latex(self) -> str:

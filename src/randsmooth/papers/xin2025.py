@@ -78,12 +78,15 @@ def standard(job: Job) -> None:
 
 
 def cost_sensitive(job: Job) -> None:
-    """Per scenario: Rob_cs (ours and the reference's alpha split) and Rob_cost at eps."""
+    """Per scenario: clean accuracy beside Rob_cs (ours and the reference's alpha split) and
+    Rob_cost at eps (a classifier that rarely predicts a costly class has a high Rob_cs whatever
+    its accuracy: the Acc column shows what it costs)."""
     t = job.table
     eps = float(t.options["epsilon"])
     labels, sections = t.labels(), []
     header = [
         "run",
+        "Acc",
         f"Rob_cs, ε = {eps:g}",
         f"Rob_cs ref. α split, ε = {eps:g}",
         f"Rob_cost, ε = {eps:g}",
@@ -96,15 +99,17 @@ def cost_sensitive(job: Job) -> None:
             ours = cs_decisions(t, run, cost)
             keys = {"scenario": cost["name"], "epsilon": eps}
             cells = [
+                Cell(t.clean_accuracy(run), _keys(run, "clean_accuracy")),
                 Cell(float(metrics.rob_cs(ours, eps)), _keys(run, "rob_cs", **keys)),
                 Cell(float(rob_cs(t, run, cost, eps, legacy=True)[0]), _keys(run, "rob_cs_reference_alpha", **keys)),
                 Cell(float(metrics.rob_cost_max(ours, cm, eps)), _keys(run, "rob_cost", **keys)),
                 Cell(int(ours["seed_group"].sum()), _keys(run, "seed_points", **keys)),
             ]
             rows.append((labels[run.run], cells))
-        direction = {header[3]: -1, header[4]: 0}
+        direction = {header[4]: -1, header[5]: 0}
         sections.append(Section(f"scenario {cost['name']}", header, rows, direction=direction))
     notes = [
+        "Acc: certified accuracy at r = 0 of all points (as in the standard table). "
         "Rob_cs: share of the sensitive seeds' points not predicted as a costly class (abstention allowed, "
         "as in the reference) with cost-sensitive radius ≥ ε. Ours: α/2 for p_A and α/(2|Ω|) per target, "
         "jointly valid at 1 - α; ref. α split: the reference code's α·|Ω|/2 per target and the max with "
@@ -115,15 +120,22 @@ def cost_sensitive(job: Job) -> None:
 
 
 def rob_cs_curves(job: Job) -> None:
+    """Rob_cs against the radius per scenario; degenerate runs (a constant classifier has Rob_cs 1
+    by construction) are left out and named in the title (drawn, marked, only if every run is)."""
     t = job.table
     grid = job.radius_grid()
     labels, styles, panels = t.labels(), run_styles(t.runs), []
+    degenerate = [run for run in t.runs if t.degenerate(run)]
+    runs = [run for run in t.runs if run not in degenerate] or t.runs
     for cost in _costs(t):
-        lines = [Line(labels[run.run], grid, rob_cs(t, run, cost, grid), **styles[run.run]) for run in t.runs]
+        lines = [Line(labels[run.run], grid, rob_cs(t, run, cost, grid), **styles[run.run]) for run in runs]
         panels.append(
             Panel(f"scenario {cost['name']}", radius_label("l2"), "Rob_cs (share of seed points)", lines, ylim=(0, 1))
         )
-    job.write_figure(panels, f"Rob_cs against the radius ({t.dataset}, α = {t.alpha:g})")
+    title = f"Rob_cs against the radius ({t.dataset}, α = {t.alpha:g})"
+    if degenerate and runs is not t.runs:
+        title += "; not drawn, degenerate (clean accuracy at chance level): " + ", ".join(r.label for r in degenerate)
+    job.write_figure(panels, title)
 
 
 def precision_recall(job: Job) -> None:

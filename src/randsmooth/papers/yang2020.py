@@ -17,7 +17,7 @@ import pandas as pd
 from .. import metrics
 from ..sampling import get_noise
 from .build import CA_LABEL, Job, noise_key, radius_label
-from .data import RunInfo, TableData, group_label, noise_label
+from .data import DEGENERATE_MARK, RunInfo, TableData, group_label, noise_label
 from .figures import Line, Panel
 from .tables import Cell, Section
 
@@ -45,10 +45,14 @@ def envelope(table: TableData, runs: Sequence[RunInfo], radii: Sequence[float], 
 def table1(job: Job) -> None:
     """Per group, the best certified accuracy over sigma at each radius (Table 1), and that sigma."""
     table = job.table
-    rows, sigma_rows = [], []
-    for group, runs in groups(table).items():
+    rows, sigma_rows, notes = [], [], []
+    for group, all_runs in groups(table).items():
+        runs, left_out = table.best_of(all_runs)
+        if left_out:
+            notes.append(f"Left out of the envelope: {table.degenerate_reason(left_out)}.")
         env = envelope(table, runs, table.radii, table.norm)
         name = group_label(runs[0].noise, runs[0].method)
+        name += DEGENERATE_MARK if all(table.degenerate(r) for r in runs) else ""
         cells, sigmas = [], []
         for rec in env.to_dict("records"):
             keys = {"group": group, "norm": table.norm, "radius": rec["radius"], "n": rec["n"]}
@@ -61,22 +65,23 @@ def table1(job: Job) -> None:
         Section("best certified accuracy over σ", header, rows),
         Section("the σ attaining it (ties: the smaller)", header, sigma_rows, best=False),
     ]
-    job.write_table(sections)
+    job.write_table(sections, notes)
 
 
 def _envelope_figure(job: Job, norm: str) -> None:
     table = job.table
-    runs_by_group = groups(table)
-    top = max(float(np.max(table.certify(r, norm=norm)["radius"])) for r in table.runs)
+    chosen = [table.best_of(runs) for runs in groups(table).values()]  # degenerate sigmas left out
+    top = max(float(np.max(table.certify(r, norm=norm)["radius"])) for runs, _ in chosen for r in runs)
     grid = job.radius_grid(top=top * 1.02 if top > 0 else 1.0, step=top / 200 if top > 0 else 0.01)
     lines = []
-    for runs in runs_by_group.values():
+    for runs, left_out in chosen:
         env = envelope(table, runs, list(grid), norm)
         sigmas = ", ".join(f"{s:g}" for s in sorted({r.sigma for r in runs}))
         name = group_label(runs[0].noise, runs[0].method)
-        lines.append(
-            Line(f"{name} (best of σ = {sigmas})", env["radius"], env["certified_accuracy"], key=noise_key(name))
-        )
+        label = f"{name} (best of σ = {sigmas}"
+        label += f"; degenerate σ = {', '.join(f'{r.sigma:g}' for r in left_out)} left out)" if left_out else ")"
+        label += DEGENERATE_MARK if all(table.degenerate(r) for r in runs) else ""
+        lines.append(Line(label, env["radius"], env["certified_accuracy"], key=noise_key(name)))
     title = f"{table.dataset}, envelope over σ, α = {table.alpha:g}{' two-sided' if table.two_sided else ''}"
     job.write_figure([Panel(title, radius_label(norm), CA_LABEL, lines, ylim=(0, 1))])
 
