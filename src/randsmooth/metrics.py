@@ -127,37 +127,6 @@ def clean_accuracy(df: pd.DataFrame) -> float:
     return float(certified_accuracy(df, 0.0))
 
 
-CHANCE_MARGIN = 0.5  # in units of 1 / num_classes above the chance accuracy (see at_chance)
-CHANCE_RULE = (
-    "clean accuracy (certified accuracy at r = 0) at chance level, i.e. at most the "
-    "share of the most frequent class among the test points plus 0.5 / (number of classes) "
-    "(0.15 on 10 balanced classes)"
-)
-
-
-def chance_accuracy(labels: Any, num_classes: int) -> float:
-    """Accuracy of the best constant classifier on these labels: the largest class share
-    (1 / num_classes where no label is given)."""
-    labels = np.asarray(labels, dtype=np.int64).ravel()
-    if labels.size == 0:
-        return 1.0 / num_classes
-    return float(np.bincount(labels, minlength=num_classes).max() / labels.size)
-
-
-def at_chance(accuracy: float, chance: float, num_classes: int) -> bool:
-    """Whether a model is degenerate: its accuracy <= ``chance`` + :data:`CHANCE_MARGIN` / num_classes.
-
-    ``chance`` is :func:`chance_accuracy` of the evaluated labels: a constant classifier scores
-    exactly that, whatever the data. The margin of half a class share (0.05 on 10 balanced classes,
-    threshold 0.15) covers the binomial noise of small test sets -- at chance 0.1 the standard
-    deviation of the accuracy of 150 points is 0.025, of 450 points 0.014 -- and classifiers that
-    are constant on all but a few points, while any model that learned the task is far above it
-    (digits: >= 0.5). One rule for training (:mod:`randsmooth.train` warns) and the paper tables
-    (:mod:`randsmooth.papers`: rows marked, never bold, claims not measurable).
-    """
-    return bool(accuracy <= chance + CHANCE_MARGIN / num_classes)
-
-
 def abstain_rate(df: pd.DataFrame) -> float:
     """Fraction of rows with predict == -1."""
     require_columns(df, ["predict"], "abstain_rate")

@@ -13,8 +13,8 @@ Outputs in ``out_dir``:
   (accuracy of the loss's logits, i.e. on the noisy copies), method statistics ``train_<name>``,
   clean test loss/acc, noisy test loss/acc under one seeded noise draw per test image, time_s).
 * ``config.yaml`` (resolved config with every default), ``versions.json``, ``train.log``; a final
-  model whose clean or noisy test accuracy is at chance level (:func:`randsmooth.metrics.at_chance`)
-  gets a logged warning (:func:`warn_if_degenerate`).
+  model whose clean or noisy test accuracy is at chance level gets a logged warning
+  (:func:`randsmooth.chance.degenerate_warnings`).
 
 Reproducibility: every random stream is a generator seeded from (seed, stream, epoch): model
 initialisation, data order (the DataLoader's generator, which also seeds its workers), the data
@@ -55,8 +55,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
 from tqdm import tqdm
 
-from . import __version__, metrics, seeding
+from . import __version__, seeding
 from .atomic import atomic_write_text
+from .chance import degenerate_warnings
 from .device import select_device
 from .losses import EpochContext, StepContext, TrainingLoss, get_loss
 from .models import create_model, load_checkpoint, load_pretrained, save_checkpoint, smoothed_part, to_noise_space
@@ -144,35 +145,6 @@ class IndexedDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
-
-
-def _labels(dataset: Dataset) -> list[int] | None:
-    """The labels of a data set (or a Subset of one) without reading images; None if unknown."""
-    if isinstance(dataset, Subset):
-        labels = _labels(dataset.dataset)
-        return None if labels is None else [labels[i] for i in dataset.indices]
-    targets = getattr(dataset, "targets", None)
-    return None if targets is None else [int(v) for v in targets]
-
-
-def warn_if_degenerate(row: dict[str, Any], labels: list[int] | None, num_classes: int) -> list[str]:
-    """Log a warning for each test accuracy of the last epoch's ``row`` (clean, and under noise:
-    what the smoothed classifier sees) at chance level (:func:`randsmooth.metrics.at_chance`; the
-    chance accuracy is the largest class share of the test labels, 1 / num_classes if unknown);
-    returns the warnings."""
-    chance = metrics.chance_accuracy(labels if labels is not None else [], num_classes)
-    warnings = []
-    for key, what in (("test_acc", "clean test accuracy"), ("noisy_test_acc", "noisy test accuracy")):
-        value = float(row.get(key, float("nan")))
-        if math.isfinite(value) and metrics.at_chance(value, chance, num_classes):
-            warnings.append(
-                f"degenerate model: {what} {value:.3f} after epoch {row['epoch']} is at chance level "
-                f"(<= {chance:.3f} + {metrics.CHANCE_MARGIN:g} / {num_classes} classes); its certificates "
-                "are not evidence of robustness (paper tables mark it 'degenerate')"
-            )
-    for text in warnings:
-        logger.warning("%s", text)
-    return warnings
 
 
 def _data_options(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -388,7 +360,8 @@ class _Run:
         if cfg["amp"] and not self.amp:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
         self.spec, train_set, test_set = _load_data(cfg)
-        self.test_labels = _labels(test_set)
+        targets = getattr(getattr(test_set, "dataset", test_set), "targets", None)  # a Subset is a prefix
+        self.test_labels = None if targets is None else list(targets)[: len(test_set)]
         self.noise = _build_noise(cfg, self.spec.dim)
         torch.manual_seed(derive_seed(cfg["seed"], "init"))
         self.model = create_model(cfg["model"]["arch"], self.spec, **cfg["model"]["params"]).to(device)
@@ -615,7 +588,7 @@ def _train(
         write_log(out_dir / LOG_NAME, run.rows)  # log first: a resume truncates rows beyond the checkpoint
         run.save(checkpoint_path, epoch + 1)
     final = run.save(out_dir / FINAL_NAME, cfg["epochs"])
-    if run.rows:
-        warn_if_degenerate(run.rows[-1], run.test_labels, run.spec.num_classes)
+    for warning in degenerate_warnings(run.rows[-1:], run.test_labels, run.spec.num_classes):
+        logger.warning("%s", warning)
     logger.info("finished: %s", final)
     return final

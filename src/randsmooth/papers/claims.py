@@ -7,7 +7,7 @@ applies to (default: every table of the paper). A check reads one config table a
 :class:`Verdict` with the numbers behind it; it never looks at the outcome to choose what to
 compare (radii, budgets and methods are fixed by the claim's parameters and the config). A claim
 that does not hold is reported as such. A claim whose check reads a degenerate run (clean accuracy
-at chance level, :func:`randsmooth.metrics.at_chance`) is "not measurable here" whatever the
+at chance level, :func:`randsmooth.chance.at_chance`) is "not measurable here" whatever the
 check found: a constant classifier is "robust" by construction and says nothing about the claim.
 """
 

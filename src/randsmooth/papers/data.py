@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import decide, metrics
+from .. import chance, decide, metrics
 from ..counts import read_table
 from ..evaluate import NOISE_SPACE_NOTES, first_examples
 
@@ -203,12 +203,12 @@ class TableData:
     def chance_accuracy(self, run: RunInfo) -> float:
         """The best constant classifier's accuracy on the run's test points (largest class share)."""
         counts = self._counts(run)
-        return metrics.chance_accuracy(counts["label"], int(np.asarray(counts["num_classes"])[0]))
+        return chance.chance_accuracy(counts["label"], int(np.asarray(counts["num_classes"])[0]))
 
     def degenerate(self, run: RunInfo) -> bool:
-        """Whether the run's clean accuracy is at chance level (:func:`randsmooth.metrics.at_chance`)."""
+        """Whether the run's clean accuracy is at chance level (:func:`randsmooth.chance.at_chance`)."""
         k = int(np.asarray(self._counts(run)["num_classes"])[0])
-        return metrics.at_chance(self.clean_accuracy(run), self.chance_accuracy(run), k)
+        return chance.at_chance(self.clean_accuracy(run), self.chance_accuracy(run), k)
 
     def best_of(self, runs: Sequence[RunInfo]) -> tuple[list[RunInfo], list[RunInfo]]:
         """The runs a "best over sigma" may choose from -- those that are not degenerate (all of

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..atomic import atomic_write_text
-from ..metrics import CHANCE_RULE
+from ..chance import CHANCE_RULE
 from ..render import best_in_column, booktabs_table, gfm_table
 from .data import DEGENERATE_MARK
 from .published import Published, Record
