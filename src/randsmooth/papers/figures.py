@@ -197,6 +197,7 @@ class PaperFigure:
             ax.remove()
         fig.suptitle(textwrap.fill(self.title, int(11 * width)), fontsize=10)
         fig.canvas.draw()
+        fig.set_layout_engine("none")  # keep the positions just computed: the saves do not lay out again
         return fig
 
     def write(self, stem: str | Path) -> list[Path]:
