@@ -668,6 +668,11 @@ def test_facets_keep_keys_together_and_layout_check_fails_on_a_legend_inside() -
         keys = [line.key for line in panel.lines[1:]]
         assert all(keys.count(k) == 2 for k in keys)  # both readings of a key in one facet
     assert sorted({line.key for p in panels for line in p.lines[1:]}) == sorted(f"m{i}" for i in range(9))
+    long = "Uniform + Stability (best of σ = 0.12, 0.25, 0.5; degenerate σ = 1 left out), trained at σ = 0.25 " * 2
+    wide = figures.PaperFigure("t", [figures.Panel("p", "x", "y", [figures.Line(long, [0, 1], [0, 1])])])
+    drawn_wide = wide.render()
+    assert figures.layout_problems(drawn_wide) == []  # wrapped: inside the figure, below the axes
+    plt.close(drawn_wide)
     fig, ax = plt.subplots(figsize=(4, 3))
     for i in range(9):
         ax.plot([0, 1], [0, i], label=f"line {i}")

@@ -55,6 +55,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d")
 PANEL_SIZE = (5.2, 3.6)  # inches, one panel without its legend
 LEGEND_FONT = 7  # points
 LEGEND_COLUMNS_UP_TO = 30  # characters: legends whose labels are all this short take two columns
+LEGEND_WRAP = 64  # characters: longer legend labels are wrapped onto several lines
 
 
 @dataclass
@@ -223,7 +224,7 @@ class PaperFigure:
 
 def _entries(panel: Panel) -> list[str]:
     labels = list(dict.fromkeys(line.label for line in panel.lines if line.variant == 0 or not panel.variants))
-    return labels + list(panel.variants or ())
+    return [textwrap.fill(label, LEGEND_WRAP) for label in labels + list(panel.variants or ())]
 
 
 def _legend_columns(panel: Panel) -> int:
@@ -232,7 +233,9 @@ def _legend_columns(panel: Panel) -> int:
 
 def _legend_height(panel: Panel) -> float:
     """Inches below the axes for the legend (rows of 7-point text and the frame)."""
-    rows = math.ceil(len(_entries(panel)) / _legend_columns(panel))
+    entries = _entries(panel)
+    columns = _legend_columns(panel)
+    rows = sum(max(e.count("\n") + 1 for e in entries[i : i + columns]) for i in range(0, len(entries), columns))
     return 0.45 + 0.16 * rows
 
 
@@ -270,7 +273,7 @@ def _draw(ax, panel: Panel, styles: Mapping[str, int]) -> None:  # noqa: ANN001 
         labels.append(name)
     ax.legend(
         handles,
-        labels,
+        [textwrap.fill(label, LEGEND_WRAP) for label in labels],
         fontsize=LEGEND_FONT,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.16),
