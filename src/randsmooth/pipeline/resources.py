@@ -9,8 +9,12 @@ n0 + n = 100,100 samples. The most specific entry that sets a field wins, then `
 
 Estimated minutes of a job:
 
-* train: epochs x epoch_minutes x passes, passes = m noisy copies x (1 + attack steps) per image
-  (``steps`` of SmoothAdv, SmoothMix, CAT-RS; ``attack_steps`` of Sun et al.'s trainer);
+* train: epoch_minutes x passes per training image over the whole training, from the method's own
+  cost model (:meth:`randsmooth.losses.TrainingLoss.training_passes`): per epoch m noisy copies x
+  the forward-backward passes of each copy per step (1 for Gaussian training, MACER, Consistency;
+  2 for stability training's two copies; 1 + T for SmoothAdv's T attack steps, 2 + T for
+  SmoothMix and CAT-RS; 1 + T from E_t on for Sun et al.'s ADAPTIVEADV), plus a third of a pass per
+  forward-only estimation draw (Sun et al.'s p_A estimates);
 * soft_targets: training images x draws / 100,100 x example_seconds / 60;
 * certify_shard: examples of the shard x (n0 + n) / 100,100 x example_seconds / 60.
 
@@ -75,12 +79,14 @@ def _job(plan: Plan, model_key: str, job: str, minutes: float | None) -> JobReso
     return JobResources(cpus, mem_mb, minutes, plan.config["resources"])
 
 
-def passes_per_image(train_config: Mapping[str, Any]) -> int:
-    """Forward-backward passes per training image and step relative to Gaussian training: m noisy
-    copies, each attacked for ``steps`` / ``attack_steps`` more passes where the method attacks."""
-    params = train_config["method"]["params"]
-    steps = params.get("steps", params.get("attack_steps", 0))
-    return train_config["num_noise"] * (1 + int(steps))
+def training_passes(train_config: Mapping[str, Any]) -> float:
+    """Passes per training image over a whole training (units of one forward-backward pass of one
+    image; Gaussian training with m = 1 makes one per epoch), from the method's cost model."""
+    from ..losses import get_loss  # the plan's method checks have imported it already
+
+    method = train_config["method"]
+    loss = get_loss(method["name"], **method["params"])
+    return loss.training_passes(int(train_config["num_noise"]), int(train_config["epochs"]))
 
 
 def train_job(plan: Plan, model_key: str) -> JobResources:
@@ -88,7 +94,7 @@ def train_job(plan: Plan, model_key: str) -> JobResources:
     model = plan.model(model_key)
     cfg = model.train_config
     per_epoch = lookup(plan, model.dataset.name, model.arch, "train", "epoch_minutes")
-    return _job(plan, model_key, "train", cfg["epochs"] * per_epoch * passes_per_image(cfg))
+    return _job(plan, model_key, "train", per_epoch * training_passes(cfg))
 
 
 def _certify_minutes(plan: Plan, model_key: str, examples: int | None, samples: int) -> float | None:
@@ -104,13 +110,24 @@ def soft_targets_job(plan: Plan, teacher_key: str, samples: int) -> JobResources
     return _job(plan, teacher_key, "certify", _certify_minutes(plan, teacher_key, images, samples))
 
 
+def _run_examples(plan: Plan, run_key: str) -> int | None:
+    run = plan.run(run_key)
+    subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
+    return subset_size(run.dataset, subset, f"certify/{run_key}")
+
+
 def certify_job(plan: Plan, run_key: str) -> JobResources:
     """Resources of one ``certify_shard`` job of a run (the largest of its shards)."""
     run = plan.run(run_key)
-    subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
-    count = subset_size(run.dataset, subset, f"certify/{run_key}")
+    count = _run_examples(plan, run_key)
     examples = None if count is None else math.ceil(count / run.shards)
     return _job(plan, run.model_key, "certify", _certify_minutes(plan, run.model_key, examples, run.n0 + run.n))
+
+
+def run_minutes(plan: Plan, run_key: str) -> float | None:
+    """Estimated minutes of all the ``certify_shard`` jobs of a run together (None = unknown size)."""
+    run = plan.run(run_key)
+    return _certify_minutes(plan, run.model_key, _run_examples(plan, run_key), run.n0 + run.n)
 
 
 def check_resources(plan: Plan) -> None:
