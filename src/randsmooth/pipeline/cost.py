@@ -95,10 +95,11 @@ def gpu_jobs(plan: Plan, runs: Iterable[str], models: Iterable[str] = ()) -> dic
             todo.append(model.pretrained)
         soft = model.soft_targets
         if soft is not None:
+            teacher = plan.model(soft.teacher_key)
             one = RES.soft_targets_job(plan, soft.teacher_key, soft.samples)
             name = f"{_names(plan.model_names, soft.teacher_key)} n{soft.samples} seed{soft.seed}"
             jobs[("soft_targets", f"{soft.teacher_key}/n{soft.samples}_seed{soft.seed}")] = _job(
-                "soft_targets", name, where, 1, one.minutes, one
+                "soft_targets", name, f"{teacher.dataset.name}/{teacher.arch}", 1, one.minutes, one
             )
             todo.append(soft.teacher_key)
     return jobs
