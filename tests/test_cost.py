@@ -84,6 +84,9 @@ def test_cohen2019_total_and_largest_jobs(cohen_plan: Plan) -> None:
     assert line(lines, "rule", "certify_shard").jobs == 7 * 10 + 5 * 20  # shards of 50 / 25 images
     # a table's line counts its own runs and models: the CIFAR-10 table, 7 runs of the 4 models
     assert line(lines, "table", "cohen2019/cifar10").gpu_hours == pytest.approx((4 * 27 + 7 * 500 * 15 / 60) / 60)
+    # an artifact: the tables that build it; Table 1 reads the CIFAR-10 and ImageNet tables
+    assert line(lines, "artifact", "cohen2019_table1").gpu_hours == pytest.approx(train + certify)
+    assert not [x for x in lines if x.item == "cohen2019_radius_vs_pa"]  # analytic figure: no GPU job
     top = largest_jobs(cohen_plan, count=3)
     assert [(j.rule, j.where, j.hours) for j in top] == [("train", "imagenet/resnet50", 90.0)] * 3
     assert all(j.asked == 48.0 and j.allocations == 3 for j in top)  # 90 h x 1.5 over 48 h allocations

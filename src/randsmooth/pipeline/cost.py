@@ -1,4 +1,4 @@
-"""The bill before running: GPU-hours of a config's jobs per rule, paper table and target.
+"""The bill before running: GPU-hours of a config's jobs per rule, target, paper table and artifact.
 
 Every GPU job of the workflow (``train`` per trained model, ``soft_targets`` per teacher and draw
 count, ``certify_shard`` per run and shard) is sized by :mod:`.resources`, the estimates that also
@@ -173,8 +173,8 @@ def local_jobs(plan: Plan, runs: Sequence[str]) -> int:
 
 
 def bill(plan: Plan, targets: Sequence[str] = ("all",)) -> list[Line]:
-    """The lines of the bill of ``targets``: per rule, per target, per paper table whose runs the
-    targets certify, the local jobs and the total (each job once)."""
+    """The lines of the bill of ``targets``: per rule, per target, per paper table and artifact whose
+    runs the targets certify, the local jobs and the total (each job once)."""
     per_target = {t: target_jobs(plan, t) for t in targets}
     jobs = {k: v for found in per_target.values() for k, v in found.items()}
     lines = [total("rule", rule, [j for (r, _), j in jobs.items() if r == rule]) for rule in GPU_RULES]
@@ -184,6 +184,11 @@ def bill(plan: Plan, targets: Sequence[str] = ("all",)) -> list[Line]:
         runs = [plan.run_names[n] for n in spec["runs"]]
         if set(runs) <= needed:
             lines.append(total("table", f"{paper}/{table}", gpu_jobs(plan, runs).values()))
+    for paper in plan.papers:
+        for artifact in Paths(plan.results).artifacts(plan, paper):
+            found = target_jobs(plan, artifact.target)
+            if found and {key for rule, key in found if rule == "certify_shard"} <= needed:
+                lines.append(total("artifact", artifact.target, found.values()))
     lines.append(Line("local", "merge + metrics", local_jobs(plan, sorted(needed)), 0.0, 0.0, 0))
     return [*lines, total("total", "all GPU jobs", jobs.values())]
 
@@ -198,6 +203,7 @@ HEADINGS = {
     "rule": "by rule",
     "target": "by target (a job shared by targets counts in each)",
     "table": "by paper table (its runs, their models, teachers and pre-trained starts)",
+    "artifact": "by paper artifact (the tables that build it)",
     "local": "local jobs (one CPU each on the submitting machine; seconds to minutes each, not sized)",
     "total": "total (each job once)",
 }
