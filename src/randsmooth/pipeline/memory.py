@@ -68,13 +68,20 @@ def _measured(key: tuple[str, str, int, int, int, int]) -> tuple[int, int, int]:
     return found["params"], found["train_bytes"], found["eval_bytes"]
 
 
+_FOUND: dict[tuple[str, str, str], tuple[int, int, int, int]] = {}
+
+
 def footprint(arch: str, arch_params: Mapping[str, Any], dataset: DatasetEntry) -> tuple[int, int, int, int]:
     """(params, train bytes per image, eval bytes per image, input bytes per image) of ``arch`` on
-    ``dataset`` (from :data:`FOOTPRINTS`, else measured once)."""
-    spec = data_module().dataset_spec(dataset.name, **dataset.loader_options())
-    key = (arch, json.dumps(dict(arch_params), sort_keys=True), *spec.input_shape, spec.num_classes)
-    params, train, evaluate = FOOTPRINTS.get(key) or _measured(key)
-    return params, train, evaluate, math.prod(spec.input_shape) * FLOAT_BYTES
+    ``dataset`` (from :data:`FOOTPRINTS`, else measured once; remembered per data set key: the
+    resources of every job ask for it several times)."""
+    params_json = json.dumps(dict(arch_params), sort_keys=True)
+    if (arch, params_json, dataset.key) not in _FOUND:
+        spec = data_module().dataset_spec(dataset.name, **dataset.loader_options())
+        key = (arch, params_json, *spec.input_shape, spec.num_classes)
+        params, train, evaluate = FOOTPRINTS.get(key) or _measured(key)
+        _FOUND[(arch, params_json, dataset.key)] = (params, train, evaluate, math.prod(spec.input_shape) * FLOAT_BYTES)
+    return _FOUND[(arch, params_json, dataset.key)]
 
 
 def train_peak(fp: tuple, images: int, num_noise: int, held_passes: int) -> int:

@@ -32,6 +32,8 @@ jobs get the largest batch that fits ``gpu_memory_gb`` (at most the configured o
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,23 +123,30 @@ def _eval_bytes(plan: Plan, model_key: str, batch: int) -> int:
     return 0 if fp is None else memory.eval_peak(fp, batch)
 
 
-def _loss(train_config: Mapping[str, Any]) -> Any:
+@functools.lru_cache(maxsize=1024)
+def _method_cost(method_json: str, num_noise: int, epochs: int) -> tuple[float, int]:
     from ..losses import get_loss  # the plan's method checks have imported it already
 
-    method = train_config["method"]
-    return get_loss(method["name"], **method["params"])
+    method = json.loads(method_json)
+    loss = get_loss(method["name"], **method["params"])
+    return loss.training_passes(num_noise, epochs), int(loss.held_passes)
+
+
+def _cost(train_config: Mapping[str, Any]) -> tuple[float, int]:
+    """(training passes, held passes) of the method (remembered: every job's resources ask)."""
+    method = json.dumps(train_config["method"], sort_keys=True)
+    return _method_cost(method, int(train_config["num_noise"]), int(train_config["epochs"]))
 
 
 def held_passes(train_config: Mapping[str, Any]) -> int:
     """Forward passes of each noisy copy whose activations the method's one backward keeps."""
-    return int(_loss(train_config).held_passes)
+    return _cost(train_config)[1]
 
 
 def training_passes(train_config: Mapping[str, Any]) -> float:
     """Passes per training image over a whole training (units of one forward-backward pass of one
     image; Gaussian training with m = 1 makes one per epoch), from the method's cost model."""
-    loss = _loss(train_config)
-    return loss.training_passes(int(train_config["num_noise"]), int(train_config["epochs"]))
+    return _cost(train_config)[0]
 
 
 def train_job(plan: Plan, model_key: str) -> JobResources:
@@ -234,6 +243,7 @@ def check_resources(plan: Plan) -> None:
             if model.soft_targets is not None:
                 soft = model.soft_targets
                 _check_gpu_type(soft_targets_job(plan, soft.teacher_key, soft.samples), f"models/{name}/method")
+    runs = set(plan.used_runs())
     for name, key in plan.run_names.items():
-        if key in plan.used_runs():
+        if key in runs:
             _check_gpu_type(certify_job(plan, key), f"certify/{name}/batch")  # certify_job: fits or raises
