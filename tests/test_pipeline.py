@@ -701,7 +701,7 @@ def test_job_resources_come_from_the_most_specific_entry() -> None:
     job = resources.train_job(plan, gauss)  # 2 epochs x 5 min x 1 pass
     assert (job.cpus, job.mem(), job.mem(2), job.minutes) == (6, 2000, 4000, 10.0)
     assert (job.runtime(), job.runtime(3)) == (30, 60)  # 10 x margin 2 = 20 -> at least min_minutes 30; x3
-    assert resources.train_job(plan, catrs).minutes == 2 * 5.0 * 2 * 2  # m = 2 copies x (1 + 1 attack step)
+    assert resources.train_job(plan, catrs).minutes == 2 * 5.0 * 2 * 3  # m = 2 copies x (2 passes + 1 attack step)
     run = resources.certify_job(plan, plan.run_names["gauss"])  # 150 examples / 2 shards x 2,020 samples
     assert (run.cpus, run.mem_mb) == (3, 16000)  # cpus: the config's threads; mem: the schema default
     assert run.minutes == pytest.approx(75 * 2020 / 100_100 * 60.0 / 60)
@@ -712,13 +712,26 @@ def test_job_resources_come_from_the_most_specific_entry() -> None:
     assert resources.train_job(expand(cfg), gauss).runtime() == 45  # cut at the partition limit
 
 
-def test_passes_per_image_count_noisy_copies_and_attack_steps() -> None:
-    from randsmooth.pipeline.resources import passes_per_image
+def passes(method: str, num_noise: int = 1, epochs: int = 10, **params: Any) -> float:
+    from randsmooth.pipeline.resources import training_passes
 
-    assert passes_per_image({"num_noise": 1, "method": {"params": {}}}) == 1
-    assert passes_per_image({"num_noise": 16, "method": {"params": {"lbd": 12.0}}}) == 16  # MACER
-    assert passes_per_image({"num_noise": 4, "method": {"params": {"steps": 10}}}) == 44  # SmoothAdv
-    assert passes_per_image({"num_noise": 4, "method": {"params": {"attack_steps": 3}}}) == 16  # Sun et al.
+    return training_passes({"method": {"name": method, "params": params}, "num_noise": num_noise, "epochs": epochs})
+
+
+def test_training_passes_count_noisy_copies_forward_passes_and_attack_steps() -> None:
+    """Per epoch: m copies x the passes of each copy per step (the loss's own forward passes),
+    plus a third of a pass per forward-only estimation draw."""
+    assert passes("gaussian") == 10
+    assert passes("macer", num_noise=16) == 160
+    assert passes("stability") == 20  # two noisy copies through the network (Yang et al.)
+    assert passes("stability", variant="li") == 20  # the clean input and one noisy copy
+    assert passes("smoothadv", num_noise=4, steps=10) == 10 * 4 * 11
+    assert passes("smoothmix", num_noise=2, steps=4) == 10 * 2 * 6  # T steps + x_init + mixed pass
+    # Sun et al.: 3 attack steps from E_t = 6 on; p_A from 100 draws at E_t and 16 draws every K = 2
+    # epochs from E_t (epochs 6 and 8): 100 + 16 + 16 forward-only draws, a third of a pass each
+    sun = passes("sun2025", num_noise=2, switch_epoch=6, reweight_interval=2)
+    assert sun == pytest.approx(2 * (6 * 1 + 4 * 4) + (100 + 16 + 16) / 3)
+    assert passes("acr_adaptive_attack", num_noise=2, switch_epoch=6) == 2 * (6 + 4 * 4)
 
 
 def test_unknown_subset_size_asks_for_the_longest_time() -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from devices import DEVICES
 from randsmooth import train as train_mod
+from randsmooth.accumulate import accumulated_step
 from randsmooth.chance import degenerate_warnings
 from randsmooth.cli.train import main
 from randsmooth.models import load_model
@@ -101,6 +102,8 @@ def test_resolve_config_fills_defaults() -> None:
         (lambda c: c.update(amp="yes"), "'amp' must be true or false"),
         (lambda c: c.update(dataset="digits"), "'dataset' must be a mapping"),
         (lambda c: c["noise"].update(space="logit"), r"'noise.space' must be one of \['pixel', 'normalized'\]"),
+        (lambda c: c.update(micro_batches=0), "'micro_batches' must be an integer >= 1"),
+        (lambda c: c.update(micro_batches=33), r"'micro_batches' must be at most batch_size \(32\), got 33"),
     ],
 )
 def test_resolve_config_errors_name_the_key(mutate, message) -> None:
@@ -381,3 +384,65 @@ def test_training_starts_from_a_pretrained_network(tmp_path) -> None:
     other = train(digits_config(epochs=1, eval_examples=32, seed=4), tmp_path / "other")
     with pytest.raises(ValueError, match="cannot resume, the pre-trained start differs"):
         train(still, tmp_path / "fine", init=other)
+
+
+# ------------------------------------------------------------------------------- micro-batches
+def _step_gradients(model, loss_fn, x, y, micro_batches, weights=None):
+    from randsmooth.losses import StepContext
+
+    model.zero_grad(set_to_none=True)
+    ctx = StepContext(noise=None, generator=None, num_noise=2, example_index=torch.arange(len(x)), weights=weights)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    result = accumulated_step(model, loss_fn, x, y, ctx, scaler, False, micro_batches)
+    return result, [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("method", ["gaussian", "consistency"])
+def test_accumulated_gradient_equals_the_full_batch_without_batchnorm(method) -> None:
+    """float64, a model without batch statistics, m = 2 clean copies: the gradient of 3
+    micro-batches (of 4, 3 and 3 images) is the gradient of the batch of 10, with and without
+    per-example weights."""
+    from randsmooth.losses import get_loss
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 16), torch.nn.Tanh(), torch.nn.Linear(16, 5))
+    model = model.double()
+    x, y = torch.rand(10, 1, 3, 4, dtype=torch.float64), torch.randint(0, 5, (10,))
+    loss_fn = get_loss(method)
+    for weights in (None, torch.rand(10, dtype=torch.float64)):
+        full, expected = _step_gradients(model, loss_fn, x, y, 1, weights)
+        split, got = _step_gradients(model, loss_fn, x, y, 3, weights)
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        assert float(split.loss) == pytest.approx(float(full.loss.detach()), rel=1e-12)
+        torch.testing.assert_close(split.logits, full.logits.detach(), rtol=1e-12, atol=1e-12)
+        assert torch.equal(split.labels, full.labels if full.labels is not None else y)
+
+
+def test_accumulated_gradient_with_batchnorm_normalises_each_micro_batch() -> None:
+    """With BatchNorm the micro-batches are normalised on their own (data-parallel semantics): the
+    gradient equals the sum of the chunks' gradients, each weighted by its share, not the batch's."""
+    from randsmooth.losses import get_loss
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 5)
+    )
+    model = model.double().train()
+    x, y = torch.rand(8, 1, 3, 4, dtype=torch.float64), torch.randint(0, 5, (8,))
+    loss_fn = get_loss("gaussian")
+    _, split = _step_gradients(model, loss_fn, x, y, 2)
+    _, first = _step_gradients(model, loss_fn, x[:4], y[:4], 1)
+    _, second = _step_gradients(model, loss_fn, x[4:], y[4:], 1)
+    _, full = _step_gradients(model, loss_fn, x, y, 1)
+    for a, b, c in zip(split, first, second, strict=True):
+        torch.testing.assert_close(a, (b + c) / 2, rtol=1e-12, atol=1e-12)
+    assert any(not torch.allclose(a, b) for a, b in zip(split, full, strict=True))
+
+
+def test_training_with_micro_batches_runs_and_is_logged(tmp_path) -> None:
+    config = digits_config(epochs=1, micro_batches=3, eval_examples=64)
+    train(config, tmp_path)
+    row = read_rows(tmp_path / "log.csv")[0]
+    assert float(row["train_loss"]) > 0 and 0 <= float(row["train_acc"]) <= 1
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["micro_batches"] == 3

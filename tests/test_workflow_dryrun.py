@@ -403,6 +403,11 @@ def test_slurm_jobs_ask_for_the_resources_of_their_data_set_and_architecture(tmp
         ("certify_shard", False, ("1", "4", "16000", "30")): 70,
         ("certify_shard", False, ("1", "4", "32000", "94")): 100,
     }
+    # estimated peak GPU memory (randsmooth.pipeline.memory), MiB: ResNet-110 / ResNet-50 training at
+    # batch 400, certification at batch 400
+    gpu = Counter((rule, resources["gpu_mem_mb"]) for rule, _, resources in job_resources(output) if "gpu" in resources)
+    expected = {("train", "5592"): 4, ("train", "42891"): 3, ("certify_shard", "1702"): 70}
+    assert gpu == {**expected, ("certify_shard", "9443"): 100}
 
 
 def test_default_config_is_used_without_configfile(tmp_path: Path) -> None:

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
 from tqdm import tqdm
 
 from . import __version__, seeding
+from .accumulate import accumulated_step
 from .atomic import atomic_write_text
 from .chance import degenerate_warnings
 from .device import select_device
@@ -253,8 +254,10 @@ def train_one_epoch(
     ctx: StepContext,
     amp: bool,
     desc: str,
+    micro_batches: int = 1,
 ) -> dict[str, float]:
-    """One pass over ``loader`` (yielding (x, y, index)); returns mean loss, accuracy and method stats."""
+    """One pass over ``loader`` (yielding (x, y, index)); returns mean loss, accuracy and method
+    stats. Each step runs :func:`accumulated_step` with ``micro_batches``."""
     device = ctx.device
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -266,9 +269,7 @@ def train_one_epoch(
         y = y.to(device, non_blocking=True)
         step_ctx = dataclasses.replace(ctx, example_index=index, step=step)
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, enabled=amp):
-            result = loss_fn(model, x, y, step_ctx)
-        scaler.scale(result.loss).backward()
+        result = accumulated_step(model, loss_fn, x, y, step_ctx, scaler, amp, min(micro_batches, x.shape[0]))
         scaler.step(optimizer)
         scaler.update()
         n = x.shape[0]
@@ -474,7 +475,9 @@ class _Run:
         )
         lr = self.optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch + 1}/{cfg['epochs']}"
-        metrics = train_one_epoch(self.smoothed, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc)
+        metrics = train_one_epoch(
+            self.smoothed, loader, self.loss_fn, self.optimizer, self.scaler, ctx, self.amp, desc, cfg["micro_batches"]
+        )
         self.scheduler.step()
         self.rng = {
             "torch_cpu": torch.get_rng_state(),

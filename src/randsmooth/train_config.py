@@ -19,6 +19,10 @@ key                 meaning (default)
 ``method``          ``name`` (gaussian), ``params`` ({}): the training loss of randsmooth.losses
 ``epochs``          required; ``batch_size`` required; ``test_batch_size`` (batch_size)
 ``num_noise``       noisy copies per input and step, m (1)
+``micro_batches``   k: each step's batch split into k micro-batches of ceil(batch_size / k) images
+                    whose gradients are accumulated (1; BatchNorm statistics per micro-batch, see
+                    :func:`randsmooth.train.accumulated_step`); the workflow raises it to fit the
+                    GPU memory (:mod:`randsmooth.pipeline.memory`)
 ``optimizer``       ``name`` (sgd), ``lr`` (required), ``momentum`` (0.9), ``weight_decay`` (1e-4),
                     ``nesterov`` (false)
 ``schedule``        ``name`` (required): step (``step_size``, ``gamma`` 0.1), multistep
@@ -117,6 +121,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "batch_size": (_REQUIRED, _int(1)),
     "test_batch_size": (None, _optional(_int(1))),
     "num_noise": (1, _int(1)),
+    "micro_batches": (1, _int(1)),
     "optimizer": {
         "name": ("sgd", _STR),
         "lr": (_REQUIRED, _number(0.0, strict=True)),
@@ -147,6 +152,7 @@ RECIPE_KEYS = (
     "batch_size",
     "test_batch_size",
     "num_noise",
+    "micro_batches",
     "optimizer",
     "schedule",
     "seed",
@@ -206,6 +212,10 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         )
     if cfg["optimizer"]["nesterov"] and cfg["optimizer"]["momentum"] <= 0:
         raise ValueError("config key 'optimizer.nesterov' requires optimizer.momentum > 0")
+    if cfg["micro_batches"] > cfg["batch_size"]:
+        raise ValueError(
+            f"config key 'micro_batches' must be at most batch_size ({cfg['batch_size']}), got {cfg['micro_batches']}"
+        )
     if cfg["test_batch_size"] is None:
         cfg["test_batch_size"] = cfg["batch_size"]
     if cfg["schedule"]["name"] == "cosine" and cfg["schedule"]["t_max"] is None:

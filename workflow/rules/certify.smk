@@ -1,7 +1,8 @@
 # Certification: Monte Carlo class counts, one GPU job per shard of the example subset. A retried
 # shard resumes from its side file <shard>.parquet.progress.jsonl (kept by Snakemake, which only
 # deletes declared outputs). Radii are computed later (metrics), so alpha is not needed here.
-# CPUs, memory and wall time of each shard come from the config's `resources`.
+# CPUs, memory and wall time of each shard come from the config's `resources`; its batch (samples per
+# forward pass) is the run's, lowered to fit resources/gpu_memory_gb (the counts do not depend on it).
 
 
 rule run_settings:
@@ -33,15 +34,17 @@ rule certify_shard:
         TRAINING_ENV
     threads: lambda w: RES.certify_job(PLAN, w.run).cpus
     resources:
+        **GPU_CONSTRAINT(lambda w: RES.certify_job(PLAN, w.run)),
         gpu=1,
         cpus_per_task=lambda w: RES.certify_job(PLAN, w.run).cpus,
         mem_mb=lambda w, attempt: RES.certify_job(PLAN, w.run).mem(attempt),
         runtime=lambda w, attempt: RES.certify_job(PLAN, w.run).runtime(attempt),
+        gpu_mem_mb=lambda w: RES.certify_job(PLAN, w.run).gpu_mb,
     params:
         py=PY,
         lease=LEASE,
         data_root=lambda w: PLAN.run(w.run).dataset.root,
-        batch=lambda w: PLAN.run(w.run).batch,
+        batch=lambda w: RES.certify_batch(PLAN, w.run),  # the run's batch, lowered to fit gpu_memory_gb
         engine=lambda w: commands.engine_options(PLAN, w.run),
         device=PLAN.device,
     shell:

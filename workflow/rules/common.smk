@@ -30,6 +30,15 @@ PY = "python" if USE_CONDA else shlex.quote(commands.interpreter())
 # Prefix of GPU commands: lease one device on a multi-GPU workstation (no-op under SLURM).
 LEASE = commands.lease_prefix(PLAN, PY)
 
+
+def GPU_CONSTRAINT(job_of):
+    """`constraint` (sbatch -C: the GPU types whose memory holds the job's estimated need) when the
+    config declares resources/gpu_features, else nothing (no -C at all)."""
+    if not PLAN.config["resources"]["gpu_features"]:
+        return {}
+    return {"constraint": lambda w: job_of(w).constraint()}
+
+
 # The papers this library has artifacts for, and their data files next to the Snakefile.
 PAPERS = [p for p in PLAN.papers if artifacts_of(p)]
 PUBLISHED = os.path.join(workflow.basedir, "config", "published", "{paper}.yaml")  # printed values

@@ -3,7 +3,9 @@
 # Methods that learn from a teacher (CAT-RS; Sun et al. with discard_source: teacher) train with
 # the teacher's soft targets, computed once per (teacher, draws, seed) by the soft_targets rule.
 # A model with `pretrained: <model>` starts from that model's trained network (train --init).
-# CPUs, memory and wall time of each job come from the config's `resources` (randsmooth.pipeline.resources).
+# CPUs, memory and wall time of each job come from the config's `resources` (randsmooth.pipeline.resources);
+# gpu_mem_mb is the estimated peak GPU memory (randsmooth.pipeline.memory), `constraint` the GPU types
+# that hold it (only with resources/gpu_features).
 
 
 rule model_recipe:
@@ -34,18 +36,21 @@ rule soft_targets:
         TRAINING_ENV
     threads: lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus
     resources:
+        **GPU_CONSTRAINT(lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples))),
         gpu=1,
         cpus_per_task=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus,
         mem_mb=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).mem(attempt),
         runtime=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt),
+        gpu_mem_mb=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).gpu_mb,
     params:
         py=PY,
         lease=LEASE,
         data_root=lambda w: PLAN.model(w.model).dataset.root,
+        batch=lambda w: RES.soft_targets_batch(PLAN, w.model),
         device=PLAN.device,
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} {params.lease}{params.py} -m randsmooth soft-targets "
-        "--checkpoint {input.teacher:q} --num-samples {wildcards.samples} --seed {wildcards.seed} "
+        "--checkpoint {input.teacher:q} --num-samples {wildcards.samples} --seed {wildcards.seed} --batch {params.batch} "
         "--device {params.device:q} --num-threads {threads} --out {output:q} > {log:q} 2>&1"
 
 
@@ -67,10 +72,12 @@ rule train:
         TRAINING_ENV
     threads: lambda w: RES.train_job(PLAN, w.model).cpus
     resources:
+        **GPU_CONSTRAINT(lambda w: RES.train_job(PLAN, w.model)),
         gpu=1,
         cpus_per_task=lambda w: RES.train_job(PLAN, w.model).cpus,
         mem_mb=lambda w, attempt: RES.train_job(PLAN, w.model).mem(attempt),
         runtime=lambda w, attempt: RES.train_job(PLAN, w.model).runtime(attempt),
+        gpu_mem_mb=lambda w: RES.train_job(PLAN, w.model).gpu_mb,
     params:
         py=PY,
         lease=LEASE,

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "published-logs": ("published_logs", "rebuild a paper's tables from the authors' released logs"),
     "index": ("index", "list config names of models and runs with their folders (results/index)"),
     "describe": ("describe", "list a workflow config's models and runs with their result folders"),
+    "cost": ("cost", "GPU-hours of a workflow config's jobs per rule, paper table and target"),
     "soft-targets": ("soft_targets", "a smoothed teacher's class frequencies on the training set (CAT-RS)"),
     "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
 }

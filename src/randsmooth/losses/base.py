@@ -23,6 +23,13 @@ Life cycle in :func:`randsmooth.train.train` (every hook has a no-op default):
 5. per-example state lives in :meth:`TrainingLoss.state_dict` / :meth:`TrainingLoss.load_state_dict`
    and is stored in every checkpoint, so a resumed run is identical to an uninterrupted one.
 
+Each method also states its cost (what :mod:`randsmooth.pipeline.resources` sizes cluster jobs and
+the ``cost`` command's bill with): :meth:`TrainingLoss.step_passes` forward-backward passes of each
+noisy copy per step (an attack step is one: a forward and a backward to the input),
+:meth:`TrainingLoss.epoch_passes` forward-only passes per image of the epoch hooks, and
+``held_passes``, the forward passes of each copy whose activations the step's one backward keeps
+(the memory of a step scales with batch x m x held_passes).
+
 Most methods are a per-example loss l_i averaged over the batch (:class:`PerExampleLoss`), so that
 per-example weights and Xin et al.'s cost-sensitive re-weighting apply to all of them alike.
 """
@@ -39,6 +46,10 @@ from torch.utils.data import Dataset
 
 from ..sampling import Noise
 from .smoothing import repeat_copies
+
+# Cost of a forward-only pass (no activations kept, no backward) relative to a forward-backward
+# pass: the backward of a convolutional network costs about twice its forward.
+FORWARD_ONLY = 1.0 / 3.0
 
 
 @dataclass
@@ -105,6 +116,22 @@ class TrainingLoss(ABC):
     name: ClassVar[str]
     needs_soft_targets: bool = False
     clips_to_pixel_range: ClassVar[bool] = False  # attacked inputs clipped to [0, 1]: pixel noise space only
+    held_passes: ClassVar[int] = 1  # forward passes of each noisy copy whose activations one backward keeps
+
+    def step_passes(self, epoch: int) -> float:
+        """Forward-backward passes of each of the m noisy copies in one step of ``epoch`` (0-based);
+        an attack step counts one (a forward and a backward to the input)."""
+        return float(self.held_passes)
+
+    def epoch_passes(self, epoch: int) -> float:
+        """Forward-only passes per training image made by :meth:`on_epoch_start` at ``epoch``."""
+        return 0.0
+
+    def training_passes(self, num_noise: int, epochs: int) -> float:
+        """Passes per training image over a whole training of ``epochs`` epochs with m = ``num_noise``
+        noisy copies, in units of one forward-backward pass (a forward-only pass counts
+        :data:`FORWARD_ONLY`): Gaussian training with m = 1 makes ``epochs``."""
+        return sum(num_noise * self.step_passes(e) + FORWARD_ONLY * self.epoch_passes(e) for e in range(epochs))
 
     def params(self) -> dict[str, Any]:
         """The method's hyper-parameters (recorded in logs)."""

@@ -88,6 +88,7 @@ class CatRSLoss(PerExampleLoss):
     """
 
     name = "catrs"
+    held_passes = 2  # both training passes are kept for the one backward
     needs_soft_targets = True
 
     def __init__(
@@ -112,6 +113,9 @@ class CatRSLoss(PerExampleLoss):
             self.name, teacher_samples, teacher_seed, teacher
         )
         self.targets: torch.Tensor | None = None
+
+    def step_passes(self, epoch: int) -> float:
+        return 2.0 + self.steps  # the clean-noise pass, T attack steps, then the pass on the attacked noise
 
     def params(self) -> dict[str, object]:
         keys = ("lbd", "epsilon", "steps", "confidence_mask", "double_epsilon_at")

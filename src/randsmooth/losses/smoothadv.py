@@ -87,6 +87,9 @@ class SmoothAdvLoss(PerExampleLoss):
         self.steps = P.integer(self.name, "steps", steps, low=0)
         self.warmup = P.integer(self.name, "warmup", warmup, low=1)
 
+    def step_passes(self, epoch: int) -> float:
+        return 1.0 + self.steps  # T attack steps on the m copies, then the training pass
+
     def params(self) -> dict[str, object]:
         return {"epsilon": self.epsilon, "steps": self.steps, "warmup": self.warmup}
 

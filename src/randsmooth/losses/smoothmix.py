@@ -80,6 +80,7 @@ class SmoothMixLoss(PerExampleLoss):
     """
 
     name = "smoothmix"
+    held_passes = 2  # both training passes are kept for the one backward
     clips_to_pixel_range = True
 
     def __init__(
@@ -99,6 +100,9 @@ class SmoothMixLoss(PerExampleLoss):
         self.warmup = P.integer(self.name, "warmup", warmup, low=1)
         self.maxnorm = None if maxnorm is None else P.number(self.name, "maxnorm", maxnorm, low=0.0, strict=True)
         self.maxnorm_s = None if maxnorm_s is None else P.number(self.name, "maxnorm_s", maxnorm_s, low=0.0)
+
+    def step_passes(self, epoch: int) -> float:
+        return 2.0 + self.steps  # T attack steps, then the passes on x_init and on the mixed input
 
     def params(self) -> dict[str, object]:
         keys = ("alpha", "steps", "eta", "mix_step", "warmup", "maxnorm", "maxnorm_s")

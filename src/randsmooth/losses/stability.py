@@ -47,6 +47,7 @@ class StabilityLoss(TrainingLoss):
     """Stability training; registered as ``stability``. See the module docstring for the variants."""
 
     name = "stability"
+    held_passes = 2  # two noisy copies (yang) or the clean input and one copy, one backward through both
 
     def __init__(self, weight: float | None = None, variant: str = "yang") -> None:
         if variant not in _DEFAULT_WEIGHTS:

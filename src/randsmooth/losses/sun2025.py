@@ -165,6 +165,17 @@ class Sun2025Loss(PerExampleLoss):
             raise ValueError(f"training method {self.name!r}: unknown state keys {unknown}")
         self.keep, self.p_hat, self.weights = (state.get(key) for key in ("keep", "p_hat", "weights"))
 
+    # --------------------------------------------------------------------------------- cost
+    def step_passes(self, epoch: int) -> float:
+        attacked = self.adaptive_attack and self._active(epoch)
+        return 1.0 + (self.attack_steps if attacked else 0)
+
+    def epoch_passes(self, epoch: int) -> float:
+        """p_A estimation at E_t (discard, from the model) and every K epochs (re-weighting; an upper
+        bound: only the kept examples are estimated)."""
+        discard = self.discard and self.discard_source == "model" and epoch == self.switch_epoch
+        return (self.discard_samples if discard else 0) + (self.reweight_samples if self._reweight_epoch(epoch) else 0)
+
     # ------------------------------------------------------------------------------ per epoch
     def _active(self, epoch: int) -> bool:
         return epoch >= self.switch_epoch

@@ -36,6 +36,7 @@ from .checks import (
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number
+from .memory import fit_training
 from .papers import add_paper
 from .recipes import model_identity, model_train_config, soft_targets
 from .resources import check_resources
@@ -166,6 +167,7 @@ class Plan:
                     )
             cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
             loss = check_method(method, cfg, dataset, f"{where}/method")
+            cfg = fit_training(self.config["resources"], cfg, dataset, loss.held_passes, f"{where}/recipe")
             identity = model_identity(cfg, RUNTIME_TRAIN_KEYS) | ({"pretrained": pretrained} if pretrained else {})
             key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
             checkpoint = None

@@ -9,8 +9,12 @@ n0 + n = 100,100 samples. The most specific entry that sets a field wins, then `
 
 Estimated minutes of a job:
 
-* train: epochs x epoch_minutes x passes, passes = m noisy copies x (1 + attack steps) per image
-  (``steps`` of SmoothAdv, SmoothMix, CAT-RS; ``attack_steps`` of Sun et al.'s trainer);
+* train: epoch_minutes x passes per training image over the whole training, from the method's own
+  cost model (:meth:`randsmooth.losses.TrainingLoss.training_passes`): per epoch m noisy copies x
+  the forward-backward passes of each copy per step (1 for Gaussian training, MACER, Consistency;
+  2 for stability training's two copies; 1 + T for SmoothAdv's T attack steps, 2 + T for
+  SmoothMix and CAT-RS; 1 + T from E_t on for Sun et al.'s ADAPTIVEADV), plus a third of a pass per
+  forward-only estimation draw (Sun et al.'s p_A estimates);
 * soft_targets: training images x draws / 100,100 x example_seconds / 60;
 * certify_shard: examples of the shard x (n0 + n) / 100,100 x example_seconds / 60.
 
@@ -19,32 +23,44 @@ The wall time asked for is estimate x ``margin`` x attempt (a retried job gets m
 resumes on its retry, training from checkpoint.pt and certification from the shard's progress
 file); memory is mem_mb x attempt. A subset whose size is unknown before the data is read (HAM10000)
 gets ``max_minutes``.
+
+GPU memory (:mod:`.memory`): each job's estimated peak (``gpu_mb``, MiB) is passed to Snakemake as
+the resource ``gpu_mem_mb``; with ``gpu_features`` (SLURM node features and their GiB) the job asks
+sbatch for the features whose GPUs hold it (``--constraint "a|b"``). Certification and soft-target
+jobs get the largest batch that fits ``gpu_memory_gb`` (at most the configured one).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import memory
 from .checks import data_module, subset_size
 
 if TYPE_CHECKING:
     from .plan import Plan
 
 SAMPLES_PER_EXAMPLE = 100_100  # n0 + n of the papers' CERTIFY, the unit of example_seconds
+SOFT_TARGETS_BATCH = 1000  # rows per forward pass of `randsmooth soft-targets` (its --batch default)
+MIB = 2**20
 
 
 @dataclass(frozen=True)
 class JobResources:
     """What one job asks for: ``cpus``, ``mem_mb`` per attempt and ``minutes`` (None = unknown)
-    estimated for one attempt; ``limits`` = the config's margin, min_minutes, max_minutes."""
+    estimated for one attempt; ``limits`` = the config's resources section (margin, min_minutes,
+    max_minutes, gpu_features); ``gpu_mb`` = estimated peak GPU memory in MiB."""
 
     cpus: int
     mem_mb: int
     minutes: float | None
     limits: Mapping[str, Any]
+    gpu_mb: int = 0
 
     def mem(self, attempt: int = 1) -> int:
         """MB of memory of attempt ``attempt`` (1, 2, ...)."""
@@ -57,6 +73,12 @@ class JobResources:
         wanted = math.ceil(self.minutes * self.limits["margin"] * attempt)
         return min(max(wanted, self.limits["min_minutes"]), self.limits["max_minutes"])
 
+    def constraint(self) -> str:
+        """sbatch ``--constraint`` of the GPU types (``gpu_features``) whose memory holds ``gpu_mb``,
+        smallest first, joined by ``|`` (empty when no feature does, or none is declared)."""
+        features = sorted(self.limits.get("gpu_features", {}).items(), key=lambda kv: (kv[1], kv[0]))
+        return "|".join(name for name, gb in features if gb * 1024 >= self.gpu_mb)
+
 
 def lookup(plan: Plan, dataset: str, arch: str | None, job: str, field: str) -> Any:
     """``field`` of ``job`` (train | certify) from the most specific ``resources`` entry that sets it."""
@@ -68,19 +90,63 @@ def lookup(plan: Plan, dataset: str, arch: str | None, job: str, field: str) -> 
     return plan.threads if field == "cpus" else None  # default cpus null = the config's threads
 
 
-def _job(plan: Plan, model_key: str, job: str, minutes: float | None) -> JobResources:
+def _job(plan: Plan, model_key: str, job: str, minutes: float | None, gpu_bytes: int = 0) -> JobResources:
     model = plan.model(model_key)
     name, arch = model.dataset.name, model.arch
     cpus, mem_mb = lookup(plan, name, arch, job, "cpus"), lookup(plan, name, arch, job, "mem_mb")
-    return JobResources(cpus, mem_mb, minutes, plan.config["resources"])
+    return JobResources(cpus, mem_mb, minutes, plan.config["resources"], math.ceil(gpu_bytes / MIB))
 
 
-def passes_per_image(train_config: Mapping[str, Any]) -> int:
-    """Forward-backward passes per training image and step relative to Gaussian training: m noisy
-    copies, each attacked for ``steps`` / ``attack_steps`` more passes where the method attacks."""
-    params = train_config["method"]["params"]
-    steps = params.get("steps", params.get("attack_steps", 0))
-    return train_config["num_noise"] * (1 + int(steps))
+def _footprint(plan: Plan, model_key: str) -> tuple[int, int, int, int] | None:
+    """The model's memory footprint (:func:`.memory.footprint`); None for an imported checkpoint
+    without an architecture."""
+    model = plan.model(model_key)
+    if model.arch is None:
+        return None
+    if model.train_config is not None:
+        params = model.train_config["model"]["params"]
+    else:  # an imported checkpoint: the arch_params of its config entry
+        name = next(n for n, k in plan.model_names.items() if k == model_key)
+        params = plan.config["models"][name].get("arch_params") or {}
+    return memory.footprint(model.arch, params, model.dataset)
+
+
+def eval_batch(plan: Plan, model_key: str, batch: int, where: str) -> int:
+    """The largest inference batch <= ``batch`` of the model that fits ``gpu_memory_gb``."""
+    fp = _footprint(plan, model_key)
+    limit = memory.gpu_bytes(plan.config["resources"])
+    return batch if fp is None else memory.certify_batch(fp, batch, limit, where)
+
+
+def _eval_bytes(plan: Plan, model_key: str, batch: int) -> int:
+    fp = _footprint(plan, model_key)
+    return 0 if fp is None else memory.eval_peak(fp, batch)
+
+
+@functools.lru_cache(maxsize=1024)
+def _method_cost(method_json: str, num_noise: int, epochs: int) -> tuple[float, int]:
+    from ..losses import get_loss  # the plan's method checks have imported it already
+
+    method = json.loads(method_json)
+    loss = get_loss(method["name"], **method["params"])
+    return loss.training_passes(num_noise, epochs), int(loss.held_passes)
+
+
+def _cost(train_config: Mapping[str, Any]) -> tuple[float, int]:
+    """(training passes, held passes) of the method (remembered: every job's resources ask)."""
+    method = json.dumps(train_config["method"], sort_keys=True)
+    return _method_cost(method, int(train_config["num_noise"]), int(train_config["epochs"]))
+
+
+def held_passes(train_config: Mapping[str, Any]) -> int:
+    """Forward passes of each noisy copy whose activations the method's one backward keeps."""
+    return _cost(train_config)[1]
+
+
+def training_passes(train_config: Mapping[str, Any]) -> float:
+    """Passes per training image over a whole training (units of one forward-backward pass of one
+    image; Gaussian training with m = 1 makes one per epoch), from the method's cost model."""
+    return _cost(train_config)[0]
 
 
 def train_job(plan: Plan, model_key: str) -> JobResources:
@@ -88,7 +154,8 @@ def train_job(plan: Plan, model_key: str) -> JobResources:
     model = plan.model(model_key)
     cfg = model.train_config
     per_epoch = lookup(plan, model.dataset.name, model.arch, "train", "epoch_minutes")
-    return _job(plan, model_key, "train", cfg["epochs"] * per_epoch * passes_per_image(cfg))
+    need = memory.train_need(cfg, model.dataset, held_passes(cfg))
+    return _job(plan, model_key, "train", per_epoch * training_passes(cfg), need)
 
 
 def _certify_minutes(plan: Plan, model_key: str, examples: int | None, samples: int) -> float | None:
@@ -101,21 +168,58 @@ def soft_targets_job(plan: Plan, teacher_key: str, samples: int) -> JobResources
     """Resources of the ``soft_targets`` job of a teacher with ``samples`` draws per training image."""
     dataset = plan.model(teacher_key).dataset
     images = data_module().split_size(dataset.name, "train", **dataset.loader_options())
-    return _job(plan, teacher_key, "certify", _certify_minutes(plan, teacher_key, images, samples))
+    minutes = _certify_minutes(plan, teacher_key, images, samples)
+    batch = soft_targets_batch(plan, teacher_key)
+    return _job(plan, teacher_key, "certify", minutes, _eval_bytes(plan, teacher_key, batch))
+
+
+def soft_targets_batch(plan: Plan, teacher_key: str) -> int:
+    """Rows per forward pass of a teacher's ``soft_targets`` job (fits ``gpu_memory_gb``)."""
+    name = next(n for n, k in plan.model_names.items() if k == teacher_key)
+    return eval_batch(plan, teacher_key, SOFT_TARGETS_BATCH, f"models/{name}")
+
+
+def _run_examples(plan: Plan, run_key: str) -> int | None:
+    run = plan.run(run_key)
+    subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
+    return subset_size(run.dataset, subset, f"certify/{run_key}")
 
 
 def certify_job(plan: Plan, run_key: str) -> JobResources:
     """Resources of one ``certify_shard`` job of a run (the largest of its shards)."""
     run = plan.run(run_key)
-    subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
-    count = subset_size(run.dataset, subset, f"certify/{run_key}")
+    count = _run_examples(plan, run_key)
     examples = None if count is None else math.ceil(count / run.shards)
-    return _job(plan, run.model_key, "certify", _certify_minutes(plan, run.model_key, examples, run.n0 + run.n))
+    minutes = _certify_minutes(plan, run.model_key, examples, run.n0 + run.n)
+    return _job(plan, run.model_key, "certify", minutes, _eval_bytes(plan, run.model_key, certify_batch(plan, run_key)))
+
+
+def certify_batch(plan: Plan, run_key: str) -> int:
+    """Rows per forward pass of a run's ``certify_shard`` jobs: its ``batch``, lowered to fit
+    ``gpu_memory_gb`` (the counts do not depend on it)."""
+    run = plan.run(run_key)
+    name = next(n for n, k in plan.run_names.items() if k == run_key)
+    return eval_batch(plan, run.model_key, run.batch, f"certify/{name}/batch")
+
+
+def run_minutes(plan: Plan, run_key: str) -> float | None:
+    """Estimated minutes of all the ``certify_shard`` jobs of a run together (None = unknown size)."""
+    run = plan.run(run_key)
+    return _certify_minutes(plan, run.model_key, _run_examples(plan, run_key), run.n0 + run.n)
+
+
+def _check_gpu_type(job: JobResources, where: str) -> None:
+    if job.limits["gpu_features"] and not job.constraint():
+        raise ValueError(
+            f"config key {where!r}: the job needs about {job.gpu_mb / 1024:.1f} GiB of GPU memory, more than "
+            f"every GPU type of resources/gpu_features {dict(job.limits['gpu_features'])}"
+        )
 
 
 def check_resources(plan: Plan) -> None:
-    """Every ``resources`` key names a known architecture, and no training recipe asks for more
-    data-loader workers than its job has CPUs (one line naming the recipe or the key)."""
+    """Every ``resources`` key names a known architecture, no training recipe asks for more
+    data-loader workers than its job has CPUs, every certification fits the declared GPU memory and
+    every GPU job one of the declared GPU types (one line naming the recipe or the key)."""
     from ..models import arch_names
 
     for key in plan.config["resources"]:
@@ -135,3 +239,11 @@ def check_resources(plan: Plan) -> None:
                     f"a training job of {model.dataset.name}/{model.arch} has {cpus} CPUs; raise "
                     f"resources/{model.dataset.name}/train/cpus or lower the recipe's workers"
                 )
+            _check_gpu_type(train_job(plan, key), f"models/{name}/recipe")
+            if model.soft_targets is not None:
+                soft = model.soft_targets
+                _check_gpu_type(soft_targets_job(plan, soft.teacher_key, soft.samples), f"models/{name}/method")
+    runs = set(plan.used_runs())
+    for name, key in plan.run_names.items():
+        if key in runs:
+            _check_gpu_type(certify_job(plan, key), f"certify/{name}/batch")  # certify_job: fits or raises

@@ -1,0 +1,115 @@
+"""``python -m randsmooth cost``: the GPU-hours of a config, per rule, target and paper table.
+
+The expected numbers are computed here by hand from the configs (epochs x epoch minutes x passes;
+examples x samples / 100,100 x seconds per example), independently of randsmooth.pipeline.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from randsmooth.cli import cost as cost_cli
+from randsmooth.pipeline import config
+from randsmooth.pipeline.cost import bill, largest_jobs, target_jobs
+from randsmooth.pipeline.plan import Plan
+
+REPO = Path(__file__).resolve().parents[1]
+CI = REPO / "config" / "ci.yaml"
+COHEN = REPO / "config" / "papers" / "cohen2019.yaml"
+UNIT = 100_100  # samples per example_seconds
+
+
+@pytest.fixture(scope="module")
+def ci_plan() -> Plan:
+    return Plan(config.load(CI, config.schema_path(CI)))
+
+
+@pytest.fixture(scope="module")
+def cohen_plan() -> Plan:
+    return Plan(config.load(COHEN, config.schema_path(COHEN)))
+
+
+def line(lines: list, section: str, item: str):  # noqa: ANN201
+    return next(x for x in lines if (x.section, x.item) == (section, item))
+
+
+def test_ci_bill_by_rule_from_the_default_speeds(ci_plan: Plan) -> None:
+    """CI config, schema defaults: 10 min per one-copy epoch, 60 s per 100,100 samples; digits has
+    1,347 training and 450 test images."""
+    lines = bill(ci_plan)
+    # gauss, uniform: 2 epochs x 1 copy; catrs: 2 epochs x m = 2 x (2 passes + 1 attack step)
+    train = (2 + 2 + 2 * 2 * 3) * 10 / 60
+    soft = 1347 * 20 / UNIT * 60 / 3600  # the CAT-RS teacher's 20 draws per training image
+    samples = 150 * 2020 + 150 * 2064 + 50 * 520 + 75 * 1020  # examples x (n0 + n) of the four runs
+    certify = samples / UNIT * 60 / 3600
+    assert line(lines, "rule", "train").gpu_hours == pytest.approx(train)
+    assert line(lines, "rule", "soft_targets").gpu_hours == pytest.approx(soft)
+    assert line(lines, "rule", "certify_shard").gpu_hours == pytest.approx(certify)
+    assert [line(lines, "rule", r).jobs for r in ("train", "soft_targets", "certify_shard")] == [3, 1, 6]
+    assert line(lines, "total", "all GPU jobs").gpu_hours == pytest.approx(train + soft + certify)
+    assert line(lines, "target", "all").gpu_hours == pytest.approx(train + soft + certify)
+    # CPUs: the config's threads (1) for every job
+    assert line(lines, "total", "all GPU jobs").cpu_hours == pytest.approx(train + soft + certify)
+
+
+def test_targets_need_their_runs_models_and_teachers_only(ci_plan: Plan) -> None:
+    gauss_run = 150 * 2020 / UNIT / 60
+    catrs_run = 50 * 520 / UNIT / 60
+    # sun2025's ablation table certifies gauss and catrs: their training, the teacher's soft targets
+    jobs = target_jobs(ci_plan, "sun2025_ablation")
+    rules = sorted(rule for rule, _ in jobs)
+    assert rules == ["certify_shard", "certify_shard", "soft_targets", "train", "train"]
+    hours = sum(j.hours for j in jobs.values())
+    assert hours == pytest.approx(gauss_run + catrs_run + 1347 * 20 / UNIT / 60 + (2 + 12) * 10 / 60)
+    assert {j.rule for j in target_jobs(ci_plan, "train_all").values()} == {"train", "soft_targets"}
+    assert target_jobs(ci_plan, "cohen2019_published_logs") == {}
+    with pytest.raises(ValueError, match=r"unknown target 'cohen2019_tabel1'; expected one of \[.*'cohen2019'"):
+        target_jobs(ci_plan, "cohen2019_tabel1")
+
+
+def test_cohen2019_total_and_largest_jobs(cohen_plan: Plan) -> None:
+    """Cohen et al.: 4 CIFAR-10 models x 90 epochs x 0.3 min, 3 ImageNet models x 90 x 60 min; 7
+    CIFAR-10 runs of 500 images x 15 s and 5 ImageNet runs of 500 images x 150 s (n0 + n = 100,100)."""
+    lines = bill(cohen_plan)
+    train = (4 * 90 * 0.3 + 3 * 90 * 60) / 60
+    certify = (7 * 500 * 15 + 5 * 500 * 150) / 3600
+    assert line(lines, "rule", "train").gpu_hours == pytest.approx(train)
+    assert line(lines, "rule", "certify_shard").gpu_hours == pytest.approx(certify)
+    assert line(lines, "total", "all GPU jobs").gpu_hours == pytest.approx(train + certify)
+    assert line(lines, "rule", "certify_shard").jobs == 7 * 10 + 5 * 20  # shards of 50 / 25 images
+    # a table's line counts its own runs and models: the CIFAR-10 table, 7 runs of the 4 models
+    assert line(lines, "table", "cohen2019/cifar10").gpu_hours == pytest.approx((4 * 27 + 7 * 500 * 15 / 60) / 60)
+    # an artifact: the tables that build it; Table 1 reads the CIFAR-10 and ImageNet tables
+    assert line(lines, "artifact", "cohen2019_table1").gpu_hours == pytest.approx(train + certify)
+    assert not [x for x in lines if x.item == "cohen2019_radius_vs_pa"]  # analytic figure: no GPU job
+    top = largest_jobs(cohen_plan, count=3)
+    assert [(j.rule, j.where, j.hours) for j in top] == [("train", "imagenet/resnet50", 90.0)] * 3
+    assert all(j.asked == 48.0 and j.allocations == 3 for j in top)  # 90 h x 1.5 over 48 h allocations
+
+
+def test_command_prints_the_table_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bill.csv"
+    assert cost_cli.main(["--config", str(COHEN), "cohen2019_certified_accuracy", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "by rule" in text and "by paper table" in text and "largest job groups" in text
+    assert "train imagenet_0.25 (imagenet/resnet50, 1 job): 90.0 h each, asks 48.0 h" in text
+    rows = list(csv.DictReader(out.open()))
+    total = next(r for r in rows if r["section"] == "total")
+    assert float(total["gpu_hours"]) == pytest.approx(271.8 + (7 * 500 * 15 + 5 * 500 * 150) / 3600)
+
+
+def test_command_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost_cli.main(["--config", str(CI), "nothing_like_this"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown target 'nothing_like_this'")
+
+
+def test_command_imports_no_torch_at_start_up() -> None:
+    code = "import sys, randsmooth.cli.cost, randsmooth.pipeline.cost; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
