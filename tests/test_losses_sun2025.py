@@ -91,6 +91,25 @@ def test_single_strategies() -> None:
     assert attack.sampling_weights(0) is None and attack.state_dict() == {}
 
 
+def test_attack_only_with_replacement_draws_uniformly_from_the_switch_epoch() -> None:
+    """The reference's attack-only ablation (train.py without --ds_hard: switch epoch 0, every epoch a
+    RandomSampler with replacement): uniform weights from E_t on, kept in the state for a resume."""
+    data, model = toy_set(), lookup(HARD)
+    attack = get_loss("acr_adaptive_attack", switch_epoch=2, replacement=True)
+    attack.on_epoch_start(model, data, epoch_ctx(1))
+    assert attack.sampling_weights(1) is None  # before E_t: a shuffled pass
+    attack.on_epoch_start(model, data, epoch_ctx(2))
+    assert attack.sampling_weights(2).tolist() == [1.0] * N
+    restored = get_loss("acr_adaptive_attack", switch_epoch=2, replacement=True)
+    restored.load_state_dict(attack.state_dict())
+    restored.on_epoch_start(model, data, epoch_ctx(3))
+    assert torch.equal(restored.sampling_weights(3), attack.sampling_weights(2))
+    indexed = [(torch.zeros(1), i) for i in range(N)]
+    loader = _make_loader(indexed, 4, True, 0, 0, torch.device("cpu"), attack.sampling_weights(2))
+    drawn = [int(i) for _, labels in loader for i in labels]
+    assert len(drawn) == N and len(set(drawn)) < N  # len(train set) draws with replacement: repeats
+
+
 def test_teacher_p_hat_and_state_round_trip() -> None:
     data = toy_set()
     teacher = torch.full((N, 10), 0.1)

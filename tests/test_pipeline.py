@@ -710,6 +710,12 @@ def test_job_resources_come_from_the_most_specific_entry() -> None:
     cfg["resources"]["max_minutes"] = 45
     cfg["resources"]["digits/digits_cnn"]["train"]["epoch_minutes"] = 100.0
     assert resources.train_job(expand(cfg), gauss).runtime() == 45  # cut at the partition limit
+    long = resources.train_job(expand(cfg), gauss)  # 2 epochs x 100 min x margin 2 = 400 min
+    assert long.time_budget() == 45 - 5 and long.allocations() == 10  # a chain of 400 / 40 allocations
+    assert long.mem(3) == long.mem(10) == 3 * 2000  # a chain's later allocations ask no more memory
+    assert resources.train_job(plan, gauss).allocations() == 1
+    # the reserve: 5 % of the wall time, 5 to 30 minutes, at most half of it
+    assert [resources.time_budget(m) for m in (2880, 200, 60, 1)] == [2850, 190, 55, 0.5]
 
 
 def passes(method: str, num_noise: int = 1, epochs: int = 10, **params: Any) -> float:

@@ -446,3 +446,33 @@ def test_training_with_micro_batches_runs_and_is_logged(tmp_path) -> None:
     row = read_rows(tmp_path / "log.csv")[0]
     assert float(row["train_loss"]) > 0 and 0 <= float(row["train_acc"]) <= 1
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["micro_batches"] == 3
+
+
+def test_time_budget_chain_of_three_calls_ends_with_the_uninterrupted_weights(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A training longer than its time budget (a cluster allocation) runs as a chain of calls of the
+    same command: each stops before an epoch that would overrun (exit status 75), the next resumes
+    from checkpoint.pt, and the last ends with the weights of one uninterrupted run. The clock is
+    fake (1 s per reading), so which epochs fit is exact: a budget of 4.5 s fits 2 epochs per call."""
+    config = digits_config(epochs=5)
+    full = torch.load(train(config, tmp_path / "full"), weights_only=True)
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(train_mod, "_clock", lambda: float(next(ticks)))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    args = ["--config", str(path), "--out", str(tmp_path / "chain"), "--time-budget", str(4.5 / 60)]
+    statuses, epochs = [], []
+    for _ in range(3):
+        statuses.append(main(args))
+        epochs.append(torch.load(tmp_path / "chain" / "checkpoint.pt", weights_only=True)["epoch"])
+    assert statuses == [train_mod.EXIT_PAUSED, train_mod.EXIT_PAUSED, 0] and epochs == [2, 4, 5]
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[0] for line in err] == ["paused", "paused"], err
+    assert "paused after epoch 2 of 5" in err[0] and "paused after epoch 4 of 5" in err[1]
+    chained = torch.load(tmp_path / "chain" / "final.pt", weights_only=True)
+    assert chained["epoch"] == full["epoch"] == 5
+    for key in full["state_dict"]:
+        assert torch.equal(full["state_dict"][key], chained["state_dict"][key]), key
+    assert [r["epoch"] for r in read_rows(tmp_path / "chain" / "log.csv")] == ["1", "2", "3", "4", "5"]
+    assert main([*args[:-1], "0"]) == 2  # a budget must be positive

@@ -287,15 +287,19 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
 # Job counts of the paper configs, worked out by hand from the configs (e.g. Cohen: 7 models; 12
 # runs, 7 CIFAR-10 runs x 10 shards + 5 ImageNet runs x 20 shards; 18 metrics variants, the
 # alpha = 0.01 and 427-example rows among them; Yang: 80 models + 15 Imagenet32 pre-trainings and
-# the 15 CIFAR-10 models started from them).
+# the 15 CIFAR-10 models started from them; Sun: 39 + the two late-start ablation
+# models, each one more run of 20 shards and one more metrics variant (their table's other rows are
+# the main table's readings); Xin: 36 + plain SmoothAdv and Margin-CS S-Pair at sigma 0.25 on CIFAR-10
+# (20 shards and 4 cost matrices each), SmoothAdv-CS on Imagenette (8 shards, 3 matrices) and the
+# cost-weighted HAM Margin-CS (8 shards, 1 matrix; its Gaussian row is the HAM table's reading)).
 PAPER_JOB_COUNTS = {
     "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 18, "papers": 1},
     "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
-    "sun2025": {"models": 39, "soft_targets": 6, "data": 2, "runs": 36, "shards": 720, "variants": 147, "papers": 1},
+    "sun2025": {"models": 41, "soft_targets": 6, "data": 2, "runs": 38, "shards": 760, "variants": 149, "papers": 1},
     "sun2025+stability": {
-        **{"models": 42, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 159, "papers": 1}
+        **{"models": 44, "soft_targets": 6, "data": 2, "runs": 41, "shards": 820, "variants": 161, "papers": 1}
     },
-    "xin2025": {"models": 36, "soft_targets": 0, "data": 5, "runs": 36, "shards": 528, "variants": 109, "papers": 1},
+    "xin2025": {"models": 40, "soft_targets": 0, "data": 5, "runs": 40, "shards": 584, "variants": 121, "papers": 1},
 }
 # Paper artifact jobs (one per artifact a table builds, the README, the released-log tables, the
 # index): Cohen's 8 artifacts + 3, Yang's 6 + 2, Sun's 7 (the ablation included) + 3, Xin's 4

@@ -69,6 +69,23 @@ from .train_config import comparable, config_differences, resolve_config
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
+EXIT_PAUSED = 75  # EX_TEMPFAIL: a training paused by its time budget; run it again to resume
+
+
+class TrainingPaused(Exception):
+    """Training stopped before an epoch that would not end within ``time_budget_s``; checkpoint.pt
+    holds every finished epoch, and running it again resumes there (bit-identical)."""
+
+    def __init__(self, checkpoint: Path, epoch: int, epochs: int) -> None:
+        super().__init__(f"{checkpoint}: paused after epoch {epoch} of {epochs} (time budget); run again to resume")
+        self.checkpoint, self.epoch, self.epochs = checkpoint, epoch, epochs
+
+
+def _clock() -> float:
+    """Seconds of a monotonic clock (the time budget's; replaced in tests)."""
+    return time.monotonic()
+
+
 FINAL_NAME = "final.pt"
 LOG_NAME = "log.csv"
 # --------------------------------------------------------------------------------------- seeding
@@ -532,8 +549,15 @@ def train(
     resume: bool = True,
     soft_targets: str | os.PathLike[str] | None = None,
     init: str | os.PathLike[str] | None = None,
+    time_budget_s: float | None = None,
 ) -> Path:
     """Train per ``config`` (see :mod:`randsmooth.train_config`) into ``out_dir``; returns the path of final.pt.
+
+    ``time_budget_s``: seconds this call may run. Before each epoch after its first, training stops
+    with :class:`TrainingPaused` when the time used so far plus the longest epoch of this call would
+    exceed it (a cluster allocation's wall time less a margin): the checkpoint of the last epoch is
+    on disk and the next call resumes from it, so a chain of calls ends with the weights of one
+    uninterrupted run. At least one epoch runs per call.
 
     ``soft_targets``: a soft-target file (:mod:`randsmooth.soft_targets`) for methods that need one
     (``catrs``; ``sun2025`` with ``discard_source: teacher``). ``init``: a pre-trained checkpoint to
@@ -554,7 +578,7 @@ def train(
         if cfg["threads"] is not None:
             torch.set_num_threads(cfg["threads"])
         with torch.random.fork_rng(devices=devices):  # leave the caller's global RNG state untouched
-            return _train(cfg, out_dir, device, resume, soft_targets, init)
+            return _train(cfg, out_dir, device, resume, soft_targets, init, time_budget_s)
     finally:
         torch.set_num_threads(threads)
         logger.removeHandler(handler)
@@ -568,7 +592,9 @@ def _train(
     resume: bool,
     soft_targets: str | os.PathLike[str] | None,
     init: str | os.PathLike[str] | None,
+    time_budget_s: float | None = None,
 ) -> Path:
+    started = _clock()
     run = _Run(cfg, out_dir, device, soft_targets, init)
     checkpoint_path = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
@@ -586,10 +612,15 @@ def _train(
         device,
         out_dir,
     )
+    longest, first = 0.0, run.start_epoch
     for epoch in range(run.start_epoch, cfg["epochs"]):
+        if time_budget_s is not None and epoch > first and _clock() - started + longest > time_budget_s:
+            raise TrainingPaused(checkpoint_path, epoch, cfg["epochs"])
+        epoch_start = _clock()
         run.rows.append(run.run_epoch(epoch))
         write_log(out_dir / LOG_NAME, run.rows)  # log first: a resume truncates rows beyond the checkpoint
         run.save(checkpoint_path, epoch + 1)
+        longest = max(longest, _clock() - epoch_start)
     final = run.save(out_dir / FINAL_NAME, cfg["epochs"])
     for warning in degenerate_warnings(run.rows[-1:], run.test_labels, run.spec.num_classes):
         logger.warning("%s", warning)

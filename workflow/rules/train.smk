@@ -86,7 +86,10 @@ rule train:
         device=PLAN.device,
         soft_targets=lambda w: commands.soft_targets_option(PLAN, P, w.model),
         init=lambda w: commands.init_option(PLAN, P, w.model),
+        # under SLURM: stop before the allocation ends (exit 75), the retry resumes (a chain)
+        time_budget=lambda w, resources: RES.time_budget(resources.runtime),
     shell:
         "RANDSMOOTH_DATA_DIR={params.data_root:q} OMP_NUM_THREADS={threads} "
         "{params.lease}{params.py} -m randsmooth train --config {input.recipe:q} {params.soft_targets} {params.init} "
+        "${{SLURM_JOB_ID:+--time-budget {params.time_budget}}} "
         "--out {params.out_dir:q} --device {params.device:q} > {log:q} 2>&1"

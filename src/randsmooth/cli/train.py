@@ -1,13 +1,19 @@
-"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F] [--init P]``.
+"""``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F] [--init P]
+[--time-budget MINUTES]``.
 
 Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
-output files and resumption: :mod:`randsmooth.train`.
+output files and resumption: :mod:`randsmooth.train`. With ``--time-budget``, a training that would
+not finish in time stops after its last epoch that fits, with one line on stderr and exit status 75
+(:data:`randsmooth.train.EXIT_PAUSED`); the same command resumes it.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+
 from .. import train_config
-from ..train import train
+from ..train import EXIT_PAUSED, TrainingPaused, train
 from .common import Parser, command
 
 
@@ -26,7 +32,16 @@ def main(argv: list[str]) -> int:
         default=None,
         help="pre-trained checkpoint to start from (its network; a classifier of another size is not copied)",
     )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="stop before an epoch that would not end within MINUTES (exit status 75; run again to resume)",
+    )
     args = parser.parse_args(argv)
+    if args.time_budget is not None and not args.time_budget > 0:
+        parser.error(f"--time-budget must be > 0 minutes, got {args.time_budget:g}")
     config = train_config.load_config(args.config)
     if args.device is not None:
         config["device"] = args.device
@@ -34,5 +49,11 @@ def main(argv: list[str]) -> int:
         train_config.resolve_config(config)
     except ValueError as exc:
         raise ValueError(f"--config {args.config}: {exc}") from None
-    train(config, args.out, resume=not args.no_resume, soft_targets=args.soft_targets, init=args.init)
+    budget = None if args.time_budget is None else args.time_budget * 60.0
+    try:
+        train(config, args.out, not args.no_resume, args.soft_targets, args.init, time_budget_s=budget)
+    except TrainingPaused as paused:
+        logging.getLogger(__name__).info("%s", paused)
+        print(f"paused: {paused}", file=sys.stderr)
+        return EXIT_PAUSED
     return 0

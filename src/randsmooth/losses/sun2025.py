@@ -2,8 +2,9 @@
 m-copy Gaussian training plus three strategies that switch on at epoch E_t (``switch_epoch``).
 
 Before E_t: the m-copy Gaussian loss (:mod:`randsmooth.losses.gaussian`) on shuffled epochs.
-From E_t on, with any of the first two strategies, an epoch is ``len(train set)`` draws *with
-replacement* from per-example sampling weights (:meth:`Sun2025Loss.sampling_weights`):
+From E_t on, with any of the first two strategies (or ``replacement``), an epoch is
+``len(train set)`` draws *with replacement* from per-example sampling weights
+(:meth:`Sun2025Loss.sampling_weights`):
 
 1. **Discard** (``discard``): at epoch E_t, with the model after epoch E_t - 1, estimate
    p_A(x) = c_y(x) / n0 from n0 = ``discard_samples`` noisy copies of every *un-augmented* training
@@ -20,6 +21,11 @@ replacement* from per-example sampling weights (:meth:`Sun2025Loss.sampling_weig
 3. **ADAPTIVEADV** (``adaptive_attack``, Alg. 1): from epoch E_t every noise draw is replaced by
    :func:`randsmooth.losses.attacks.adaptive_noise_attack` (T = ``attack_steps``, step eps =
    ``attack_epsilon`` in L2 pixel units) before the cross-entropy.
+
+``replacement`` makes the epochs from E_t on draws with replacement also without discarding or
+re-weighting (uniform weights), as the reference's ``train.py`` does: its switch epoch is
+``--ds_epoch`` with ``--ds_hard`` and 0 without, and from it on every epoch is a ``RandomSampler``
+with replacement, so its attack-only ablation draws with replacement from epoch 0.
 
 Without any strategy (or before E_t) this is exactly the m-copy ``gaussian`` loss. The noise of the
 estimation passes comes from the epoch's dedicated seed (``EpochContext.seed``), per example and
@@ -85,6 +91,8 @@ class Sun2025Loss(PerExampleLoss):
         teacher_samples, teacher_seed: the soft targets ``discard_source: teacher`` expects (checked
             against the file). Default 50 (the reference's ImageNet p_A file), 0.
         teacher: free-form identity of that teacher model, recorded only. Default null.
+        replacement: from E_t on, draw each epoch with replacement even without discard or
+            re-weighting (uniform weights; the reference's sampler). Default false.
     """
 
     name = "sun2025"
@@ -107,6 +115,7 @@ class Sun2025Loss(PerExampleLoss):
         teacher_samples: int = 50,
         teacher_seed: int = 0,
         teacher: str | None = None,
+        replacement: bool = False,
     ) -> None:
         name = self.name
         self.switch_epoch = P.integer(name, "switch_epoch", switch_epoch)
@@ -126,6 +135,7 @@ class Sun2025Loss(PerExampleLoss):
         self.adaptive_attack = P.boolean(name, "adaptive_attack", adaptive_attack)
         self.attack_steps = P.integer(name, "attack_steps", attack_steps)
         self.attack_epsilon = P.number(name, "attack_epsilon", attack_epsilon, low=0.0)
+        self.replacement = P.boolean(name, "replacement", replacement)
         if self.discard and self.switch_epoch == 0 and self.discard_source == "model":
             raise P.param_error(name, "discard_source", "'teacher' when switch_epoch is 0", discard_source)
         self.needs_soft_targets = self.discard and self.discard_source == "teacher"
@@ -192,6 +202,8 @@ class Sun2025Loss(PerExampleLoss):
             self._discard(model, dataset, ctx)
         if self._reweight_epoch(ctx.epoch):
             self._reweight(model, dataset, ctx)
+        elif self.replacement and not (self.reweight or self.discard) and self.weights is None:
+            self.weights = torch.ones(len(dataset), dtype=torch.float64)  # uniform, with replacement
         elif self.reweight and self.weights is None:
             raise ValueError(f"{self.name}: no sampling weights in the state at epoch {ctx.epoch}")
 
@@ -235,7 +247,7 @@ class Sun2025Loss(PerExampleLoss):
             return self.weights
         if self.discard:
             return self.keep.double()
-        return None
+        return self.weights if self.replacement else None
 
     # -------------------------------------------------------------------------------- per step
     def per_example(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: StepContext) -> PerExample:
@@ -310,11 +322,14 @@ class AcrAdaptiveAttackLoss(Sun2025Loss):
 
     name = "acr_adaptive_attack"
 
-    def __init__(self, switch_epoch: int = 60, attack_steps: int = 3, attack_epsilon: float = 0.25) -> None:
+    def __init__(
+        self, switch_epoch: int = 60, attack_steps: int = 3, attack_epsilon: float = 0.25, replacement: bool = False
+    ) -> None:
         super().__init__(
             switch_epoch=switch_epoch,
             discard=False,
             reweight=False,
             attack_steps=attack_steps,
             attack_epsilon=attack_epsilon,
+            replacement=replacement,
         )

@@ -19,9 +19,13 @@ Estimated minutes of a job:
 * certify_shard: examples of the shard x (n0 + n) / 100,100 x example_seconds / 60.
 
 The wall time asked for is estimate x ``margin`` x attempt (a retried job gets more), at least
-``min_minutes`` and at most ``max_minutes`` (the partition's limit: a longer job is cut there and
-resumes on its retry, training from checkpoint.pt and certification from the shard's progress
-file); memory is mem_mb x attempt. A subset whose size is unknown before the data is read (HAM10000)
+``min_minutes`` and at most ``max_minutes`` (the partition's limit). A training longer than that
+runs as a chain of allocations (:meth:`JobResources.allocations` of them): under SLURM each gets
+``train --time-budget`` = its wall time less a reserve (:meth:`JobResources.time_budget`), stops
+after the last epoch that fits with exit status 75, and Snakemake's retry resumes it from
+checkpoint.pt (the profile's ``retries`` must cover the chain; a certification shard resumes from
+its progress file the same way). Memory is mem_mb x attempt up to the third attempt (a chain's
+later allocations ask no more). A subset whose size is unknown before the data is read (HAM10000)
 gets ``max_minutes``.
 
 GPU memory (:mod:`.memory`): each job's estimated peak (``gpu_mb``, MiB) is passed to Snakemake as
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
 SAMPLES_PER_EXAMPLE = 100_100  # n0 + n of the papers' CERTIFY, the unit of example_seconds
 SOFT_TARGETS_BATCH = 1000  # rows per forward pass of `randsmooth soft-targets` (its --batch default)
 MIB = 2**20
+MAX_MEMORY_FACTOR = 3  # memory grows with the attempt up to this factor (the default profile's 3 attempts)
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,8 @@ class JobResources:
     gpu_mb: int = 0
 
     def mem(self, attempt: int = 1) -> int:
-        """MB of memory of attempt ``attempt`` (1, 2, ...)."""
-        return self.mem_mb * attempt
+        """MB of memory of attempt ``attempt`` (1, 2, ...): mem_mb x attempt, at most x 3."""
+        return self.mem_mb * min(attempt, MAX_MEMORY_FACTOR)
 
     def runtime(self, attempt: int = 1) -> int:
         """Minutes of wall time of attempt ``attempt``, within [min_minutes, max_minutes]."""
@@ -78,6 +83,24 @@ class JobResources:
         smallest first, joined by ``|`` (empty when no feature does, or none is declared)."""
         features = sorted(self.limits.get("gpu_features", {}).items(), key=lambda kv: (kv[1], kv[0]))
         return "|".join(name for name, gb in features if gb * 1024 >= self.gpu_mb)
+
+    def time_budget(self, attempt: int = 1) -> float:
+        """Minutes a training may run within the wall time of attempt ``attempt`` (:func:`time_budget`)."""
+        return time_budget(self.runtime(attempt))
+
+    def allocations(self) -> int:
+        """Allocations the estimate needs: estimate x margin over the time budget of one allocation
+        of ``max_minutes`` (1 when it fits; None estimates count as 1)."""
+        if self.minutes is None:
+            return 1
+        budget = JobResources(self.cpus, self.mem_mb, None, self.limits).time_budget()
+        return max(1, math.ceil(self.minutes * self.limits["margin"] / budget))
+
+
+def time_budget(runtime: float) -> float:
+    """Minutes of ``train --time-budget`` within an allocation of ``runtime`` minutes: the wall time
+    less a reserve for start-up and the last checkpoint (5 % of it, 5 to 30 minutes, at most half)."""
+    return runtime - min(30.0, max(5.0, 0.05 * runtime), runtime / 2)
 
 
 def lookup(plan: Plan, dataset: str, arch: str | None, job: str, field: str) -> Any:
