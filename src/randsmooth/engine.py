@@ -59,6 +59,7 @@ choices; keep it off for results you publish.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -71,11 +72,12 @@ import torch
 from torch import nn
 
 from .counts import (
-    DEFAULT_RNG,
     LEGACY_RNG,
     RNG_SCHEMES,
+    RUN_DEFAULTS,
     ExampleRecord,
     RunSettings,
+    RunSpec,
     check_int,
     default_prefix_budgets,
     noise_params_json,
@@ -88,7 +90,7 @@ from .shards import ShardWriter
 logger = logging.getLogger(__name__)
 
 STREAMS: dict[str, int] = {"selection": 0, "estimation": 1}
-DEFAULT_NOISE_BLOCK = 128
+DEFAULT_NOISE_BLOCK: int = RUN_DEFAULTS["noise_block"]
 
 
 def block_seed(seed: int, idx: int, stream: str, block: int) -> int:
@@ -98,7 +100,8 @@ def block_seed(seed: int, idx: int, stream: str, block: int) -> int:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Sampling sizes and options of a certification run.
+    """Sampling sizes and options of a certification run (the engine's fields of
+    :class:`randsmooth.counts.RunSpec`, with its defaults; :meth:`of` takes them from one).
 
     n0: selection samples per example; n: estimation samples per example; batch: model batch
     size (does not change the counts); seed: global seed (>= 0); noise_block: samples per
@@ -112,15 +115,21 @@ class SamplerConfig:
 
     n0: int
     n: int
-    batch: int = 400
-    seed: int = 0
+    batch: int = RUN_DEFAULTS["batch"]
+    seed: int = RUN_DEFAULTS["seed"]
     noise_block: int = DEFAULT_NOISE_BLOCK
     prefix_budgets: tuple[int, ...] | None = None
-    autocast: bool = False
-    channels_last: bool = False
-    rng: str = DEFAULT_RNG
-    fast: bool = False
-    compile: bool = False
+    autocast: bool = RUN_DEFAULTS["autocast"]
+    channels_last: bool = RUN_DEFAULTS["channels_last"]
+    rng: str = RUN_DEFAULTS["rng"]
+    fast: bool = RUN_DEFAULTS["fast"]
+    compile: bool = RUN_DEFAULTS["compile"]
+
+    @classmethod
+    def of(cls, spec: RunSpec, prefix_budgets: tuple[int, ...] | None = None) -> "SamplerConfig":
+        """The engine's part of a run's settings (:class:`randsmooth.counts.RunSpec`)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "prefix_budgets"]
+        return cls(**{name: getattr(spec, name) for name in names}, prefix_budgets=prefix_budgets)
 
     def __post_init__(self) -> None:
         for name, minimum in (("n0", 1), ("n", 1), ("batch", 1), ("seed", 0), ("noise_block", 1)):

@@ -1,12 +1,14 @@
 """``python -m randsmooth train --config CONFIG --out DIR [--no-resume] [--device D] [--soft-targets F] [--init P]``.
 
 Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
-output files and resumption: :mod:`randsmooth.train`.
+output files and resumption: :mod:`randsmooth.train`. A workflow model's ``models/<key>/recipe.json``
+is refused when it no longer gives its folder's key (:mod:`randsmooth.pipeline.identity`).
 """
 
 from __future__ import annotations
 
 from .. import train_config
+from ..pipeline.identity import check_recipe_file
 from ..train import train
 from .common import Parser, command
 
@@ -28,6 +30,7 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     config = train_config.load_config(args.config)
+    check_recipe_file(args.config, config, args.init)  # a workflow model's recipe.json: still its folder's?
     if args.device is not None:
         config["device"] = args.device
     try:

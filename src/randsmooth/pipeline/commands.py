@@ -36,30 +36,9 @@ def recipe_json(plan: Plan, model_key: str) -> str:
 
 
 def run_settings_json(plan: Plan, run_key: str) -> str:
-    """The content of ``run.json``: the sampling settings of ``python -m randsmooth certify --run``."""
-    run = plan.run(run_key)
-    model = plan.model(run.model_key)
-    settings = {
-        "model": model.key,
-        "arch": model.arch if model.checkpoint is not None else None,
-        "dataset": run.dataset.name,
-        "dataset_options": run.dataset.loader_options(),
-        "split": run.split,
-        "start": run.start,
-        "stop": run.stop,
-        "skip": run.skip,
-        "num_shards": run.shards,
-        "noise": run.noise,
-        "noise_params": run.noise_params,
-        "sigma": run.sigma,
-        "n0": run.n0,
-        "n": run.n,
-        "seed": run.seed,
-        "noise_block": run.noise_block,
-        "rng": run.rng,
-        "noise_space": run.noise_space,
-    }
-    return canonical_json(settings)
+    """The content of ``run.json``: the run's :class:`randsmooth.counts.RunSpec` without the engine's
+    settings (``python -m randsmooth certify --run``; the batch size and modes are options)."""
+    return canonical_json(plan.run(run_key).spec.file_dict())
 
 
 def variant_json(plan: Plan, run_key: str, variant_key: str) -> str:
