@@ -119,6 +119,14 @@ def test_schema_run_block_has_the_run_settings_defaults() -> None:
     assert set(properties["rng"]["enum"]) == set(RNG_SCHEMES)
 
 
+def test_schema_alpha_range_is_the_certificates() -> None:
+    """A table's alpha in the schema has the range of randsmooth.bounds.certificate_alpha, the one check."""
+    from randsmooth.bounds import CERTIFICATE_ALPHA
+
+    alpha = config.load_yaml(SCHEMA)["$defs"]["table"]["properties"]["alpha"]
+    assert (alpha["exclusiveMinimum"], alpha["exclusiveMaximum"]) == CERTIFICATE_ALPHA
+
+
 def test_hand_edited_spec_files_are_refused(tmp_path: Path) -> None:
     """run.json and recipe.json name their folder: an edited file (n 1000 -> 500) no longer does."""
     plan = expand(raw())

@@ -135,8 +135,9 @@ def run_info(plan: Plan, paths: Paths, run_name: str, dims: dict[str, int]) -> d
 
 def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str:
     """The content of ``tables.json`` of one paper (all enabled papers if None): every table
-    with its reading settings, artifacts, options and runs (read by the paper commands), every
-    row group with its metrics file (read by ``summary``) and the published-logs setting."""
+    with its reading settings (alpha, sidedness, norm: only here), artifacts, options, runs and the
+    per-example decisions of its metrics variants (read by the paper commands), every row group
+    with its budget, cost matrix and metrics file (read by ``summary``) and the published-logs setting."""
     entries = []
     for e in plan.paper_entries(paper):
         run = plan.runs[e.variant.run_key]
@@ -161,9 +162,6 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
                 "n0": run.n0,
                 "n": run.n,
                 "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
-                "alpha": spec["alpha"],
-                "two_sided": spec["two_sided"],
-                "norm": spec["norm"],
                 "budget": spec["budget"],
                 "cost": spec["cost"].get("name") if "cost" in spec else None,
                 "run_dir": paths.counts.format(run=run.key).rsplit("/", 1)[0],
@@ -178,12 +176,21 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
             "title": plan.papers[p]["title"],
             **{k: v for k, v in spec.items() if k != "runs"},
             "runs": [run_info(plan, paths, name, dims) for name in spec["runs"]],
+            "decisions": _decisions(paths.decisions_of(plan, p, [t])),
         }
         for (p, t), spec in plan.tables.items()
         if paper is None or p == paper
     ]
     papers = {p: info for p, info in plan.papers.items() if paper is None or p == paper}
     return canonical_json({"entries": entries, "tables": tables, "papers": papers})
+
+
+def _decisions(files: dict[tuple[str, str, str], str]) -> dict[str, dict[str, str]]:
+    """``{(table, run, budget): file}`` -> ``{run: {budget: file}}`` (one table)."""
+    out: dict[str, dict[str, str]] = {}
+    for (_, run, budget), path in files.items():
+        out.setdefault(run, {})[budget] = path
+    return out
 
 
 def index_json(plan: Plan, paths: Paths) -> str:
