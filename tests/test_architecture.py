@@ -8,17 +8,21 @@
 * ``randsmooth.pipeline``, ``train_config`` and ``papers.catalog`` (which the workflow reads)
   import neither torch nor torch-importing modules at module level (the workflow reads configs on
   a login node; library checks are imported lazily);
+* every module is in one of the layers of the README's "Architecture" section (read from it) and
+  imports only from its own layer and the layers listed before it;
 * every library module stays under 600 lines, every pipeline module under about 300.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "randsmooth"
+README = Path(__file__).resolve().parents[1] / "README.md"
 MODULES = sorted(p for p in SRC.rglob("*.py"))
 TORCH_FREE_PACKAGE_MODULES = {"atomic", "bounds", "costs", "seeding", "train_config", "pipeline"}
 TORCH_FREE_MODULES = {"randsmooth.papers", "randsmooth.papers.catalog"}
@@ -84,3 +88,37 @@ def test_metrics_and_paper_jobs_do_not_import_torch() -> None:
     code = f"import sys; import {', '.join(modules)}; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "False"
+
+
+def readme_layers() -> list[tuple[str, set[str]]]:
+    """The layers of the README's architecture section, in order: each bullet ``* **Name** (`a`, `b`):``."""
+    section = README.read_text().split("### Architecture", 1)[1].split("\n### ", 1)[0]
+    layers = []
+    for title, members in re.findall(r"^\* \*\*(.+?)\*\* \(([^)]*)\)", section, flags=re.M):
+        layers.append((title, set(re.findall(r"`([a-z_]+)`", members))))
+    return layers
+
+
+def test_readme_layers_cover_every_module() -> None:
+    layers = readme_layers()
+    assert [title for title, _ in layers][:2] == ["Foundations", "Noise and data"] and len(layers) >= 8
+    placed = [m for _, members in layers for m in members]
+    assert len(placed) == len(set(placed)), "a module is in two layers"
+    tops = {p.relative_to(SRC).parts[0].removesuffix(".py") for p in MODULES} - {"__init__", "__main__"}
+    assert sorted(tops - set(placed)) == [], "modules in no layer of the README"
+    assert sorted(set(placed) - tops) == [], "layers name modules that do not exist"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=name)
+def test_layer_order(path: Path) -> None:
+    """A module imports only from its own layer and the layers before it (README order)."""
+    level = {m: i for i, (_, members) in enumerate(readme_layers()) for m in members}
+    parts = name(path).split(".")
+    if len(parts) < 2 or parts[1] in ("__init__", "__main__"):
+        return
+    later = sorted(
+        d
+        for d in imports(path)
+        if d.split(".")[0] == "randsmooth" and d.count(".") >= 1 and level.get(d.split(".")[1], -1) > level[parts[1]]
+    )
+    assert not later, f"{name(path)} imports {later}, from a layer after its own"

@@ -312,3 +312,26 @@ def test_merge_cli_reports_errors(digits_checkpoint, tmp_path, capsys):
     assert merge_main(["--out", str(tmp_path / "m.parquet"), str(shard)]) == 2
     assert "missing indices [1, 3, 5]" in capsys.readouterr().err
     assert not (tmp_path / "m.parquet").exists()
+
+
+def test_certify_refuses_a_hand_edited_run_file(digits_checkpoint, tmp_path, capsys):
+    """A workflow's run.json edited by hand (n 1000 -> 500) would be sampled inside the folder named
+    for n = 1000: refused with one line, nothing written; the file as written certifies."""
+    import json
+
+    from randsmooth.counts import RunSpec
+    from randsmooth.pipeline.identity import run_key_of
+
+    spec = RunSpec(dataset="digits", sigma=0.25, n0=8, n=1000, stop=2, model="digits-model")
+    run_file = tmp_path / "certify" / run_key_of(spec) / "run.json"
+    run_file.parent.mkdir(parents=True)
+    run_file.write_text(json.dumps({**spec.file_dict(), "n": 500}))
+    out = run_file.parent / "shard.parquet"
+    args = ["--run", str(run_file), "--checkpoint", str(digits_checkpoint), "--device", "cpu", "--no-progress"]
+    assert certify_cli.main([*args, "--out", str(out)]) == 2
+    message = f"{run_file} does not match its folder key (edited by hand?): restore it or delete the folder"
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert sorted(p.name for p in run_file.parent.iterdir()) == ["run.json"]
+    run_file.write_text(json.dumps(spec.file_dict()))
+    assert certify_cli.main([*args, "--batch", "100", "--out", str(out)]) == 0
+    assert read_settings(out).n == 1000 and read_settings(out).batch == 100

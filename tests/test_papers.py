@@ -22,7 +22,8 @@ import pytest
 from published_log_fixtures import FIXTURES, write_fixtures
 from randsmooth import bounds, render
 from randsmooth.cli import paper as paper_cli
-from randsmooth.counts import synthetic_table, write_table
+from randsmooth.counts import read_table, synthetic_table, write_table
+from randsmooth.evaluate import MetricsSpec, evaluate
 from randsmooth.papers import catalog, claims
 from randsmooth.papers.build import build_artifact
 from randsmooth.papers.data import load_spec
@@ -155,6 +156,12 @@ def build(tmp: Path, cfg: dict[str, Any], paper: str, data: dict[str, tuple[list
             frame = synthetic_table(labels, sel, est, sigma=run["sigma"], dim=64, budgets=[100])
             Path(run["counts"]).parent.mkdir(parents=True, exist_ok=True)
             write_table(frame, run["counts"])
+    for e in plan.paper_entries(paper):  # what the metrics jobs write: each variant's decisions
+        counts_file = paths.counts.format(run=e.variant.run_key)
+        result = evaluate(read_table(counts_file), MetricsSpec.from_dict(e.variant.spec))
+        out = Path(paths.metrics_examples.format(run=e.variant.run_key, variant=e.variant.key))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.per_example.to_parquet(out, index=False)
     path = tmp / "results" / "papers" / paper / "tables.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec))

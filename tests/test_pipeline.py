@@ -24,7 +24,10 @@ import yaml
 from randsmooth.cli import describe as describe_cli
 from randsmooth.cli import prepare_data as prepare_cli
 from randsmooth.cli import summary as summary_cli
+from randsmooth.counts.settings import RNG_SCHEMES
+from randsmooth.counts.spec import RUN_DEFAULTS, RunSpec
 from randsmooth.pipeline import commands, config
+from randsmooth.pipeline.identity import check_recipe_file, check_run_file, model_key, run_key_of
 from randsmooth.pipeline.keys import KEY_PATTERN
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import Plan
@@ -84,9 +87,10 @@ def test_shipped_config_validates_and_expands(path: Path) -> None:
     plan = Plan(config.load(path, SCHEMA))
     paths = Paths(plan.results)
     assert paths.final_targets(plan) and plan.used_runs() and plan.used_models()
-    for key in plan.used_runs():  # every run's settings file can be written
+    for key in plan.used_runs():  # every run's settings file can be written and gives its folder's key
         settings = json.loads(commands.run_settings_json(plan, key))
         assert settings["num_shards"] == plan.run(key).shards
+        assert run_key_of(RunSpec.from_file(settings, "run.json")) == key
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -98,6 +102,51 @@ def test_train_configs_are_fully_resolved(path: Path) -> None:
             continue
         assert resolve_config(model.train_config) == model.train_config
         assert json.loads(commands.recipe_json(plan, model.key)) == model.train_config
+        assert model_key(json.loads(commands.recipe_json(plan, model.key)), model.pretrained) == model.key
+
+
+def test_schema_run_block_has_the_run_settings_defaults() -> None:
+    """The config schema's certify entry repeats the defaults of randsmooth.counts.RunSpec (their one
+    definition) for its users: every setting it shares with RunSpec has the same default."""
+    properties = config.load_yaml(SCHEMA)["$defs"]["certify_run"]["properties"]
+    examples = properties["examples"]["properties"]
+    schema = {name: p["default"] for name, p in {**properties, **examples}.items() if "default" in p}
+    shared = sorted(set(schema) & set(RUN_DEFAULTS) - {"noise", "noise_params", "sigma"})  # null: the model's
+    assert shared == sorted(
+        ["n0", "n", "split", "start", "stop", "skip", "seed", "batch", "noise_block", "rng"] + ["fast", "compile"]
+    )
+    assert {name: schema[name] for name in shared} == {name: RUN_DEFAULTS[name] for name in shared}
+    assert set(properties["rng"]["enum"]) == set(RNG_SCHEMES)
+
+
+def test_schema_alpha_range_is_the_certificates() -> None:
+    """A table's alpha in the schema has the range of randsmooth.bounds.certificate_alpha, the one check."""
+    from randsmooth.bounds import CERTIFICATE_ALPHA
+
+    alpha = config.load_yaml(SCHEMA)["$defs"]["table"]["properties"]["alpha"]
+    assert (alpha["exclusiveMinimum"], alpha["exclusiveMaximum"]) == CERTIFICATE_ALPHA
+
+
+def test_hand_edited_spec_files_are_refused(tmp_path: Path) -> None:
+    """run.json and recipe.json name their folder: an edited file (n 1000 -> 500) no longer does."""
+    plan = expand(raw())
+    run_key = plan.run_names["gauss"]
+    run_file = tmp_path / "certify" / run_key / "run.json"
+    run_file.parent.mkdir(parents=True)
+    settings = json.loads(commands.run_settings_json(plan, run_key))
+    check_run_file(run_file, RunSpec.from_file(settings, str(run_file)))  # as written: accepted
+    edited = RunSpec.from_file({**settings, "n": settings["n"] // 2}, str(run_file))
+    message = f"{run_file} does not match its folder key (edited by hand?): restore it or delete the folder"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_run_file(run_file, edited)
+    check_run_file(tmp_path / "run.json", edited)  # a file outside a run folder is the user's own
+    model = plan.models[plan.model_names["gauss"]]
+    recipe_file = tmp_path / "models" / model.key / "recipe.json"
+    recipe = json.loads(commands.recipe_json(plan, model.key))
+    check_recipe_file(recipe_file, recipe, None)
+    recipe["epochs"] += 1
+    with pytest.raises(ValueError, match="recipe.json does not match its folder key"):
+        check_recipe_file(recipe_file, recipe, None)
 
 
 def test_defaults_are_filled_in() -> None:
@@ -441,9 +490,7 @@ def test_run_settings_and_variants() -> None:
     assert settings["noise"] == "uniform" and settings["sigma"] == 0.5 and settings["n0"] == 64
     assert settings["num_shards"] == 2 and settings["skip"] == 3 and settings["stop"] is None
     assert settings["dataset"] == "digits" and settings["model"] == plan.model_names["uniform"]
-    from randsmooth.cli.certify import RUN_KEYS, RUN_LABELS
-
-    assert set(settings) <= set(RUN_KEYS) | set(RUN_LABELS)  # the certify command reads every key
+    assert set(settings) == set(RunSpec.file_names())  # the certify command reads every key
     (variant,) = [v for (r, _), v in plan.variants.items() if r == uniform]
     spec = json.loads(commands.variant_json(plan, uniform, variant.key))
     assert spec["alpha"] == 0.001 and spec["norm"] == "l1" and spec["two_sided"] is True

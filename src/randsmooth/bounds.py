@@ -54,8 +54,29 @@ def _as_float(value: Any, name: str) -> np.ndarray:
     return arr
 
 
+CERTIFICATE_ALPHA: tuple[float, float] = (0.0, 0.5)  # open interval of a certificate's error level
+
+
+def certificate_alpha(alpha: Any) -> float:
+    """The error level of a certificate (CERTIFY, PREDICT, cost-sensitive CERTIFY and every metric
+    built on them) as a float: a number in the open interval :data:`CERTIFICATE_ALPHA` = (0, 1/2).
+
+    At alpha >= 1/2 a one-sided lower bound lies above the point estimate and certifies nothing.
+    This is the one check of that range: :mod:`randsmooth.decide` and
+    :class:`randsmooth.evaluate.MetricsSpec` call it, and a test holds the config schema's alpha
+    range equal to it. The bound functions below accept any alpha in (0, 1), their domain.
+    """
+    low, high = CERTIFICATE_ALPHA
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise ValueError(f"alpha must be a number in ({low:g}, {high:g}), got {alpha!r}")
+    if not low < alpha < high:  # NaN fails too
+        raise ValueError(f"alpha must be a number in ({low:g}, {high:g}), got {alpha!r}")
+    return float(alpha)
+
+
 def _check_alpha(alpha: Any, name: str = "alpha") -> np.ndarray:
-    """``alpha`` as float64, every entry in the open interval (0, 1)."""
+    """``alpha`` as float64, every entry in the open interval (0, 1) (the bounds' domain; a
+    certificate's level is checked by :func:`certificate_alpha`)."""
     a = _as_float(alpha, name)
     if ((a <= 0) | (a >= 1)).any():
         raise ValueError(f"{name} must be in (0, 1), got {alpha!r}")

@@ -48,14 +48,6 @@ __all__ = ["CS_ABSTAIN", "CS_MODES", "certify", "cost_sensitive", "cs_correct", 
 CS_MODES: tuple[str, ...] = ("group", "pair", "overall")
 
 
-def _check_alpha(alpha: float) -> float:
-    """A decision's error level must be in (0, 1/2): at 1/2 or more a "confidence bound" no longer
-    bounds anything (a one-sided bound at alpha >= 1/2 lies above the point estimate)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha < 0.5:
-        raise ValueError(f"alpha must be a number in (0, 0.5), got {alpha!r}")
-    return float(alpha)
-
-
 CS_ABSTAIN: tuple[str, ...] = ("code", "strict")
 
 
@@ -73,7 +65,8 @@ def certify(
 
     Args:
         table: merged per-example table (module docstring).
-        alpha: error level in (0, 1), one-sided unless ``two_sided``.
+        alpha: error level in (0, 1/2) (:func:`randsmooth.bounds.certificate_alpha`), one-sided
+            unless ``two_sided``.
         norm: "l1", "l2" or "linf" (radius of the noise's direct guarantee or its conversion).
         budget: use the first ``budget`` estimation samples (a prefix budget) instead of all n.
         two_sided: Yang et al.'s two-sided Clopper-Pearson bound (one-sided at alpha/2).
@@ -86,7 +79,7 @@ def certify(
         of ``table``. Abstains when p_lower <= 1/2 (see the module docstring).
     """
     require_columns(table, ["idx", "label"], "CERTIFY")
-    alpha = _check_alpha(alpha)
+    alpha = bounds.certificate_alpha(alpha)
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
@@ -125,7 +118,7 @@ def predict(table: pd.DataFrame, alpha: float, *, budget: int | None = None) -> 
     Returns a DataFrame idx, label, predict, correct (int; abstention = incorrect), pvalue.
     """
     require_columns(table, ["idx", "label"], "PREDICT")
-    alpha = _check_alpha(alpha)
+    alpha = bounds.certificate_alpha(alpha)
     counts, _ = estimation_counts(table, budget)
     top = np.argmax(counts, axis=1)
     ordered = np.sort(counts, axis=1)
@@ -238,7 +231,7 @@ def cost_sensitive(
     if abstain not in CS_ABSTAIN:
         raise ValueError(f"abstain must be one of {CS_ABSTAIN}, got {abstain!r}")
     require_columns(table, ["idx", "label"], "cost-sensitive CERTIFY")
-    alpha = _check_alpha(alpha)
+    alpha = bounds.certificate_alpha(alpha)
     sel = selection_counts(table)
     counts, n = estimation_counts(table, budget)
     num_rows, k = counts.shape

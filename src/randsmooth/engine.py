@@ -59,6 +59,7 @@ choices; keep it off for results you publish.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -70,35 +71,31 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batching import STREAMS, Example, NoiseStreams, Rows, pack_batches
+from .batching import block_seed as block_seed  # re-exported: part of the engine's interface
 from .counts import (
-    DEFAULT_RNG,
-    LEGACY_RNG,
     RNG_SCHEMES,
+    RUN_DEFAULTS,
     ExampleRecord,
     RunSettings,
+    RunSpec,
     check_int,
     default_prefix_budgets,
     noise_params_json,
 )
 from .sampling import Noise
-from .sampling.philox import CounterNoise, Piece, counter_kind, stream_key
-from .seeding import derive_seed
+from .sampling.philox import stream_key
 from .shards import ShardWriter
 
 logger = logging.getLogger(__name__)
 
-STREAMS: dict[str, int] = {"selection": 0, "estimation": 1}
-DEFAULT_NOISE_BLOCK = 128
-
-
-def block_seed(seed: int, idx: int, stream: str, block: int) -> int:
-    """Seed of noise block ``block`` of ``stream`` for example ``idx`` under global ``seed``."""
-    return derive_seed(seed, idx, STREAMS[stream], block)
+DEFAULT_NOISE_BLOCK: int = RUN_DEFAULTS["noise_block"]
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Sampling sizes and options of a certification run.
+    """Sampling sizes and options of a certification run (the engine's fields of
+    :class:`randsmooth.counts.RunSpec`, with its defaults; :meth:`of` takes them from one).
 
     n0: selection samples per example; n: estimation samples per example; batch: model batch
     size (does not change the counts); seed: global seed (>= 0); noise_block: samples per
@@ -112,15 +109,21 @@ class SamplerConfig:
 
     n0: int
     n: int
-    batch: int = 400
-    seed: int = 0
+    batch: int = RUN_DEFAULTS["batch"]
+    seed: int = RUN_DEFAULTS["seed"]
     noise_block: int = DEFAULT_NOISE_BLOCK
     prefix_budgets: tuple[int, ...] | None = None
-    autocast: bool = False
-    channels_last: bool = False
-    rng: str = DEFAULT_RNG
-    fast: bool = False
-    compile: bool = False
+    autocast: bool = RUN_DEFAULTS["autocast"]
+    channels_last: bool = RUN_DEFAULTS["channels_last"]
+    rng: str = RUN_DEFAULTS["rng"]
+    fast: bool = RUN_DEFAULTS["fast"]
+    compile: bool = RUN_DEFAULTS["compile"]
+
+    @classmethod
+    def of(cls, spec: RunSpec, prefix_budgets: tuple[int, ...] | None = None) -> "SamplerConfig":
+        """The engine's part of a run's settings (:class:`randsmooth.counts.RunSpec`)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "prefix_budgets"]
+        return cls(**{name: getattr(spec, name) for name in names}, prefix_budgets=prefix_budgets)
 
     def __post_init__(self) -> None:
         for name, minimum in (("n0", 1), ("n", 1), ("batch", 1), ("seed", 0), ("noise_block", 1)):
@@ -139,29 +142,6 @@ class SamplerConfig:
         if self.prefix_budgets is None:
             return default_prefix_budgets(self.n)
         return tuple(int(b) for b in self.prefix_budgets)
-
-
-@dataclass
-class _Example:
-    """One example in flight: its ring slot (row of ``xbuf``, block of count rows) and stream keys."""
-
-    idx: int
-    label: int
-    slot: int
-    keys: tuple[int, int]
-    host: torch.Tensor | None = None  # its count matrix, once copied back
-    event: Any = None  # CUDA event recorded after the copy
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Rows ``row .. row + count`` of a batch: samples ``j0 ..`` of stream ``stream`` of ``example``."""
-
-    row: int
-    count: int
-    example: _Example
-    stream: int
-    j0: int
 
 
 @contextlib.contextmanager
@@ -198,17 +178,22 @@ class CountSampler:
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if config.compile else self.model
-        self._generator = torch.Generator(device=self.device)
-        self.counter: CounterNoise | None = None
-        if config.rng != LEGACY_RNG and counter_kind(noise) is not None:
-            self.counter = CounterNoise(noise, self.device)
+        self.streams = NoiseStreams(
+            noise,
+            self.device,
+            seed=config.seed,
+            n0=config.n0,
+            n=config.n,
+            noise_block=config.noise_block,
+            rng=config.rng,
+        )
+        self.counter = self.streams.counter
         self.graphs = config.fast and self.device.type == "cuda"
         per_example = config.n0 + config.n
         self._ring = config.batch // per_example + 3  # examples in flight (distinct within any batch)
         self._budgets = np.asarray(config.budgets(), dtype=np.int64)
         self._rows_per_example = 1 + len(self._budgets)  # selection + one row per prefix bucket
         self._buffers: dict[str, Any] = {}
-        self._block_cache: tuple[tuple[int, int, int], torch.Tensor] | None = None
 
     # --------------------------------------------------------------------------- noise
     @property
@@ -223,55 +208,19 @@ class CountSampler:
         ``config.batch`` rows; these are the samples :meth:`sample_example` counts.
         """
         s = STREAMS[stream]
-        example = _Example(int(idx), 0, 0, (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1)))
+        example = Example(int(idx), 0, 0, (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1)))
         xbuf = x.to(self.device, torch.float32).unsqueeze(0).contiguous()
-        self._block_cache = None
+        self.streams.reset()
         for start in range(0, num, self.config.batch):
             m = min(self.config.batch, num - start)
             out = torch.empty((m, *x.shape), device=self.device, dtype=torch.float32)
-            rows = [_Rows(0, m, example, s, start)]
+            rows = [Rows(0, m, example, s, start)]
             desc = None
-            if self.counter is not None and self.counter.uses_desc:
+            if self.streams.uses_desc:
                 desc = torch.as_tensor(self._describe(rows, m)[:3], device=self.device)
             with torch.inference_mode():
-                self._fill(out, xbuf, rows, desc, {s: num})
+                self.streams.fill(out, xbuf, rows, desc, {s: num})
             yield out
-
-    def _fill(
-        self,
-        out: torch.Tensor,
-        xbuf: torch.Tensor,
-        rows: Sequence[_Rows],
-        desc: torch.Tensor | None,
-        lengths: dict[int, int] | None = None,
-    ) -> None:
-        """Write the noisy samples of ``rows`` into ``out`` (``desc``: per-row device bookkeeping)."""
-        if self.counter is not None:
-            pieces = [Piece(r.row, r.count, r.example.keys[r.stream], r.j0, r.example.slot) for r in rows]
-            self.counter.fill(out, xbuf, pieces, desc)
-            return
-        lengths = lengths or {0: self.config.n0, 1: self.config.n}
-        for r in rows:
-            self._block_rows(out[r.row : r.row + r.count], xbuf[r.example.slot], r, lengths[r.stream])
-
-    def _block_rows(self, out: torch.Tensor, x: torch.Tensor, rows: _Rows, length: int) -> None:
-        """Block-scheme samples ``rows.j0 ..`` of one stream of length ``length`` into ``out``."""
-        block, stream = self.config.noise_block, "selection" if rows.stream == 0 else "estimation"
-        pos = 0
-        while pos < rows.count:
-            j = rows.j0 + pos
-            b = j // block
-            tag = (rows.example.idx, rows.stream, b, length)
-            if self._block_cache is None or self._block_cache[0] != tag:
-                size = min(block, length - b * block)
-                self._generator.manual_seed(block_seed(self.config.seed, rows.example.idx, stream, b))
-                noisy = self.noise.sample(x.unsqueeze(0).expand(size, *x.shape), self._generator)
-                self._block_cache = (tag, noisy)
-            noisy = self._block_cache[1]
-            off = j - b * block
-            take = min(noisy.shape[0] - off, rows.count - pos)
-            out[pos : pos + take].copy_(noisy[off : off + take])
-            pos += take
 
     # -------------------------------------------------------------------------- counts
     def _predict(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -322,7 +271,7 @@ class CountSampler:
         fmt = torch.channels_last if self.config.channels_last and len(shape) == 3 else torch.contiguous_format
         return torch.empty((rows, *shape), dtype=torch.float32, device=self.device, memory_format=fmt)
 
-    def _start(self, idx: int, x: Any, label: int, slot: int, bufs: dict[str, Any]) -> _Example:
+    def _start(self, idx: int, x: Any, label: int, slot: int, bufs: dict[str, Any]) -> Example:
         """Validate an example, copy it into its ``xbuf`` slot (non-blocking on CUDA)."""
         x = self._check_input(x, idx)
         if not 0 <= label < self.num_classes:
@@ -335,9 +284,9 @@ class CountSampler:
             else:
                 target.copy_(x)
         keys = (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1))
-        return _Example(idx, label, slot, keys)
+        return Example(idx, label, slot, keys)
 
-    def _describe(self, rows: Sequence[_Rows], num_rows: int) -> np.ndarray:
+    def _describe(self, rows: Sequence[Rows], num_rows: int) -> np.ndarray:
         """Per-row bookkeeping (4, num_rows) int64: stream key, sample index, xbuf slot, count row."""
         desc = np.empty((4, num_rows), dtype=np.int64)
         for r in rows:
@@ -360,12 +309,12 @@ class CountSampler:
         index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes)
         bufs["counts"].view(-1).scatter_add_(0, index, bufs["ones"][: preds.shape[0]])
 
-    def _step(self, inputs: torch.Tensor, desc: torch.Tensor, rows: Sequence[_Rows], bufs: dict[str, Any]) -> None:
+    def _step(self, inputs: torch.Tensor, desc: torch.Tensor, rows: Sequence[Rows], bufs: dict[str, Any]) -> None:
         """One model batch: noise into ``inputs`` (if not done by the caller), forward, count."""
-        if self.counter is not None and self.counter.uses_desc:
+        if self.streams.uses_desc:
             self.counter.fill(inputs, bufs["xbuf"], (), desc)
         elif rows:
-            self._fill(inputs, bufs["xbuf"], rows, None)
+            self.streams.fill(inputs, bufs["xbuf"], rows, None)
         self._count(self._predict(inputs), desc, bufs)
 
     def _graph(self, bufs: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +326,7 @@ class CountSampler:
         desc = torch.zeros((4, batch), dtype=torch.int64, device=self.device)
         desc[3].fill_(bufs["counts"].shape[0] - 1)  # the spare count row
         static["desc"] = desc
-        noise_inside = self.counter is not None and self.counter.uses_desc
+        noise_inside = self.streams.uses_desc
         with _sync_debug_off(self.device), torch.inference_mode():
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
@@ -395,20 +344,20 @@ class CountSampler:
         return static
 
     @torch.inference_mode()
-    def _run_batch(self, rows: Sequence[_Rows], num_rows: int, bufs: dict[str, Any]) -> None:
+    def _run_batch(self, rows: Sequence[Rows], num_rows: int, bufs: dict[str, Any]) -> None:
         desc_host = self._describe(rows, num_rows)
         if self.graphs and num_rows == self.config.batch:
             static = self._graph(bufs)
             if self.device.type == "cuda":
                 static["desc"].copy_(torch.from_numpy(desc_host).pin_memory(), non_blocking=True)
             if not static["noise_inside"]:
-                self._fill(static["inputs"], bufs["xbuf"], rows, None)
+                self.streams.fill(static["inputs"], bufs["xbuf"], rows, None)
             static["graph"].replay()
             return
         self._step(self._new_inputs(num_rows, bufs["shape"]), self._to_device(desc_host), rows, bufs)
 
     @torch.inference_mode()
-    def _copy_back(self, example: _Example, bufs: dict[str, Any]) -> None:
+    def _copy_back(self, example: Example, bufs: dict[str, Any]) -> None:
         """Start copying an example's count rows to the host and clear them on the device."""
         lo = example.slot * self._rows_per_example
         block = bufs["counts"][lo : lo + self._rows_per_example]
@@ -421,7 +370,7 @@ class CountSampler:
             example.host = block.to("cpu", copy=True)
         block.zero_()
 
-    def _record(self, example: _Example, time_s: float) -> ExampleRecord:
+    def _record(self, example: Example, time_s: float) -> ExampleRecord:
         if example.event is not None:
             example.event.synchronize()  # the one wait per example
         host = example.host.numpy()
@@ -438,47 +387,33 @@ class CountSampler:
 
     def _records(self, items: Iterable[tuple[int, Any, int]]) -> Iterator[ExampleRecord]:
         """Counts of each ``(idx, x, label)`` in ``items``, in order (see "Speed and memory")."""
-        cfg, batch = self.config, self.config.batch
+        cfg = self.config
         items = iter(items)
-        queue: deque[list[Any]] = deque()  # [example, stream, next j, end] of the streams not yet batched
-        pending: deque[_Example] = deque()  # finished examples whose counts are on their way back
+        pending: deque[Example] = deque()  # finished examples whose counts are on their way back
         bufs: dict[str, Any] | None = None
-        started, last = 0, time.perf_counter()
-        exhausted, failure = False, None
-        self._block_cache = None
-        while True:
-            rows: list[_Rows] = []
-            filled = 0
-            finished = []
-            while filled < batch:
-                if not queue:
-                    item = None
-                    if not exhausted:
-                        try:
-                            item = next(items, None)
-                        except Exception as exc:  # noqa: BLE001 - finish the examples already started first
-                            failure = exc
-                    if item is None:
-                        exhausted = True
-                        break
-                    idx, x, label = item
-                    if bufs is None:
-                        bufs = self._setup(tuple(self._check_input(x, idx).shape))
-                    example = self._start(idx, x, label, started % self._ring, bufs)
-                    started += 1
-                    queue.append([example, 0, 0, cfg.n0])
-                    queue.append([example, 1, 0, cfg.n])
-                head = queue[0]
-                take = min(batch - filled, head[3] - head[2])
-                rows.append(_Rows(filled, take, head[0], head[1], head[2]))
-                filled += take
-                head[2] += take
-                if head[2] == head[3]:
-                    queue.popleft()
-                    if head[1] == 1:
-                        finished.append(head[0])
-            if filled == 0:
-                break
+        failure: Exception | None = None
+
+        def started() -> Iterator[Example]:
+            """The examples of ``items``, validated and copied to the device, in their ring slots."""
+            nonlocal bufs, failure
+            count = 0
+            while True:
+                try:
+                    item = next(items, None)
+                except Exception as exc:  # noqa: BLE001 - finish the examples already started first
+                    failure = exc
+                    return
+                if item is None:
+                    return
+                idx, x, label = item
+                if bufs is None:
+                    bufs = self._setup(tuple(self._check_input(x, idx).shape))
+                yield self._start(idx, x, label, count % self._ring, bufs)
+                count += 1
+
+        last = time.perf_counter()
+        self.streams.reset()
+        for rows, filled, finished in pack_batches(started(), cfg.n0, cfg.n, cfg.batch):
             self._run_batch(rows, filled, bufs)
             for example in finished:
                 self._copy_back(example, bufs)

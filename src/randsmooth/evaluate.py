@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import decide, metrics, render
+from .bounds import certificate_alpha
 from .costs import CostMatrix, from_config
 from .counts import common_budgets, noise_groups
 
@@ -72,8 +73,7 @@ class MetricsSpec:
     first_examples: int | None = None
 
     def __post_init__(self) -> None:
-        if not _number(self.alpha) or not 0 < self.alpha < 0.5:
-            raise ValueError(f"alpha must be a number in (0, 0.5), got {self.alpha!r}")
+        certificate_alpha(self.alpha)
         if self.norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
         if self.budget is not None and (isinstance(self.budget, bool) or not isinstance(self.budget, int)):

@@ -21,7 +21,9 @@ rule run_settings:
 
 rule certify_shard:
     input:
-        settings=ancient(P.run_settings),  # content-addressed, like recipe.json
+        # content-addressed, like recipe.json: only existence counts (ancient), and certify refuses
+        # a run.json edited by hand (it no longer gives the folder's key)
+        settings=ancient(P.run_settings),
         model=lambda w: P.weights_of(PLAN, PLAN.run(w.run).model_key),
         data=lambda w: ancient(P.dataset_record_of(PLAN, PLAN.run(w.run).model_key)),
     output:

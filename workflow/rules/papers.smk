@@ -29,6 +29,12 @@ for _paper in PAPERS:
                 spec=P.paper_tables.format(paper=_paper),
                 published=PUBLISHED.format(paper=_paper),
                 counts=(P.counts_of(PLAN, _paper, P.artifact_tables(PLAN, _artifact)) if _artifact.counts else []),
+                # CERTIFY's decisions at each table's reading: its metrics variants' (computed once, there)
+                decisions=(
+                    list(P.decisions_of(PLAN, _paper, P.artifact_tables(PLAN, _artifact)).values())
+                    if _artifact.counts
+                    else []
+                ),
             output:
                 artifact_outputs(_artifact),
             log:
@@ -91,6 +97,7 @@ for _paper in PAPERS:
             spec=P.paper_tables.format(paper=_paper),
             claims=CLAIMS.format(paper=_paper),
             counts=P.counts_of(PLAN, _paper),
+            decisions=list(P.decisions_of(PLAN, _paper).values()),
             tables=P.table_csvs(PLAN, _paper),  # for the published values they show
         output:
             readme=report(

@@ -57,7 +57,8 @@ rule soft_targets:
 rule train:
     input:
         # content-addressed (the folder name is the recipe's hash): rewriting the same file, e.g.
-        # after a change to a helper rule, must not retrain, so only existence counts (ancient)
+        # after a change to a helper rule, must not retrain, so only existence counts (ancient);
+        # train refuses a recipe.json edited by hand (it no longer gives the folder's key)
         recipe=ancient(P.recipe),
         data=lambda w: ancient(P.dataset_record_of(PLAN, w.model)),
         soft_targets=lambda w: P.soft_targets_of(PLAN, w.model) or [],

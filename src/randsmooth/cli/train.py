@@ -2,9 +2,11 @@
 [--time-budget MINUTES]``.
 
 Trains a base classifier as described by a training config (:mod:`randsmooth.train_config`);
-output files and resumption: :mod:`randsmooth.train`. With ``--time-budget``, a training that would
-not finish in time stops after its last epoch that fits, with one line on stderr and exit status 75
-(:data:`randsmooth.train.EXIT_PAUSED`); the same command resumes it.
+output files and resumption: :mod:`randsmooth.train`. A workflow model's ``models/<key>/recipe.json``
+is refused when it no longer gives its folder's key (:mod:`randsmooth.pipeline.identity`). With
+``--time-budget``, a training that would not finish in time stops after its last epoch that fits,
+with one line on stderr and exit status 75 (:data:`randsmooth.train.EXIT_PAUSED`); the same command
+resumes it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import sys
 
 from .. import train_config
+from ..pipeline.identity import check_recipe_file
 from ..train import EXIT_PAUSED, TrainingPaused, train
 from .common import Parser, command
 
@@ -43,6 +46,7 @@ def main(argv: list[str]) -> int:
     if args.time_budget is not None and not args.time_budget > 0:
         parser.error(f"--time-budget must be > 0 minutes, got {args.time_budget:g}")
     config = train_config.load_config(args.config)
+    check_recipe_file(args.config, config, args.init)  # a workflow model's recipe.json: still its folder's?
     if args.device is not None:
         config["device"] = args.device
     try:

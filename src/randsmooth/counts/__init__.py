@@ -66,6 +66,7 @@ from .settings import (
     default_prefix_budgets,
     noise_params_json,
 )
+from .spec import RUN_DEFAULTS, RunSpec
 
 __all__ = [
     "ARROW_SCHEMA",
@@ -77,6 +78,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "ExampleRecord",
     "RunSettings",
+    "RunSpec",
+    "RUN_DEFAULTS",
     "check_int",
     "common_budgets",
     "default_prefix_budgets",

@@ -13,13 +13,14 @@ import pyarrow as pa
 
 from .. import __version__
 from ..train_config import NOISE_SPACES
+from .spec import RUN_DEFAULTS
 
 SCHEMA_VERSION = "1"
 # Noise RNG schemes of the engine (randsmooth.engine): block-v1 = one seeded torch.Generator per
 # noise block; philox-v1 = counter-based noise for Gaussian/Laplace/uniform (block-v1 otherwise).
 RNG_SCHEMES: tuple[str, ...] = ("block-v1", "philox-v1")
 LEGACY_RNG = "block-v1"  # settings without an ``rng`` entry were written with this scheme
-DEFAULT_RNG = "philox-v1"
+DEFAULT_RNG: str = RUN_DEFAULTS["rng"]
 META_SCHEMA = b"randsmooth.schema"
 META_SETTINGS = b"randsmooth.settings"
 
@@ -126,18 +127,18 @@ class RunSettings:
     n: int
     start: int
     stop: int
-    skip: int = 1
+    skip: int = RUN_DEFAULTS["skip"]
     shard: int = 0
-    num_shards: int = 1
-    seed: int = 0
-    noise_block: int = 128
-    batch: int = 400
+    num_shards: int = RUN_DEFAULTS["num_shards"]
+    seed: int = RUN_DEFAULTS["seed"]
+    noise_block: int = RUN_DEFAULTS["noise_block"]
+    batch: int = RUN_DEFAULTS["batch"]
     device: str = "cpu"
-    autocast: bool = False
-    channels_last: bool = False
+    autocast: bool = RUN_DEFAULTS["autocast"]
+    channels_last: bool = RUN_DEFAULTS["channels_last"]
     rng: str = DEFAULT_RNG
-    fast: bool = False
-    compile: bool = False
+    fast: bool = RUN_DEFAULTS["fast"]
+    compile: bool = RUN_DEFAULTS["compile"]
     dataset_options: dict[str, Any] = field(default_factory=dict)
     data_root: str | None = None
     noise_params: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class RunSettings:
     torch_version: str = ""
     version: str = __version__
     merged_from: list[dict[str, Any]] | None = None
-    noise_space: str = "pixel"
+    noise_space: str = RUN_DEFAULTS["noise_space"]
 
     def __post_init__(self) -> None:
         if self.noise_space not in NOISE_SPACES:

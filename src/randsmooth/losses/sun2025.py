@@ -262,6 +262,14 @@ class Sun2025Loss(PerExampleLoss):
         return PerExample(losses=ce, logits=logits, labels=labels, stats={"ce": ce})
 
 
+# The single-strategy ablations take the defaults of the full method (sun2025), defined once above.
+_D: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(Sun2025Loss.__init__).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+
+
 @register_loss
 class AcrDiscardLoss(Sun2025Loss):
     """Sun et al.'s discard strategy alone; registered as ``acr_discard`` (parameters as ``sun2025``)."""
@@ -270,13 +278,13 @@ class AcrDiscardLoss(Sun2025Loss):
 
     def __init__(
         self,
-        switch_epoch: int = 60,
-        discard_threshold: float = 0.5,
-        discard_samples: int = 100,
-        discard_source: str = "model",
-        teacher_samples: int = 50,
-        teacher_seed: int = 0,
-        teacher: str | None = None,
+        switch_epoch: int = _D["switch_epoch"],
+        discard_threshold: float = _D["discard_threshold"],
+        discard_samples: int = _D["discard_samples"],
+        discard_source: str = _D["discard_source"],
+        teacher_samples: int = _D["teacher_samples"],
+        teacher_seed: int = _D["teacher_seed"],
+        teacher: str | None = _D["teacher"],
     ) -> None:
         super().__init__(
             switch_epoch=switch_epoch,
@@ -299,11 +307,11 @@ class AcrReweightLoss(Sun2025Loss):
 
     def __init__(
         self,
-        switch_epoch: int = 60,
-        reweight_interval: int = 10,
-        reweight_samples: int = 16,
-        reweight_min_p: float = 0.75,
-        reweight_alpha: float = 0.1,
+        switch_epoch: int = _D["switch_epoch"],
+        reweight_interval: int = _D["reweight_interval"],
+        reweight_samples: int = _D["reweight_samples"],
+        reweight_min_p: float = _D["reweight_min_p"],
+        reweight_alpha: float = _D["reweight_alpha"],
     ) -> None:
         super().__init__(
             switch_epoch=switch_epoch,
@@ -323,7 +331,11 @@ class AcrAdaptiveAttackLoss(Sun2025Loss):
     name = "acr_adaptive_attack"
 
     def __init__(
-        self, switch_epoch: int = 60, attack_steps: int = 3, attack_epsilon: float = 0.25, replacement: bool = False
+        self,
+        switch_epoch: int = _D["switch_epoch"],
+        attack_steps: int = _D["attack_steps"],
+        attack_epsilon: float = _D["attack_epsilon"],
+        replacement: bool = False,
     ) -> None:
         super().__init__(
             switch_epoch=switch_epoch,

@@ -27,10 +27,6 @@ def matched_runs(table: TableData) -> list[RunInfo]:
     return runs
 
 
-def _keys(run: RunInfo, metric: str, **extra: float) -> dict[str, object]:
-    return {"method": run.method, "sigma": run.sigma, "n": run.n, "metric": metric, **extra}
-
-
 def certified_accuracy(job: Job) -> None:
     """Certified accuracy at the table's radii, one row per method and sigma (appendix tables)."""
     table, runs = job.table, matched_runs(job.table)
@@ -39,7 +35,8 @@ def certified_accuracy(job: Job) -> None:
     for run in runs:
         values = table.certified_accuracy(run, table.radii)
         cells = [
-            Cell(float(v), _keys(run, "certified_accuracy", radius=r)) for r, v in zip(table.radii, values, strict=True)
+            Cell(float(v), run.cell_keys("certified_accuracy", radius=r))
+            for r, v in zip(table.radii, values, strict=True)
         ]
         rows.append((labels[run.run], cells))
     job.write_table([Section("", ["run"] + [f"r = {r:g}" for r in table.radii], rows)], runs=runs)

@@ -3,7 +3,9 @@
 :func:`load_spec` reads one paper's ``tables.json`` (:func:`randsmooth.pipeline.commands.paper_tables_json`);
 a :class:`TableData` holds one config table: how to read the counts (alpha, sidedness, norm,
 radii, cost matrices, options) and its runs (:class:`RunInfo`, config names and settings). The
-decisions are computed from the merged counts by :mod:`randsmooth.decide` and cached per process.
+decisions at the table's reading are its metrics variants' per-example files (computed once, by the
+``metrics`` job); other readings are computed from the merged counts by :mod:`randsmooth.decide` and
+cached per process.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ NOISE_LABELS = {
 }
 NORM_LABELS = {"l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
 DEGENERATE_MARK = " (degenerate)"  # appended to the row / legend label of a degenerate run
+DECISION_COLUMNS = ("idx", "label", "predict", "radius", "correct", "p_lower", "n_a")  # of decide.certify
 
 
 def method_label(method: str) -> str:
@@ -119,6 +122,11 @@ class RunInfo:
     run_dir: str
     stem: str = ""
 
+    def cell_keys(self, metric: str, **extra: Any) -> dict[str, Any]:
+        """The keys of a table cell of this run (method, sigma, N, metric and e.g. the radius),
+        which match it to its published value (:mod:`randsmooth.papers.published`)."""
+        return {"method": self.method, "sigma": self.sigma, "n": self.n, "metric": metric, **extra}
+
     @property
     def matched(self) -> bool:
         """Certified with the noise it was trained with (same family and sigma)."""
@@ -160,6 +168,7 @@ class TableData:
     runs: list[RunInfo] = field(default_factory=list)
     first_examples: int | None = None  # read only the first N examples (by index) of each run
     noise_space: str = "pixel"  # where the noise was added: sigma and radii in pixel or normalised units
+    decisions: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> budget -> per-example file
     _reads: set[str] | None = field(default=None, repr=False, compare=False)  # see reads()
 
     def labels(self, runs: Sequence[RunInfo] | None = None) -> dict[str, str]:
@@ -229,7 +238,13 @@ class TableData:
         self, run: RunInfo, *, norm: str | None = None, budget: int | None = None, alpha: float | None = None
     ) -> pd.DataFrame:
         """CERTIFY's per-example decisions (:func:`randsmooth.decide.certify`) at the table's alpha,
-        sidedness and norm unless overridden."""
+        sidedness and norm unless overridden.
+
+        At the table's own reading (its alpha and norm, one of its budgets) they are those of the
+        table's metrics variant, read from the variant's per-example file (``decisions``: the one
+        place they are computed); another reading (e.g. Yang et al.'s envelope in another norm) is
+        computed here from the counts, once per process.
+        """
         if self._reads is not None:
             self._reads.add(run.run)
         return self._certify(run, norm=norm, budget=budget, alpha=alpha)
@@ -239,6 +254,9 @@ class TableData:
     ) -> pd.DataFrame:
         norm = norm or self.norm
         alpha = self.alpha if alpha is None else alpha
+        variant = self.decisions.get(run.run, {}).get(str(budget))
+        if variant is not None and norm == self.norm and alpha == self.alpha:
+            return _read_decisions(*_file_key(variant))
         key = (_file_key(run.counts), self.first_examples, norm, budget, alpha, self.two_sided)
         if key not in _DECISIONS:
             table = self._counts(run)
@@ -293,6 +311,16 @@ def _read_counts(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
     return read_table(path)
 
 
+@functools.lru_cache(maxsize=64)
+def _read_decisions(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    """CERTIFY's columns of a metrics variant's per-example file (the cost-sensitive ones dropped)."""
+    frame = pd.read_parquet(path)
+    missing = [c for c in DECISION_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a per-example decisions file (missing columns {missing})")
+    return frame[list(DECISION_COLUMNS)]
+
+
 def load_spec(path: str | Path, paper: str | None = None) -> PaperSpec:
     """Read a ``tables.json``; ``paper`` selects one paper when the file holds several."""
     path = Path(path)
@@ -332,4 +360,5 @@ def _table(raw: dict[str, Any]) -> TableData:
         runs=runs,
         first_examples=raw.get("first_examples"),
         noise_space=raw.get("noise_space", "pixel"),
+        decisions={run: dict(files) for run, files in raw.get("decisions", {}).items()},
     )

@@ -25,10 +25,6 @@ from .figures import Line, Panel
 from .tables import Cell, Section
 
 
-def _keys(run: RunInfo, metric: str, **extra: float) -> dict[str, object]:
-    return {"method": run.method, "sigma": run.sigma, "n": run.n, "metric": metric, **extra}
-
-
 def _acr(table: TableData, run: RunInfo) -> float:
     return metrics.acr(table.certify(run))
 
@@ -43,9 +39,10 @@ def _ca_acr_rows(table: TableData, runs: Sequence[RunInfo]) -> list[tuple[str, l
     for run in runs:
         values = table.certified_accuracy(run, table.radii)
         cells = [
-            Cell(float(v), _keys(run, "certified_accuracy", radius=r)) for r, v in zip(table.radii, values, strict=True)
+            Cell(float(v), run.cell_keys("certified_accuracy", radius=r))
+            for r, v in zip(table.radii, values, strict=True)
         ]
-        cells.append(Cell(_acr(table, run), _keys(run, "acr"), digits=3))
+        cells.append(Cell(_acr(table, run), run.cell_keys("acr"), digits=3))
         rows.append((labels[run.run], cells))
     return rows
 
@@ -66,9 +63,9 @@ def ablation(job: Job) -> None:
     base_acr, base_share = _acr(t, t.runs[0]), _pa_share(t, t.runs[0])
     for (_, cells), run in zip(rows, t.runs, strict=True):
         share = _pa_share(t, run)
-        cells.append(Cell(share, _keys(run, "pa_share", threshold=0.5)))
-        cells.append(Cell(cells[-2].value - base_acr, _keys(run, "acr_change"), digits=3))
-        cells.append(Cell(share - base_share, _keys(run, "pa_share_change", threshold=0.5)))
+        cells.append(Cell(share, run.cell_keys("pa_share", threshold=0.5)))
+        cells.append(Cell(cells[-2].value - base_acr, run.cell_keys("acr_change"), digits=3))
+        cells.append(Cell(share - base_share, run.cell_keys("pa_share_change", threshold=0.5)))
     header = ["run"] + [f"r = {r:g}" for r in t.radii] + ["ACR", "p_A ≥ 0.5", "Δ ACR", "Δ p_A ≥ 0.5"]
     section = Section("", header, rows, direction={"Δ ACR": 0, "Δ p_A ≥ 0.5": 0})
     job.write_table([section], [f"Δ: change against the first row ({t.labels()[t.runs[0].run]})."])

@@ -25,11 +25,6 @@ from .data import RunInfo, TableData
 from .figures import Line, Panel
 from .tables import Cell, Section
 
-
-def _keys(run: RunInfo, metric: str, **extra: Any) -> dict[str, Any]:
-    return {"method": run.method, "sigma": run.sigma, "n": run.n, "metric": metric, **extra}
-
-
 # keys of a config cost entry that are not part of the matrix (randsmooth.costs.from_config)
 READING_KEYS = ("cs_mode", "legacy_alpha", "positive_class")
 
@@ -70,8 +65,8 @@ def standard(job: Job) -> None:
     labels, rows = t.labels(), []
     for run in t.runs:
         values = t.certified_accuracy(run, [0.0] + radii)
-        cells = [Cell(float(values[0]), _keys(run, "clean_accuracy"))]
-        cells += [Cell(float(v), _keys(run, "rob_std", radius=r)) for r, v in zip(radii, values[1:], strict=True)]
+        cells = [Cell(float(values[0]), run.cell_keys("clean_accuracy"))]
+        cells += [Cell(float(v), run.cell_keys("rob_std", radius=r)) for r, v in zip(radii, values[1:], strict=True)]
         rows.append((labels[run.run], cells))
     header = ["run", "Acc"] + [f"Rob_std, ε = {r:g}" for r in radii]
     job.write_table([Section("", header, rows)])
@@ -99,11 +94,11 @@ def cost_sensitive(job: Job) -> None:
             ours = cs_decisions(t, run, cost)
             keys = {"scenario": cost["name"], "epsilon": eps}
             cells = [
-                Cell(t.clean_accuracy(run), _keys(run, "clean_accuracy")),
-                Cell(float(metrics.rob_cs(ours, eps)), _keys(run, "rob_cs", **keys)),
-                Cell(float(rob_cs(t, run, cost, eps, legacy=True)[0]), _keys(run, "rob_cs_reference_alpha", **keys)),
-                Cell(float(metrics.rob_cost_max(ours, cm, eps)), _keys(run, "rob_cost", **keys)),
-                Cell(int(ours["seed_group"].sum()), _keys(run, "seed_points", **keys)),
+                Cell(t.clean_accuracy(run), run.cell_keys("clean_accuracy")),
+                Cell(float(metrics.rob_cs(ours, eps)), run.cell_keys("rob_cs", **keys)),
+                Cell(float(rob_cs(t, run, cost, eps, legacy=True)[0]), run.cell_keys("rob_cs_reference_alpha", **keys)),
+                Cell(float(metrics.rob_cost_max(ours, cm, eps)), run.cell_keys("rob_cost", **keys)),
+                Cell(int(ours["seed_group"].sum()), run.cell_keys("seed_points", **keys)),
             ]
             rows.append((labels[run.run], cells))
         direction = {header[4]: -1, header[5]: 0}
@@ -150,8 +145,8 @@ def precision_recall(job: Job) -> None:
             (
                 labels[run.run],
                 [
-                    Cell(pr["precision"], _keys(run, "precision", **keys)),
-                    Cell(pr["recall"], _keys(run, "recall", **keys)),
+                    Cell(pr["precision"], run.cell_keys("precision", **keys)),
+                    Cell(pr["recall"], run.cell_keys("recall", **keys)),
                 ],
             )
         )

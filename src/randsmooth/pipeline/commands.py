@@ -36,30 +36,9 @@ def recipe_json(plan: Plan, model_key: str) -> str:
 
 
 def run_settings_json(plan: Plan, run_key: str) -> str:
-    """The content of ``run.json``: the sampling settings of ``python -m randsmooth certify --run``."""
-    run = plan.run(run_key)
-    model = plan.model(run.model_key)
-    settings = {
-        "model": model.key,
-        "arch": model.arch if model.checkpoint is not None else None,
-        "dataset": run.dataset.name,
-        "dataset_options": run.dataset.loader_options(),
-        "split": run.split,
-        "start": run.start,
-        "stop": run.stop,
-        "skip": run.skip,
-        "num_shards": run.shards,
-        "noise": run.noise,
-        "noise_params": run.noise_params,
-        "sigma": run.sigma,
-        "n0": run.n0,
-        "n": run.n,
-        "seed": run.seed,
-        "noise_block": run.noise_block,
-        "rng": run.rng,
-        "noise_space": run.noise_space,
-    }
-    return canonical_json(settings)
+    """The content of ``run.json``: the run's :class:`randsmooth.counts.RunSpec` without the engine's
+    settings (``python -m randsmooth certify --run``; the batch size and modes are options)."""
+    return canonical_json(plan.run(run_key).spec.file_dict())
 
 
 def variant_json(plan: Plan, run_key: str, variant_key: str) -> str:
@@ -156,8 +135,9 @@ def run_info(plan: Plan, paths: Paths, run_name: str, dims: dict[str, int]) -> d
 
 def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str:
     """The content of ``tables.json`` of one paper (all enabled papers if None): every table
-    with its reading settings, artifacts, options and runs (read by the paper commands), every
-    row group with its metrics file (read by ``summary``) and the published-logs setting."""
+    with its reading settings (alpha, sidedness, norm: only here), artifacts, options, runs and the
+    per-example decisions of its metrics variants (read by the paper commands), every row group
+    with its budget, cost matrix and metrics file (read by ``summary``) and the published-logs setting."""
     entries = []
     for e in plan.paper_entries(paper):
         run = plan.runs[e.variant.run_key]
@@ -182,9 +162,6 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
                 "n0": run.n0,
                 "n": run.n,
                 "examples": f"{run.split}[{run.start}:{'' if run.stop is None else run.stop}:{run.skip}]",
-                "alpha": spec["alpha"],
-                "two_sided": spec["two_sided"],
-                "norm": spec["norm"],
                 "budget": spec["budget"],
                 "cost": spec["cost"].get("name") if "cost" in spec else None,
                 "run_dir": paths.counts.format(run=run.key).rsplit("/", 1)[0],
@@ -199,12 +176,21 @@ def paper_tables_json(plan: Plan, paths: Paths, paper: str | None = None) -> str
             "title": plan.papers[p]["title"],
             **{k: v for k, v in spec.items() if k != "runs"},
             "runs": [run_info(plan, paths, name, dims) for name in spec["runs"]],
+            "decisions": _decisions(paths.decisions_of(plan, p, [t])),
         }
         for (p, t), spec in plan.tables.items()
         if paper is None or p == paper
     ]
     papers = {p: info for p, info in plan.papers.items() if paper is None or p == paper}
     return canonical_json({"entries": entries, "tables": tables, "papers": papers})
+
+
+def _decisions(files: dict[tuple[str, str, str], str]) -> dict[str, dict[str, str]]:
+    """``{(table, run, budget): file}`` -> ``{run: {budget: file}}`` (one table)."""
+    out: dict[str, dict[str, str]] = {}
+    for (_, run, budget), path in files.items():
+        out.setdefault(run, {})[budget] = path
+    return out
 
 
 def index_json(plan: Plan, paths: Paths) -> str:

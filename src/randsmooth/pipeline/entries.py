@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..counts.spec import RunSpec
+
 
 @dataclass(frozen=True)
 class DatasetEntry:
@@ -59,42 +61,47 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class RunEntry:
-    """One certification run: the sampling half of CERTIFY (class counts; no alpha)."""
+    """One certification run: the sampling half of CERTIFY (class counts; no alpha).
+
+    ``spec`` holds every sampling setting (:class:`randsmooth.counts.RunSpec`, the content of
+    ``run.json``): its ``model`` is the model's key, its ``dataset_options`` the loader options of
+    ``dataset``. The settings read as attributes of the entry (``run.n``, ``run.sigma``, ...).
+    """
 
     key: str
-    model_key: str
     dataset: DatasetEntry
-    noise: str
-    noise_params: dict[str, Any]
-    sigma: float
-    n0: int
-    n: int
-    split: str
-    start: int
-    stop: int | None
-    skip: int
-    shards: int
-    seed: int
-    batch: int
-    noise_block: int
-    rng: str = "philox-v1"
-    fast: bool = False
-    compile: bool = False
-    noise_space: str = "pixel"
+    spec: RunSpec
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _SPEC_NAMES:
+            return getattr(self.spec, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def model_key(self) -> str:
+        return self.spec.model
+
+    @property
+    def shards(self) -> int:
+        return self.spec.num_shards
 
     def num_examples(self) -> int | None:
         """Size of the subset, or None when ``stop`` is the (unknown) split size."""
         return None if self.stop is None else len(range(self.start, self.stop, self.skip))
 
     def identity(self) -> dict[str, Any]:
-        """Everything that determines the counts (the batch size and the engine's modes do not). The
-        default noise space (pixel, recorded since it became an option) is left out, so run folders
-        keep their keys."""
-        out = {k: v for k, v in vars(self).items() if k not in ("key", "batch", "dataset", "fast", "compile")}
-        out["dataset"] = self.dataset.key
+        """Everything that determines the counts: the data and noise settings, the model's and the
+        data set's keys (the batch size and the engine's modes do not). The default noise space
+        (pixel, recorded since it became an option) is left out, so run folders keep their keys."""
+        names = [n for n in RunSpec.names("data", "noise") if n not in ("dataset", "dataset_options", "num_shards")]
+        out = {name: getattr(self.spec, name) for name in names}
+        out.update(model_key=self.spec.model, shards=self.spec.num_shards, dataset=self.dataset.key)
         if out["noise_space"] == "pixel":
             del out["noise_space"]
         return out
+
+
+_SPEC_NAMES = frozenset(RunSpec.names()) - {"model", "num_shards", "dataset"}
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,18 @@ class Paths:
         ]
         return list(dict.fromkeys(self.counts.format(run=plan.run_names[n]) for n in names))
 
+    def decisions_of(self, plan: Plan, paper: str, tables: list[str] | None = None) -> dict[tuple[str, str], str]:
+        """CERTIFY's per-example decisions behind ``paper``'s tables (all if ``tables`` is None):
+        (table, run name) -> ``{budget: per-example file}`` flattened to ``(table, run, budget)``
+        keys as text: the metrics variant of each row group, one file per (run, budget), the
+        variants without a cost matrix first (the cost-sensitive ones hold the same decisions)."""
+        out: dict[tuple[str, str], str] = {}
+        entries = [e for e in plan.paper_entries(paper) if tables is None or e.table in tables]
+        for e in sorted(entries, key=lambda e: "cost" in e.variant.spec):
+            key = (e.table, e.run_name, str(e.variant.spec["budget"]))
+            out.setdefault(key, self.metrics_examples.format(run=e.variant.run_key, variant=e.variant.key))
+        return out
+
     # ------------------------------------------------------------------ paper artifacts
     def artifacts(self, plan: Plan, paper: str) -> list[Artifact]:
         """The artifacts some table of ``paper`` builds, in the catalog's order."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..counts.spec import RunSpec
 from . import config
 from .checks import (
     MATRIX_KEYS,
@@ -35,14 +36,12 @@ from .checks import (
     subset_size,
 )
 from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
-from .keys import content_key, format_number
+from .identity import model_key, run_key
+from .keys import content_key
 from .memory import fit_training
 from .papers import add_paper
-from .recipes import model_identity, model_train_config, soft_targets
+from .recipes import model_train_config, soft_targets
 from .resources import check_resources
-
-# keys of a training config that are set per job, not part of a model's identity
-RUNTIME_TRAIN_KEYS = ("device", "threads")
 
 
 @dataclass
@@ -168,8 +167,7 @@ class Plan:
             cfg = model_train_config(self.config["recipes"], dataset, {**raw, "method": method}, where)
             loss = check_method(method, cfg, dataset, f"{where}/method")
             cfg = fit_training(self.config["resources"], cfg, dataset, loss.held_passes, f"{where}/recipe")
-            identity = model_identity(cfg, RUNTIME_TRAIN_KEYS) | ({"pretrained": pretrained} if pretrained else {})
-            key = content_key([dataset.name, raw["arch"], method["name"], raw["noise"], format_number(sigma)], identity)
+            key = model_key(cfg, pretrained or None)
             checkpoint = None
             if loss.needs_soft_targets:
                 soft = soft_targets(loss, method, f"{where}/method/params/teacher")
@@ -216,30 +214,24 @@ class Plan:
         ex = raw["examples"]
         count = subset_size(model.dataset, ex, where)
         shards = shard_count(raw, count, ex["stop"] is not None, where)
-        run = RunEntry(
-            "",
-            model.key,
-            model.dataset,
-            noise,
-            noise_params,
-            float(sigma),
-            raw["n0"],
-            raw["n"],
-            ex["split"],
-            ex["start"],
-            ex["stop"],
-            ex["skip"],
-            shards,
-            raw["seed"],
-            raw["batch"],
-            raw["noise_block"],
-            raw["rng"],
-            raw["fast"],
-            raw["compile"],
-            model.noise_space,
+        spec = RunSpec(
+            dataset=model.dataset.name,
+            dataset_options=model.dataset.loader_options(),
+            split=ex["split"],
+            start=ex["start"],
+            stop=ex["stop"],
+            skip=ex["skip"],
+            num_shards=shards,
+            noise=noise,
+            noise_params=noise_params,
+            sigma=float(sigma),
+            noise_space=model.noise_space,
+            model=model.key,
+            arch=model.arch if model.checkpoint is not None else None,
+            **{name: raw[name] for name in ("n0", "n", "seed", "noise_block", "rng", "batch", "fast", "compile")},
         )
-        key = content_key([noise, format_number(run.sigma), f"n{run.n}", run.split], run.identity())
-        run = RunEntry(key, **{k: v for k, v in vars(run).items() if k != "key"})
+        key = run_key(RunEntry("", model.dataset, spec))
+        run = RunEntry(key, model.dataset, spec)
         previous = self.runs.get(key)
         if previous is not None and (previous.batch, previous.fast, previous.compile) != (
             run.batch,

@@ -62,18 +62,6 @@ def model_train_config(
         raise ValueError(f"config key {recipe_where!r}: {exc}") from None
 
 
-def model_identity(cfg: Mapping[str, Any], runtime_keys: tuple[str, ...]) -> dict[str, Any]:
-    """What names a trained model's folder: its resolved training config without the per-job
-    ``runtime_keys``. The defaults of keys added later (noise space pixel, one micro-batch) are left
-    out, so existing model folders keep their keys."""
-    identity = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in runtime_keys}
-    if identity["noise"]["space"] == "pixel":
-        del identity["noise"]["space"]
-    if identity.get("micro_batches") == 1:
-        del identity["micro_batches"]
-    return identity
-
-
 def soft_targets(loss: Any, method: Mapping[str, Any], where: str) -> SoftTargets:
     """The soft-target file of a method that needs one: its teacher (resolved to the teacher's key by
     the plan), the noise draws per image and the seed the loss expects."""

@@ -1,7 +1,8 @@
 """The summary tables of a paper: every metric of every row group of its tables, in one place.
 
 Input: the ``tables.json`` of :func:`randsmooth.pipeline.commands.paper_tables_json` (entries = row
-groups with the metrics file behind each; tables = title, norm, radii, ...). Output: a long CSV
+groups with the metrics file behind each; tables = title, alpha, norm, radii, ...; each row gets
+its table's alpha, sidedness and norm as columns). Output: a long CSV
 (one row per entry and metric) and a Markdown report (per table: certified accuracy, its envelope
 where configured, scalar metrics and the other metric families).
 """
@@ -15,14 +16,17 @@ from typing import Any
 from ..atomic import atomic_write_text
 
 SCALAR_ORDER = ("n_rows", "clean_accuracy", "acr", "abstain_rate")
+TABLE_SETTINGS = ("alpha", "two_sided", "norm")  # a table's reading settings, columns of every row
 
 
 def summary_table(spec: Mapping[str, Any]) -> Any:
     """Long table (one row per entry and metric) from a :meth:`Workflow.summary_spec` spec."""
     import pandas as pd
 
+    reading = {(t["paper"], t["table"]): {k: t[k] for k in TABLE_SETTINGS} for t in spec["tables"]}
+    entries = [dict(sorted({**e, **reading[(e["paper"], e["table"])]}.items())) for e in spec["entries"]]
     frames = []
-    for entry in spec["entries"]:
+    for entry in entries:
         path = entry["path"]
         try:
             metrics = pd.read_csv(path)
@@ -35,7 +39,7 @@ def summary_table(spec: Mapping[str, Any]) -> Any:
         frames.append(frame)
     if not frames:
         raise ValueError("summary spec has no entries")
-    meta_cols = [k for k in spec["entries"][0] if k != "path"]
+    meta_cols = [k for k in entries[0] if k != "path"]
     table = pd.concat(frames, ignore_index=True)
     return table[meta_cols + ["metric", "param", "value", "metrics_file"]]
 
