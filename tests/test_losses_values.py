@@ -18,7 +18,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
-from randsmooth.losses import StepContext, get_loss
+from randsmooth.losses import StepContext, get_loss, loss_names
 from randsmooth.sampling.iid import Gaussian
 
 N, M, K, SHAPE = 5, 3, 4, (1, 2, 3)
@@ -572,3 +572,40 @@ def test_margin_cs(variant: str, lambda1: float, lambda2: float | None) -> None:
     assert (parts[0] != nll).any() and (parts[1] != nll).any()  # both hinges are active somewhere
     value, dw, db, _ = library("margin_cs", params, (delta,), m=4)
     check(value, dw, db, lambda w, b: mean_of(margin_cs_ref(w, b, delta, variant, lambda1, l2, gamma1, gamma2, beta)))
+
+
+SUN = {"switch_epoch": 60, "discard_threshold": 0.5, "discard_samples": 100, "discard_source": "model"}
+SUN |= {"reweight_interval": 10, "reweight_samples": 16, "reweight_min_p": 0.75, "reweight_alpha": 0.1}
+SUN |= {"attack_steps": 3, "attack_epsilon": 0.25, "teacher_samples": 50, "teacher_seed": 0, "teacher": None}
+SMOOTHADV = {"epsilon": 1.0, "steps": 10, "warmup": 10}
+SMOOTHMIX = {"alpha": 1.0, "steps": 8, "eta": 1.0, "mix_step": 0, "warmup": 10, "maxnorm": None, "maxnorm_s": None}
+DEFAULTS = {  # the reference trainers' defaults, as documented in each method's docstring
+    "gaussian": {},
+    "stability": {"weight": 6.0, "variant": "yang"},
+    "smoothadv": SMOOTHADV,
+    "macer": {"lbd": 12.0, "gamma": 8.0, "beta": 16.0, "defer_epochs": 0},
+    "consistency": {"lbd": 10.0, "eta": 0.5},
+    "smoothmix": SMOOTHMIX,
+    "catrs": {"lbd": 1.0, "epsilon": 1.0, "steps": 4, "confidence_mask": False, "double_epsilon_at": None}
+    | {"teacher_samples": 10000, "teacher_seed": 0, "teacher": None},
+    "sun2025": SUN | {"discard": True, "reweight": True, "adaptive_attack": True},
+    "acr_discard": {k: SUN[k] for k in ("switch_epoch", "discard_threshold", "discard_samples", "discard_source")}
+    | {"teacher_samples": 50, "teacher_seed": 0, "teacher": None},
+    "acr_reweight": {k: SUN[k] for k in ("switch_epoch", "reweight_interval", "reweight_samples")}
+    | {"reweight_min_p": 0.75, "reweight_alpha": 0.1},
+    "acr_adaptive_attack": {"switch_epoch": 60, "attack_steps": 3, "attack_epsilon": 0.25},
+    "gaussian_cs": {"seed_weight": 0.1},
+    "smoothadv_cs": {"seed_weight": 0.1} | SMOOTHADV,
+    "smoothmix_cs": {"seed_weight": 0.1} | SMOOTHMIX,
+    "margin_cs": {"variant": "seedwise", "lambda1": 3.0, "lambda2": None, "gamma1": 16.0, "gamma2": 4.0}
+    | {"beta": 16.0},
+}
+
+
+def test_default_hyper_parameters() -> None:
+    assert set(DEFAULTS) == set(loss_names())
+    for name, expected in DEFAULTS.items():
+        params = get_loss(name, **({"cost": COST} if "cs" in name else {})).params()
+        params.pop("cost", None)
+        assert params == expected, name
+    assert get_loss("stability", variant="li").params()["weight"] == 2.0
