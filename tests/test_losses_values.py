@@ -609,3 +609,33 @@ def test_default_hyper_parameters() -> None:
         params.pop("cost", None)
         assert params == expected, name
     assert get_loss("stability", variant="li").params()["weight"] == 2.0
+
+
+def test_gaussian_cs_without_weight_on_the_seeds_adds_no_seed_term() -> None:
+    """Seeds in the batch whose per-example weights are all 0 (e.g. discarded): no seed term, no error."""
+    delta, sw = draws(), np.where(SEEDS, 0.0, 1.0)
+    value, dw, db, result = library("gaussian_cs", {"cost": COST, "seed_weight": 0.5}, (delta,), sample_weights=sw)
+    check(value, dw, db, lambda w, b: mean_of(gaussian_ref(w, b, delta), sw))
+    assert result.stats["seed_loss"].item() == 0.0
+
+
+@pytest.mark.parametrize(
+    "name, key, accepted, refused",
+    [
+        ("smoothadv", "epsilon", 0.0, -1e-9),
+        ("smoothadv", "steps", 0, -1),
+        ("smoothadv", "warmup", 1, 0),
+        ("macer", "gamma", 1e-9, 0.0),
+        ("catrs", "teacher_samples", 1, 0),
+        ("sun2025", "discard_threshold", 1.0, 1.0 + 1e-9),
+        ("sun2025", "discard_threshold", 0.0, -1e-9),
+        ("sun2025", "reweight_alpha", 0.999, 1.0),
+        ("sun2025", "attack_steps", 0, -1),
+        ("smoothmix", "maxnorm_s", 0.0, -1e-9),
+    ],
+)
+def test_hyper_parameter_bounds_are_exact(name: str, key: str, accepted, refused) -> None:
+    """The documented ranges, boundary included or excluded as documented."""
+    assert get_loss(name, **{key: accepted}).params()[key] == accepted
+    with pytest.raises(ValueError, match=f"method.params.{key}"):
+        get_loss(name, **{key: refused})
