@@ -129,6 +129,13 @@ def test_max_radius_caps_and_logged_format() -> None:
         assert "{:.3}".format(cap) == logged
 
 
+def test_max_radius_smallest_budget() -> None:
+    """n = 1 is a valid budget (the bound is alpha itself: a negative radius); n = 0 is refused."""
+    assert max_radius(1, 0.001, 0.5) == pytest.approx(0.5 * norm.ppf(0.001), rel=1e-12)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        max_radius(0, 0.001, 0.5)
+
+
 def test_max_radius_broadcasting() -> None:
     out = max_radius(np.array([[100], [1000]]), np.array([0.001, 0.01, 0.05]), 1.0)
     assert out.shape == (2, 3)

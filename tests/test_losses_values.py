@@ -639,3 +639,11 @@ def test_hyper_parameter_bounds_are_exact(name: str, key: str, accepted, refused
     assert get_loss(name, **{key: accepted}).params()[key] == accepted
     with pytest.raises(ValueError, match=f"method.params.{key}"):
         get_loss(name, **{key: refused})
+
+
+def test_reweighting_refuses_a_non_positive_weight_of_never_correct_examples() -> None:
+    """An example never classified correctly (count 0) gets the smallest weight, which must be > 0."""
+    params = {"reweight_samples": 1, "reweight_alpha": 0.9}  # count 0: bound 0 -> -inf unless p_min lifts it
+    with pytest.raises(ValueError, match="method.params.reweight_min_p"):
+        get_loss("sun2025", reweight_min_p=0.5, **params)
+    assert get_loss("sun2025", reweight_min_p=1.0, **params).params()["reweight_min_p"] == 1.0
