@@ -9,7 +9,7 @@ the first failure, with a time limit per mutant). A mutant is *killed* if a test
 times out), *survived* otherwise. Prints one line per mutant and the score (killed / total).
 
     python benchmarks/mutation.py [--max-per-file 15] [--seed 0] [--files src/randsmooth/decide.py ...]
-                                  [--timeout 300] [--out mutation.csv] [--list]
+                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv] [--list]
 
 ``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file.
 Run it at low priority on a shared machine: ``nice -n 19 python benchmarks/mutation.py``.
@@ -229,7 +229,12 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="*", default=sorted(set(TARGETS) - SKIP), help="source files to mutate")
-    parser.add_argument("--match", default=None, help="only mutants whose 'file:line mutation' contains this text")
+    parser.add_argument(
+        "--match",
+        action="append",
+        default=None,
+        help="only mutants whose 'file:line mutation' contains this (repeatable)",
+    )
     parser.add_argument("--max-per-file", type=int, default=15, help="seeded sample per file (0 = every mutant)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per test stage (then: killed)")
@@ -248,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.files:
         found = candidates(path)
         if args.match is not None:
-            found = [m for m in found if args.match in f"{m.path}:{m.line} {m.what}"]
+            found = [m for m in found if any(text in f"{m.path}:{m.line} {m.what}" for text in args.match)]
         if args.max_per_file and len(found) > args.max_per_file:
             found = sorted(rng.sample(found, args.max_per_file), key=lambda m: m.index)
         mutants.extend(found)

@@ -18,7 +18,7 @@ import torch
 from scipy.stats import norm
 from torch import nn
 
-from randsmooth.losses import StepContext, get_loss, loss_names
+from randsmooth.losses import EpochContext, StepContext, get_loss, loss_names
 from randsmooth.sampling.iid import Gaussian
 
 N, M, K, SHAPE = 5, 3, 4, (1, 2, 3)
@@ -647,3 +647,12 @@ def test_reweighting_refuses_a_non_positive_weight_of_never_correct_examples() -
     with pytest.raises(ValueError, match="method.params.reweight_min_p"):
         get_loss("sun2025", reweight_min_p=0.5, **params)
     assert get_loss("sun2025", reweight_min_p=1.0, **params).params()["reweight_min_p"] == 1.0
+
+
+def test_context_defaults() -> None:
+    """A loss called without the optional context fields sees one copy per input at epoch 0 on the CPU."""
+    step = StepContext(noise=None, generator=None)
+    assert (step.num_noise, step.epoch, step.step, step.device.type) == (1, 0, 0, "cpu")
+    assert step.weights is None and step.example_index is None and step.num_epochs is None
+    epoch = EpochContext(noise=None, seed=0, epoch=0, num_epochs=1)
+    assert (epoch.num_noise, epoch.batch_size, epoch.device.type) == (1, 256, "cpu")
