@@ -326,11 +326,11 @@ def seed_reweighted(losses: np.ndarray, seed_weight: float, sample_weights: np.n
 
 
 # ------------------------------------------------------------------------------------ comparison
-def finite_difference(ref: Callable[[np.ndarray, np.ndarray], float], h: float = 1e-6):
+def finite_difference(ref: Callable[[np.ndarray, np.ndarray], float], at=(W0, B0), h: float = 1e-6):
     """Central differences of ref(W, b) in every coordinate of W and b."""
     grads = []
     for which in (0, 1):
-        base = [W0.copy(), B0.copy()]
+        base = [at[0].copy(), at[1].copy()]
         grad = np.zeros_like(base[which])
         for idx in np.ndindex(grad.shape):
             up, down = [t.copy() for t in base], [t.copy() for t in base]
@@ -341,11 +341,11 @@ def finite_difference(ref: Callable[[np.ndarray, np.ndarray], float], h: float =
     return grads
 
 
-def check(value, dw, db, ref: Callable[[np.ndarray, np.ndarray], float], rel: float = 1e-9) -> None:
+def check(value, dw, db, ref: Callable[[np.ndarray, np.ndarray], float], rel: float = 1e-9, at=(W0, B0)) -> None:
     """Library value equals ref(W0, b0); library gradient equals ref's finite-difference gradient."""
-    expected = ref(W0, B0)
+    expected = ref(*at)
     assert value == pytest.approx(expected, rel=rel, abs=1e-12)
-    fd_w, fd_b = finite_difference(ref)
+    fd_w, fd_b = finite_difference(ref, at)
     np.testing.assert_allclose(dw, fd_w, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(db, fd_b, rtol=1e-5, atol=1e-7)
     assert np.abs(dw).sum() > 0
@@ -656,3 +656,12 @@ def test_context_defaults() -> None:
     assert step.weights is None and step.example_index is None and step.num_epochs is None
     epoch = EpochContext(noise=None, seed=0, epoch=0, num_epochs=1)
     assert (epoch.num_noise, epoch.batch_size, epoch.device.type) == (1, 256, "cpu")
+
+
+def test_smoothed_nll_log_guard() -> None:
+    """-log(g_y + 1e-10) (Zhai et al.'s reference) where g_y underflows far below 1e-10."""
+    w, b, delta = 40.0 * W0, B0, draws(4)
+    g_y = smoothed(w, b, X, delta)[np.arange(N), Y]
+    assert g_y.min() < 1e-12 < g_y.max()
+    value, dw, db, _ = library("macer", {"lbd": 0.0}, (delta,), m=4, w=w, b=b)
+    check(value, dw, db, lambda w, b: mean_of(macer_ref(w, b, delta, 0.0, 8.0, 16.0)), at=(w, b))
