@@ -612,10 +612,13 @@ def test_default_hyper_parameters() -> None:
 
 
 def test_gaussian_cs_without_weight_on_the_seeds_adds_no_seed_term() -> None:
-    """Seeds in the batch whose per-example weights are all 0 (e.g. discarded): no seed term, no error."""
+    """Seeds whose per-example weights are all 0 (e.g. discarded), or seed_weight 0: no seed term, no error."""
     delta, sw = draws(), np.where(SEEDS, 0.0, 1.0)
     value, dw, db, result = library("gaussian_cs", {"cost": COST, "seed_weight": 0.5}, (delta,), sample_weights=sw)
     check(value, dw, db, lambda w, b: mean_of(gaussian_ref(w, b, delta), sw))
+    assert result.stats["seed_loss"].item() == 0.0
+    value, dw, db, result = library("gaussian_cs", {"cost": COST, "seed_weight": 0.0}, (delta,))  # beta = 0: none
+    check(value, dw, db, lambda w, b: mean_of(gaussian_ref(w, b, delta)))
     assert result.stats["seed_loss"].item() == 0.0
 
 
