@@ -129,6 +129,13 @@ def test_max_radius_caps_and_logged_format() -> None:
         assert "{:.3}".format(cap) == logged
 
 
+def test_max_radius_smallest_budget() -> None:
+    """n = 1 is a valid budget (the bound is alpha itself: a negative radius); n = 0 is refused."""
+    assert max_radius(1, 0.001, 0.5) == pytest.approx(0.5 * norm.ppf(0.001), rel=1e-12)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        max_radius(0, 0.001, 0.5)
+
+
 def test_max_radius_broadcasting() -> None:
     out = max_radius(np.array([[100], [1000]]), np.array([0.001, 0.01, 0.05]), 1.0)
     assert out.shape == (2, 3)
@@ -673,3 +680,11 @@ def test_result_is_frozen() -> None:
     res = cost_sensitive_radius([1, 2, 3], 2, [1], 0.01, 0.5)
     with pytest.raises(AttributeError):
         res.r = 1.0  # type: ignore[misc]
+
+
+def test_cost_sensitive_standard_radius_with_a_single_top_class_count() -> None:
+    """n_A = 1 gives a finite (negative) radius sigma * Phi^-1(Beta(alpha; 1, n)); n_A = 0 gives -inf."""
+    res = cost_sensitive_radius(np.array([[1, 9, 0], [0, 10, 0]]), np.array([0, 0]), [1], 0.001, 0.5)
+    assert res.r_std[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.001, 1, 10)), rel=1e-12)
+    assert res.r_shared[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.0005, 1, 10)), rel=1e-12)
+    assert res.r_std[1] == -np.inf and res.r_shared[1] == -np.inf

@@ -1,5 +1,6 @@
-"""Every training method: one SGD step lowers its own loss, finite gradients, reductions to known losses,
-and one-line errors for invalid hyper-parameters."""
+"""Every training method: the loss contract (devices, shapes, no parameter gradients left by inner
+attacks, finite non-zero gradients), reductions to known losses, and one-line errors for invalid
+hyper-parameters. The values themselves are checked in test_losses_values.py."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def test_every_registered_method_is_covered() -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name, params, m", METHODS, ids=[f"{n}-{p.get('variant', '')}" for n, p, _ in METHODS])
-def test_one_step_lowers_the_loss_with_finite_gradients(name: str, params: dict, m: int, device: str) -> None:
+def test_loss_contract_with_finite_gradients(name: str, params: dict, m: int, device: str) -> None:
     model, (x, y) = mlp().to(device), batch(device=device)
     loss = build(name, params, m)
     before = loss(model, x, y, ctx(m, device=device))
@@ -90,11 +91,8 @@ def test_one_step_lowers_the_loss_with_finite_gradients(name: str, params: dict,
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert sum(g.abs().sum() for g in grads) > 0
-    with torch.no_grad():
-        for p in model.parameters():
-            p -= 0.05 * p.grad
-    after = loss(model, x, y, ctx(m, device=device))  # same noise, same random draws
-    assert after.loss.item() < before.loss.item()
+    again = loss(mlp().to(device), x, y, ctx(m, device=device))  # same seed: same noise and random draws
+    torch.testing.assert_close(again.loss, before.loss)
 
 
 def losses_of(name: str, params: dict, m: int, **kw) -> torch.Tensor:

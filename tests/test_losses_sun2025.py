@@ -145,3 +145,21 @@ def test_weighted_epochs_draw_only_kept_examples_deterministically() -> None:
     drawn = order(3)
     assert len(drawn) == N and not set(drawn) & set(HARD)
     assert drawn == order(3) and drawn != order(4)
+
+
+def test_discard_and_reweight_estimates_use_separate_noise_streams(monkeypatch) -> None:
+    """At the switch epoch both estimates run: each from its own stream of the epoch seed (not the same noise)."""
+    from randsmooth.losses import sun2025
+    from randsmooth.seeding import derive_seed
+
+    seeds = []
+    real = sun2025.smoothed_counts
+
+    def recording(model, dataset, noise, num_samples, seed, *args):
+        seeds.append(seed)
+        return real(model, dataset, noise, num_samples, seed, *args)
+
+    monkeypatch.setattr(sun2025, "smoothed_counts", recording)
+    loss = get_loss("sun2025", switch_epoch=2, discard_samples=4, reweight_samples=16)
+    loss.on_epoch_start(lookup(HARD), toy_set(), epoch_ctx(2))
+    assert seeds == [derive_seed(2, 0), derive_seed(2, 1)] and seeds[0] != seeds[1]

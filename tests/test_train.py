@@ -222,6 +222,23 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch: pytest.MonkeyPatch) -> N
     for ra, rb in zip(rows_a, rows_b, strict=True):
         assert {k: v for k, v in ra.items() if k != "time_s"} == {k: v for k, v in rb.items() if k != "time_s"}
     assert float(rows_a[2]["lr"]) == pytest.approx(0.005)  # multistep drop after epoch 2
+    # no wall-clock data in the weights: the files (and certification's model_id) are byte-identical
+    assert full.read_bytes() == resumed.read_bytes()
+    assert (tmp_path / "full" / "checkpoint.pt").read_bytes() == (part_dir / "checkpoint.pt").read_bytes()
+    assert "time_s" not in a["extra"]["metrics"] and a["extra"]["metrics"]["epoch"] == 3
+
+
+def test_identical_trainings_write_byte_identical_weights(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of one config, and a run killed between its last checkpoint and final.pt, give the same bytes."""
+    config = digits_config(epochs=1, dataset={"name": "digits", "options": {"test_size": 0.9}})
+    first = train(config, tmp_path / "a")
+    clock = iter(range(1000, 100000, 37))  # a different wall clock for the second run
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(clock)))
+    second = train(config, tmp_path / "b")
+    assert float(read_rows(tmp_path / "b" / "log.csv")[0]["time_s"]) == 37  # the clock did change
+    assert first.read_bytes() == second.read_bytes()
+    second.unlink()  # killed after checkpoint.pt of the last epoch, before final.pt: metrics from log.csv
+    assert train(config, tmp_path / "b").read_bytes() == first.read_bytes()
 
 
 def test_outputs_resume_guard_and_no_resume(tmp_path) -> None:

@@ -24,7 +24,9 @@ noise uses a fixed seed per run. The method's per-example state (``loss.state_di
 mask, sampling weights) is stored in every checkpoint as ``extra.loss_state``. A run resumed from
 ``checkpoint.pt`` therefore ends with bit-identical weights to an uninterrupted one on the same
 hardware and software (CPU, workers = 0 is tested); the generator states are also stored in the
-checkpoint for provenance. The schedule is stepped once per epoch, after it.
+checkpoint for provenance. Checkpoints hold no wall-clock data (epoch times are in ``log.csv``
+only), so two identical trainings, interrupted or not, write byte-identical ``checkpoint.pt`` and
+``final.pt`` files. The schedule is stepped once per epoch, after it.
 
 Each epoch: ``loss.on_epoch_start`` (extra passes over the un-augmented training set), then
 ``loss.sampling_weights`` (None: a shuffled pass; else len(train set) draws with replacement from
@@ -98,10 +100,36 @@ def derive_seed(seed: int, stream: str, epoch: int = 0) -> int:
 
 
 # ------------------------------------------------------------------------------------ file output
+WALL_CLOCK_COLUMNS = ("time_s",)  # log.csv columns that depend on the machine's speed: never in a checkpoint
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _parse_value(text: str) -> Any:
+    """A log cell back as int, float or (otherwise) the string itself."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def checkpoint_metrics(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The last log row as a checkpoint stores it: the log's values, without the wall-clock ``time_s``.
+
+    Values go through the log's text form (:func:`_format_value`), so a row computed in this process
+    and the same row read back from ``log.csv`` after a resume store identical values, and two
+    identical trainings (interrupted or not) write byte-identical checkpoints: the sha256 of
+    ``final.pt`` (certification's ``model_id``) identifies the training, not the moment it ran.
+    """
+    if row is None:
+        return None
+    return {key: _parse_value(_format_value(value)) for key, value in row.items() if key not in WALL_CLOCK_COLUMNS}
 
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -457,6 +485,7 @@ class _Run:
         if checkpoint["extra"].get("init_sha256") != self.init_sha256:
             raise ValueError(f"{path}: cannot resume, the pre-trained start differs from the one the run started with")
         self.loss_fn.load_state_dict(checkpoint["extra"].get("loss_state") or {})
+        self.rng = dict(checkpoint.get("rng") or {})  # kept if no epoch is left to run (final.pt as uninterrupted)
         self.start_epoch = int(checkpoint["epoch"])
         self.rows = read_log(self.out_dir / LOG_NAME, self.start_epoch)
         logger.info("resuming %s after epoch %d of %d", path, self.start_epoch, self.cfg["epochs"])
@@ -522,7 +551,7 @@ class _Run:
             "config": self.cfg,
             "noise": self.noise.describe() if self.noise is not None else None,
             "method": {"name": self.loss_fn.name, **self.loss_fn.params()},
-            "metrics": self.rows[-1] if self.rows else None,
+            "metrics": checkpoint_metrics(self.rows[-1] if self.rows else None),
             "scaler": self.scaler.state_dict() if self.amp else None,
             "loss_state": self.loss_fn.state_dict(),
             "soft_targets_sha256": self.soft_targets_sha256,

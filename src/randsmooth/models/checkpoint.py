@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,26 @@ def _check_plain(obj: Any, where: str) -> None:
         f"checkpoint entry {where} has type {type(obj).__name__}; only tensors and plain "
         "containers are allowed (torch.load(weights_only=True) must work)"
     )
+
+
+def _canonical(obj: Any) -> Any:
+    """Fresh copies of the plain containers of ``obj`` with every string interned (tensors kept).
+
+    Pickle memoises containers and strings by object identity, so equal checkpoints whose strings
+    or containers happen to be shared differently (e.g. optimizer keys read back from a checkpoint
+    on resume) would otherwise serialise to different bytes; after this the bytes depend on the
+    values only.
+    """
+    if type(obj) is str:
+        return sys.intern(obj)
+    if type(obj) in _PLAIN_DICTS:
+        copy = type(obj)()
+        for key, value in obj.items():
+            copy[_canonical(key)] = _canonical(value)
+        return copy
+    if type(obj) in (list, tuple):
+        return type(obj)(_canonical(value) for value in obj)
+    return obj
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
@@ -126,7 +147,7 @@ def save_checkpoint(
         "randsmooth_version": __version__,
     }
     _check_plain(checkpoint, "checkpoint")
-    return atomic_torch_save(checkpoint, path)
+    return atomic_torch_save(_canonical(checkpoint), path)  # same values, same bytes
 
 
 def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> dict[str, Any]:

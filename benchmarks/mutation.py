@@ -1,0 +1,312 @@
+"""Mutation check of the training losses, the decision rules and the confidence bounds.
+
+Not a test, and not run in CI (it takes tens of minutes). Each mutant changes one place of one
+source file -- a flipped sign or operator (+/-, *//, &/|), a changed reduction (mean/sum,
+max/min, min()/max(), max(...).values -> mean(...)), a perturbed numeric constant (int n -> n + 1,
+float c -> 2c, 0.0 -> 1.0) or a flipped comparison (< / <=, > / >=, == / !=) -- in a temporary
+copy of ``src/`` and ``tests/``, and runs the test files that cover that source file (stopping at
+the first failure, with a time limit per mutant). A mutant is *killed* if a test fails (or the run
+times out), *survived* otherwise. Prints one line per mutant and the score (killed / total).
+
+    python benchmarks/mutation.py [--max-per-file 15] [--seed 0] [--files src/randsmooth/decide.py ...]
+                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv] [--list]
+
+``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file.
+Run it at low priority on a shared machine: ``nice -n 19 python benchmarks/mutation.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import csv
+import logging
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOSS_TESTS = [
+    ["tests/test_losses_values.py"],
+    [
+        "tests/test_losses.py",
+        "tests/test_losses_methods.py",
+        "tests/test_losses_cost.py",
+        "tests/test_losses_attacks.py",
+        "tests/test_losses_sun2025.py",
+    ],
+]
+# source file (relative to the repository) -> stages of test files that cover it: a later stage
+# runs only if the mutant survived the earlier ones (the fastest killers first)
+TARGETS: dict[str, list[list[str]]] = {
+    **{f"src/randsmooth/losses/{p.name}": LOSS_TESTS for p in sorted((REPO / "src/randsmooth/losses").glob("*.py"))},
+    "src/randsmooth/decide.py": [["tests/test_decide.py"]],
+    "src/randsmooth/bounds.py": [["tests/test_bounds.py"]],
+}
+SKIP = {"src/randsmooth/losses/__init__.py", "src/randsmooth/losses/registry.py"}  # imports and lookup only
+
+logger = logging.getLogger("mutation")
+
+BINOPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.BitAnd: ast.BitOr}
+BINOPS[ast.BitOr] = ast.BitAnd
+COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+METHODS = {"mean": "sum", "sum": "mean", "max": "min", "min": "max", "amax": "amin", "amin": "amax"}
+SYMBOL = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One change: the ``index``-th candidate node of ``path`` (in ast.walk order), described by ``what``."""
+
+    path: str
+    index: int
+    line: int
+    kind: str
+    what: str
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    """ids of docstring constants (never mutated)."""
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _skipped_nodes(tree: ast.AST) -> set[int]:
+    """ids of nodes inside docstrings, annotations, f-strings, raise statements and logging calls."""
+    ids = _docstring_nodes(tree)
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, (ast.arg, ast.AnnAssign)) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.append(node.returns)
+        for annotation in annotations:  # never evaluated (from __future__ import annotations)
+            ids.update(id(n) for n in ast.walk(annotation))
+        quiet = isinstance(node, (ast.JoinedStr, ast.Raise))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            quiet |= isinstance(node.func.value, ast.Name) and node.func.value.id == "logger"
+        if quiet:
+            ids.update(id(n) for n in ast.walk(node))
+    return ids
+
+
+def _changes(node: ast.AST) -> Iterator[tuple[str, str]]:
+    """(kind, description) of every mutation of ``node`` (applied in the same order by :func:`_apply`)."""
+    if isinstance(node, ast.BinOp) and type(node.op) in BINOPS:
+        yield "sign", f"{SYMBOL[type(node.op)]} -> {SYMBOL[BINOPS[type(node.op)]]}"
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        yield "sign", "-x -> x"
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in COMPARE:
+        yield "comparison", f"{SYMBOL[type(node.ops[0])]} -> {SYMBOL[COMPARE[type(node.ops[0])]]}"
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        yield "constant", f"{node.value!r} -> {_perturbed(node.value)!r}"
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in METHODS:
+        yield "reduction", f".{node.func.attr}( -> .{METHODS[node.func.attr]}("
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("min", "max"):
+        yield "reduction", f"{node.func.id}( -> {METHODS[node.func.id]}("
+    elif (
+        isinstance(node, ast.Attribute)
+        and node.attr == "values"
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and node.value.func.attr in ("max", "min")
+    ):
+        yield "reduction", f".{node.value.func.attr}(...).values -> .mean(...)"
+
+
+def _perturbed(value: int | float) -> int | float:
+    if isinstance(value, int):
+        return value + 1
+    return 1.0 if value == 0 else 2 * value
+
+
+def _apply(node: ast.AST) -> ast.AST:
+    """The mutated copy of ``node`` (see :func:`_changes`)."""
+    new = copy.deepcopy(node)
+    if isinstance(new, ast.BinOp):
+        new.op = BINOPS[type(new.op)]()
+    elif isinstance(new, ast.UnaryOp):
+        return new.operand
+    elif isinstance(new, ast.Compare):
+        new.ops = [COMPARE[type(new.ops[0])]()]
+    elif isinstance(new, ast.Constant):
+        new.value = _perturbed(new.value)
+    elif isinstance(new, ast.Call) and isinstance(new.func, ast.Attribute):
+        new.func.attr = METHODS[new.func.attr]
+    elif isinstance(new, ast.Call):
+        new.func.id = METHODS[new.func.id]
+    else:  # x.max(...).values -> x.mean(...)
+        call = new.value
+        call.func.attr = "mean"
+        return call
+    return new
+
+
+def candidates(path: str) -> list[Mutant]:
+    """Every mutant of one source file, in ast.walk order."""
+    tree = ast.parse((REPO / path).read_text())
+    skipped = _skipped_nodes(tree)
+    found = []
+    for index, node in enumerate(ast.walk(tree)):
+        if id(node) in skipped:
+            continue
+        for kind, what in _changes(node):
+            found.append(Mutant(path, index, getattr(node, "lineno", 0), kind, what))
+    return found
+
+
+def mutated_source(mutant: Mutant) -> str:
+    """Source of ``mutant.path`` with the one change applied (re-generated by ast.unparse)."""
+    tree = ast.parse((REPO / mutant.path).read_text())
+    target = list(ast.walk(tree))[mutant.index]
+
+    class Replace(ast.NodeTransformer):
+        def generic_visit(self, node: ast.AST) -> ast.AST:
+            if node is target:
+                return _apply(node)
+            return super().generic_visit(node)
+
+    return ast.unparse(ast.fix_missing_locations(Replace().visit(tree)))
+
+
+def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str, float]:
+    """('killed' | 'survived' | 'timeout', seconds) of the test stages in the work tree.
+
+    Any failure (a failing test, a collection error, a crash) kills the mutant; ``timeout`` is the
+    limit per stage (a mutant that makes the tests hang is killed as 'timeout').
+    """
+    env = {**os.environ, "PYTHONPATH": str(work / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    started = time.perf_counter()
+    for tests in stages:
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests]
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return "timeout", time.perf_counter() - started
+        if proc.returncode != 0:
+            return "killed", time.perf_counter() - started
+    return "survived", time.perf_counter() - started
+
+
+def copy_tree(work: Path) -> None:
+    for name in ("src", "tests"):
+        shutil.copytree(REPO / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml",):
+        shutil.copy2(REPO / name, work / name)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(f"terminated by signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", nargs="*", default=sorted(set(TARGETS) - SKIP), help="source files to mutate")
+    parser.add_argument(
+        "--match",
+        action="append",
+        default=None,
+        help="only mutants whose 'file:line mutation' contains this (repeatable)",
+    )
+    parser.add_argument("--max-per-file", type=int, default=15, help="seeded sample per file (0 = every mutant)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per test stage (then: killed)")
+    parser.add_argument("--out", type=Path, default=None, help="CSV with one row per mutant")
+    parser.add_argument("--list", action="store_true", help="only list the mutants")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)  # clean up the work tree and the running tests on kill
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    unknown = [f for f in args.files if f not in TARGETS]
+    if unknown:
+        print(f"error: no test files known for {unknown}; expected some of {sorted(TARGETS)}", file=sys.stderr)
+        return 2
+    rng = random.Random(args.seed)
+    mutants: list[Mutant] = []
+    for path in args.files:
+        found = candidates(path)
+        if args.match is not None:
+            found = [m for m in found if any(text in f"{m.path}:{m.line} {m.what}" for text in args.match)]
+        if args.max_per_file and len(found) > args.max_per_file:
+            found = sorted(rng.sample(found, args.max_per_file), key=lambda m: m.index)
+        mutants.extend(found)
+    if args.list:
+        for m in mutants:
+            print(f"{m.path}:{m.line}\t{m.kind}\t{m.what}")
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    rows: list[dict[str, object]] = []
+    fields = ["file", "line", "kind", "mutation", "status", "seconds"]
+    out = None if args.out is None else open(args.out, "w", newline="")  # noqa: SIM115 (written row by row)
+    writer = None if out is None else csv.DictWriter(out, fieldnames=fields)
+    if writer is not None:
+        writer.writeheader()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+            work = Path(tmp)
+            copy_tree(work)
+            baseline = {tuple(tuple(stage) for stage in TARGETS[path]) for path in args.files}
+            for stages in baseline:  # the unmutated tree must pass, or every mutant would look killed
+                status, seconds = run_tests(work, [list(stage) for stage in stages], args.timeout)
+                names = " ".join(" ".join(stage) for stage in stages)
+                if status != "survived":
+                    print(f"error: the unmutated tests fail ({names}): fix them first", file=sys.stderr)
+                    return 2
+                logger.info("baseline %s passes in %.0f s", names, seconds)
+            for number, mutant in enumerate(mutants, 1):
+                original = (REPO / mutant.path).read_text()
+                (work / mutant.path).write_text(mutated_source(mutant))
+                try:
+                    status, seconds = run_tests(work, TARGETS[mutant.path], args.timeout)
+                finally:
+                    (work / mutant.path).write_text(original)
+                where = f"{mutant.path}:{mutant.line}"
+                logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(mutants), status, where, mutant.what, seconds)
+                row = dict(zip(fields, [mutant.path, mutant.line, mutant.kind, mutant.what, status], strict=False))
+                row["seconds"] = round(seconds, 1)
+                rows.append(row)
+                if writer is not None:
+                    writer.writerow(row)
+                    out.flush()
+    finally:
+        if out is not None:
+            out.close()
+
+    killed = sum(row["status"] != "survived" for row in rows)
+    for row in rows:
+        if row["status"] == "survived":
+            print(f"survived: {row['file']}:{row['line']} {row['kind']} {row['mutation']}")
+    print(f"mutation score: {killed}/{len(rows)} killed ({100.0 * killed / max(len(rows), 1):.1f} %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
