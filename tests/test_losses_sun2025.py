@@ -11,7 +11,7 @@ from torch import nn
 from randsmooth.losses import EpochContext, get_loss
 from randsmooth.losses.sun2025 import radius_weights
 from randsmooth.sampling import get_noise
-from randsmooth.train import _make_loader
+from randsmooth.train_data import make_loader
 
 N = 16
 HARD = [1, 4, 6, 11, 15]  # the lookup model misclassifies these
@@ -105,7 +105,7 @@ def test_attack_only_with_replacement_draws_uniformly_from_the_switch_epoch() ->
     restored.on_epoch_start(model, data, epoch_ctx(3))
     assert torch.equal(restored.sampling_weights(3), attack.sampling_weights(2))
     indexed = [(torch.zeros(1), i) for i in range(N)]
-    loader = _make_loader(indexed, 4, True, 0, 0, torch.device("cpu"), attack.sampling_weights(2))
+    loader = make_loader(indexed, 4, True, 0, 0, torch.device("cpu"), attack.sampling_weights(2))
     drawn = [int(i) for _, labels in loader for i in labels]
     assert len(drawn) == N and len(set(drawn)) < N  # len(train set) draws with replacement: repeats
 
@@ -139,7 +139,7 @@ def test_weighted_epochs_draw_only_kept_examples_deterministically() -> None:
     cpu = torch.device("cpu")
 
     def order(seed: int) -> list[int]:
-        loader = _make_loader(data, 4, True, seed, 0, cpu, weights)
+        loader = make_loader(data, 4, True, seed, 0, cpu, weights)
         return [int(i) for _, labels in loader for i in labels]
 
     drawn = order(3)

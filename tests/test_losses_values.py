@@ -587,12 +587,12 @@ DEFAULTS = {  # the reference trainers' defaults, as documented in each method's
     "smoothmix": SMOOTHMIX,
     "catrs": {"lbd": 1.0, "epsilon": 1.0, "steps": 4, "confidence_mask": False, "double_epsilon_at": None}
     | {"teacher_samples": 10000, "teacher_seed": 0, "teacher": None},
-    "sun2025": SUN | {"discard": True, "reweight": True, "adaptive_attack": True},
+    "sun2025": SUN | {"discard": True, "reweight": True, "adaptive_attack": True, "replacement": False},
     "acr_discard": {k: SUN[k] for k in ("switch_epoch", "discard_threshold", "discard_samples", "discard_source")}
     | {"teacher_samples": 50, "teacher_seed": 0, "teacher": None},
     "acr_reweight": {k: SUN[k] for k in ("switch_epoch", "reweight_interval", "reweight_samples")}
     | {"reweight_min_p": 0.75, "reweight_alpha": 0.1},
-    "acr_adaptive_attack": {"switch_epoch": 60, "attack_steps": 3, "attack_epsilon": 0.25},
+    "acr_adaptive_attack": {"switch_epoch": 60, "attack_steps": 3, "attack_epsilon": 0.25, "replacement": False},
     "gaussian_cs": {"seed_weight": 0.1},
     "smoothadv_cs": {"seed_weight": 0.1} | SMOOTHADV,
     "smoothmix_cs": {"seed_weight": 0.1} | SMOOTHMIX,

@@ -18,6 +18,7 @@ from randsmooth.cli.train import main
 from randsmooth.models import load_model
 from randsmooth.train import derive_seed, train
 from randsmooth.train_config import load_config, resolve_config
+from randsmooth.train_data import file_sha256
 
 
 def digits_config(**overrides) -> dict:
@@ -397,7 +398,7 @@ def test_training_starts_from_a_pretrained_network(tmp_path) -> None:
     weights = [k for k in source if k.endswith(("weight", "bias"))]  # parameters (BN statistics move)
     assert all(torch.allclose(started["state_dict"][k], source[k], atol=1e-8) for k in weights)
     assert not all(torch.allclose(fresh["state_dict"][k], source[k], atol=1e-8) for k in weights)
-    assert started["extra"]["init_sha256"] == train_mod._file_sha256(pretrained)
+    assert started["extra"]["init_sha256"] == file_sha256(pretrained)
     other = train(digits_config(epochs=1, eval_examples=32, seed=4), tmp_path / "other")
     with pytest.raises(ValueError, match="cannot resume, the pre-trained start differs"):
         train(still, tmp_path / "fine", init=other)

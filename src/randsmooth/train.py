@@ -46,7 +46,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset, WeightedRandomSampler
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import __version__, seeding
@@ -67,6 +67,7 @@ from .models import create_model, load_checkpoint, load_pretrained, save_checkpo
 from .sampling import Noise, get_noise
 from .soft_targets import load_soft_targets
 from .train_config import comparable, config_differences, resolve_config
+from .train_data import IndexedDataset, LazyDataset, data_options, file_sha256, load_data, load_plain_train, make_loader
 
 logger = logging.getLogger(__name__)
 
@@ -172,85 +173,6 @@ def library_versions(device: torch.device) -> dict[str, Any]:
         versions["cudnn"] = torch.backends.cudnn.version()
         versions["device_name"] = torch.cuda.get_device_name(device)
     return versions
-
-
-# ------------------------------------------------------------------------------------------- data
-class IndexedDataset(Dataset):
-    """Wrap a data set to yield ``(x, y, index)``; forwards ``set_epoch`` for seeded augmentation."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        x, y = self.dataset[index]
-        return x, y, index
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(epoch)
-
-
-def _data_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    options = dict(cfg["dataset"]["options"])
-    if cfg["dataset"]["seed"] is not None:
-        options["seed"] = cfg["dataset"]["seed"]
-    return options
-
-
-class _LazyDataset(Dataset):
-    """A data set loaded on first use (the un-augmented training set, needed only by some methods)."""
-
-    def __init__(self, load: Callable[[], Dataset]) -> None:
-        self._load = load
-        self._data: Dataset | None = None
-
-    @property
-    def data(self) -> Dataset:
-        if self._data is None:
-            self._data = self._load()
-        return self._data
-
-    @property
-    def targets(self) -> Any:
-        """The labels (every data set of :mod:`randsmooth.data` has them), without reading images."""
-        return getattr(self.data, "targets", None)
-
-    def __len__(self) -> int:
-        return len(self.data)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> Any:
-        return self.data[index]
-
-
-def _load_plain_train(cfg: dict[str, Any]) -> Dataset:
-    """The training split without augmentation (for per-example estimates such as Sun et al.'s p_A)."""
-    from .data import load_dataset
-
-    data_cfg = cfg["dataset"]
-    common = dict(root=data_cfg["root"], download=data_cfg["download"], seed=data_cfg["seed"], **data_cfg["options"])
-    return load_dataset(data_cfg["name"], "train", augment=False, **common)
-
-
-def _file_sha256(path: str | os.PathLike[str]) -> str:
-    from .data import file_checksum  # imported here: only training needs the data sets
-
-    return file_checksum(path, "sha256")
-
-
-def _load_data(cfg: dict[str, Any]) -> tuple[Any, Dataset, Dataset]:
-    from .data import dataset_spec, load_dataset  # imported here: only training needs the data sets
-
-    data_cfg = cfg["dataset"]
-    spec = dataset_spec(data_cfg["name"], **_data_options(cfg))
-    common = dict(root=data_cfg["root"], download=data_cfg["download"], seed=data_cfg["seed"], **data_cfg["options"])
-    train_set = load_dataset(data_cfg["name"], "train", augment=data_cfg["augment"], **common)
-    test_set = load_dataset(data_cfg["name"], "test", augment=False, **common)
-    if cfg["eval_examples"] is not None and cfg["eval_examples"] < len(test_set):
-        test_set = Subset(test_set, range(cfg["eval_examples"]))
-    return spec, train_set, test_set
 
 
 # --------------------------------------------------------------------------------- optimisation
@@ -364,32 +286,6 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------------ the driver
-def _make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    workers: int,
-    device: torch.device,
-    weights: torch.Tensor | None = None,
-) -> DataLoader:
-    """Shuffled (or ordered) batches; with ``weights``, len(dataset) draws with replacement from them."""
-    generator = torch.Generator().manual_seed(seed)  # data order and worker seeds
-    sampler = None
-    if weights is not None:
-        sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=workers,
-        generator=generator,
-        pin_memory=device.type == "cuda",
-        drop_last=False,
-    )
-
-
 class _Run:
     """State of one training run (kept together so epochs, checkpoints and resume share it)."""
 
@@ -405,7 +301,7 @@ class _Run:
         self.amp = bool(cfg["amp"]) and device.type == "cuda"
         if cfg["amp"] and not self.amp:
             logger.warning("amp: true ignored: automatic mixed precision is CUDA-only and the device is %s", device)
-        self.spec, train_set, test_set = _load_data(cfg)
+        self.spec, train_set, test_set = load_data(cfg)
         targets = getattr(getattr(test_set, "dataset", test_set), "targets", None)  # a Subset is a prefix
         self.test_labels = None if targets is None else list(targets)[: len(test_set)]
         self.noise = _build_noise(cfg, self.spec.dim)
@@ -416,8 +312,8 @@ class _Run:
         space = cfg["noise"]["space"]
         self.smoothed = smoothed_part(self.model, space)
         self.train_set = IndexedDataset(to_noise_space(train_set, self.model, space))
-        self.plain_train_set = to_noise_space(_LazyDataset(lambda: _load_plain_train(cfg)), self.model, space)
-        self.test_loader = _make_loader(
+        self.plain_train_set = to_noise_space(LazyDataset(lambda: load_plain_train(cfg)), self.model, space)
+        self.test_loader = make_loader(
             to_noise_space(test_set, self.model, space),
             cfg["test_batch_size"],
             False,
@@ -442,7 +338,7 @@ class _Run:
             return None
         fresh = load_pretrained(self.model, path)
         logger.info("starting from the network of %s; own initialisation kept for %s", path, fresh)
-        return _file_sha256(path)
+        return file_sha256(path)
 
     def _attach_soft_targets(self, path: str | os.PathLike[str] | None) -> str | None:
         """Give the loss its soft targets (checked against the training set); returns the file's sha256."""
@@ -458,7 +354,7 @@ class _Run:
             )
         loaded = load_soft_targets(path, len(self.train_set), self.spec.num_classes)
         self.loss_fn.set_soft_targets(loaded.targets, loaded.num_samples, loaded.seed)
-        return _file_sha256(path)
+        return file_sha256(path)
 
     def resume(self, path: Path) -> None:
         checkpoint = load_checkpoint(path, "cpu")
@@ -506,9 +402,7 @@ class _Run:
         self.loss_fn.on_epoch_start(self.smoothed, self.plain_train_set, estimate)
         weights = self.loss_fn.sampling_weights(epoch)
         loader_seed = derive_seed(seed, "data", epoch)
-        loader = _make_loader(
-            self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device, weights
-        )
+        loader = make_loader(self.train_set, cfg["batch_size"], True, loader_seed, cfg["workers"], self.device, weights)
         noise_gen = torch.Generator(device=self.device).manual_seed(derive_seed(seed, "noise", epoch))
         torch.manual_seed(derive_seed(seed, "global", epoch))
         ctx = StepContext(
@@ -567,7 +461,7 @@ class _Run:
             scheduler=self.scheduler,
             epoch=epoch,
             extra=extra,
-            dataset_options=_data_options(self.cfg),
+            dataset_options=data_options(self.cfg),
             rng=self.rng,
         )
 
