@@ -16,8 +16,8 @@ Count tables of a results folder (``--results DIR``, optional) add one distribut
 p_A = the estimation count of the selected class / n, correct = selection argmax == label.
 
     python benchmarks/sequential.py [DATA_CSV] [--results DIR] [--n 100000] [--alpha 0.001]
-        [--sigmas 0.25,0.5] [--bound cp|mixture] [--first 100] [--ratio 1.5] [--final-share 0.5]
-        [--reps 10] [--seed 0]
+        [--sigmas 0.25,0.5] [--bound cp|mixture] [--first 30] [--ratio 1.15] [--final-share 0.6]
+        [--futility-alpha 0.04] [--abstain-range 0.3,0.5] [--reps 20] [--seed 0]
 
 The last line is ``sequential: samples X% of fixed N, certified accuracy within Y pp, failure rate
 Z at alpha A`` (X the worst grid-mode share, Y the worst difference over all distributions).
@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from randsmooth import bounds, sequential
-from randsmooth.sampling import get_noise
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cohen2019_cifar10_released_radii.csv"
 
@@ -74,6 +73,8 @@ def distributions(args: argparse.Namespace) -> list[tuple[str, float, np.ndarray
 
 
 def run(args: argparse.Namespace) -> None:
+    from randsmooth.sampling import get_noise  # imports torch: after the argument checks
+
     worst_share, worst_pp, fails, streams = 0.0, 0.0, 0, 0
     for name, sigma, p_a, correct in distributions(args):
         noise = get_noise("gaussian", sigma, 3 * 32 * 32)
@@ -120,12 +121,12 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.001)
     parser.add_argument("--sigmas", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5])
     parser.add_argument("--bound", choices=sequential.BOUNDS, default="cp")
-    parser.add_argument("--first", type=int, default=100)
-    parser.add_argument("--ratio", type=float, default=2.0)
-    parser.add_argument("--final-share", type=float, default=0.5)
-    parser.add_argument("--futility-alpha", type=float, default=None)
+    parser.add_argument("--first", type=int, default=30)
+    parser.add_argument("--ratio", type=float, default=1.15)
+    parser.add_argument("--final-share", type=float, default=0.6)
+    parser.add_argument("--futility-alpha", type=float, default=0.04)
     parser.add_argument("--abstain-range", type=lambda s: tuple(float(x) for x in s.split(",")), default=(0.3, 0.5))
-    parser.add_argument("--reps", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if not args.data.is_file():

@@ -8,13 +8,21 @@ every round" rule fails the same check, so the suite can tell a sound rule from 
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate, stats
 
 from randsmooth import bounds, sequential
 from randsmooth.sampling import get_noise, noise_names
 
+REPO = Path(__file__).resolve().parents[1]
 D = 16
 PARAMS = {
     "pareto": {"a": 3.0},
@@ -239,3 +247,34 @@ def test_rules_sound_every_family_slow(name: str, bound: str, tmp_path, monkeypa
         for p in (t - 0.003, t + 0.003):
             dec, _ = sequential.simulate(rule, [p], 5000, seed=100 + j)
             assert failure_rate_upper(int((dec.p_lower[:, 0] > p).sum()), 5000) <= ALPHA
+
+
+# ------------------------------------------------------------------------------- benchmark
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "sequential.py"), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_benchmark_small_run_prints_the_summary_line(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.uniform(0.55, 1.0, 40), [np.nan] * 5])
+    data = pd.DataFrame({"sigma": 0.25, "p_lower": p, "correct": (rng.random(45) < 0.9).astype(int)})
+    data.to_csv(tmp_path / "radii.csv", index=False)
+    result = run_benchmark(str(tmp_path / "radii.csv"), "--n", "3000", "--reps", "2", "--sigmas", "0.25")
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"sequential: samples ([0-9.]+)% of fixed N, certified accuracy within ([0-9.]+) pp, "
+        r"failure rate ([0-9.e-]+) at alpha 0.001",
+        last,
+    )
+    assert match, last
+    assert 0 < float(match.group(1)) <= 100 and float(match.group(2)) >= 0
+    assert "radius mode r=0.25" in result.stdout
+
+
+def test_benchmark_missing_data_is_one_line_error(tmp_path) -> None:
+    result = run_benchmark(str(tmp_path / "absent.csv"))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
