@@ -278,3 +278,34 @@ def test_benchmark_missing_data_is_one_line_error(tmp_path) -> None:
     result = run_benchmark(str(tmp_path / "absent.csv"))
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------ rounds driver
+@pytest.mark.parametrize("p_top", [0.999, 0.9, 0.45])
+def test_run_rounds_matches_prefix_counts_and_draws_nothing_after_the_stop(p_top: float) -> None:
+    """A counter-based stream (class of sample j fixed in advance): rounds give the fixed-N prefixes."""
+    rng = np.random.default_rng(3)
+    max_n, k_classes = 20_000, 4
+    streams = {
+        "selection": np.where(rng.random(100) < p_top, 2, rng.integers(0, k_classes, 100)),
+        "estimation": np.where(rng.random(max_n) < p_top, 2, rng.integers(0, k_classes, max_n)),
+    }
+    drawn: list[tuple[str, int, int]] = []
+
+    def count_range(stream: str, start: int, stop: int) -> np.ndarray:
+        drawn.append((stream, start, stop))
+        return np.bincount(streams[stream][start:stop], minlength=k_classes)
+
+    thr = sequential.p_thresholds(get_noise("gaussian", 0.5, 3072), [0.0, 0.25, 0.5, 1.0], "l2")
+    rule = sequential.make_rule("grid", thr, max_n, 0.001)
+    rec = sequential.run_rounds(rule, count_range, n0=100)
+    est = streams["estimation"]
+    prefix = np.stack([np.bincount(est[:n], minlength=k_classes) for n in rec.checkpoints])
+    np.testing.assert_array_equal(rec.counts_at_checkpoints, prefix)
+    full = np.array([(est[:n] == rec.c_a).sum() for n in rule.checkpoints])
+    expected = sequential.decide_stream(rule, full)
+    assert rec.samples == expected.samples and rec.decision.p_lower == expected.p_lower
+    np.testing.assert_array_equal(rec.decision.certified, expected.certified)
+    assert max(stop for s, _, stop in drawn if s == "estimation") == rec.samples
+    starts = [start for s, start, _ in drawn if s == "estimation"]
+    assert starts == [0, *rec.checkpoints[:-1].tolist()]  # each sample drawn once, in order

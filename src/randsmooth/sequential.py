@@ -29,6 +29,7 @@ every n, so the schedule can be fine at no cost).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +37,16 @@ import numpy as np
 
 from . import bounds
 
-__all__ = ["Decision", "Rule", "decide_stream", "make_rule", "p_thresholds", "simulate"]
+__all__ = [
+    "Decision",
+    "RoundsRecord",
+    "Rule",
+    "decide_stream",
+    "make_rule",
+    "p_thresholds",
+    "run_rounds",
+    "simulate",
+]
 
 MODES: tuple[str, ...] = ("grid", "radius", "fixed")
 BOUNDS: tuple[str, ...] = ("cp", "mixture")
@@ -220,3 +230,49 @@ def simulate(rule: Rule, p_a: Any, reps: int, seed: int) -> tuple[Decision, np.n
     """
     counts = simulate_counts(p_a, rule.checkpoints, reps, np.random.default_rng(seed))
     return decide_stream(rule, counts), counts[..., -1]
+
+
+@dataclass(frozen=True, eq=False)
+class RoundsRecord:
+    """One example sampled in rounds by :func:`run_rounds`.
+
+    counts_selection: (K,) counts of the n0 selection samples; c_a: their argmax (ties -> lowest);
+    checkpoints: the sizes reached, (t+1,); counts_at_checkpoints: (t+1, K) cumulative estimation
+    counts at each (the fixed-N answer at any of them stays available); samples: estimation
+    samples drawn (= checkpoints[-1]); decision: the rule's :class:`Decision` (0-d arrays).
+    """
+
+    counts_selection: np.ndarray
+    c_a: int
+    checkpoints: np.ndarray
+    counts_at_checkpoints: np.ndarray
+    samples: int
+    decision: Decision
+
+
+def run_rounds(rule: Rule, count_range: Callable[[str, int, int], np.ndarray], n0: int) -> RoundsRecord:
+    """Sample one example in rounds until ``rule`` stops it (or max_n): the engine-facing driver.
+
+    ``count_range(stream, start, stop)`` returns the (K,) class counts of samples ``start ..
+    stop-1`` of the example's ``"selection"`` or ``"estimation"`` stream. With counter-based noise
+    (``philox-v1``: sample j of a stream is a pure function of (seed, example, stream, j)) the
+    counts after the round ending at checkpoint n_t equal the fixed-N prefix counts at n_t, so the
+    decision equals :func:`decide_stream` on the full stream's checkpoint counts; samples after the
+    stop are never drawn. The selection step (n0 samples, c_A = argmax) is as in CERTIFY.
+    """
+    sel = np.asarray(count_range("selection", 0, n0), dtype=np.int64)
+    c_a = int(np.argmax(sel))
+    cps = rule.checkpoints
+    totals = np.zeros((cps.size, sel.size), dtype=np.int64)
+    running = np.zeros(sel.size, dtype=np.int64)
+    previous = 0
+    for t, n_t in enumerate(cps):
+        running = running + np.asarray(count_range("estimation", previous, int(n_t)), dtype=np.int64)
+        previous = int(n_t)
+        totals[t] = running
+        # decisions up to t depend only on counts up to t, so padding the future with k_t is exact
+        k = np.concatenate([totals[: t + 1, c_a], np.full(cps.size - t - 1, running[c_a])])
+        decision = decide_stream(rule, k)
+        if int(decision.stop) <= t:
+            break
+    return RoundsRecord(sel, c_a, cps[: t + 1].copy(), totals[: t + 1].copy(), int(cps[t]), decision)
