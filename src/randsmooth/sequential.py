@@ -41,6 +41,7 @@ __all__ = [
     "Decision",
     "RoundsRecord",
     "Rule",
+    "decide_prefix",
     "decide_stream",
     "make_rule",
     "p_thresholds",
@@ -107,6 +108,14 @@ class Rule:
     @property
     def max_n(self) -> int:
         return int(self.checkpoints[-1])
+
+    def stops(self, counts_selection: Any, counts_at_checkpoints: Any) -> bool:
+        """Whether an example stops after checkpoint t: ``counts_selection`` (K,) gives c_A (argmax,
+        ties -> lowest), ``counts_at_checkpoints`` (t + 1, K) its cumulative estimation counts at the
+        first t + 1 checkpoints. The engine calls this after each round (see
+        :func:`randsmooth.rounds.run_rounds`)."""
+        c_a = int(np.argmax(np.asarray(counts_selection)))
+        return decide_prefix(self, np.asarray(counts_at_checkpoints)[:, c_a]) is not None
 
     def bounds_at(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Running max of the lower and running min of the upper bound, shape (..., T), for
@@ -214,6 +223,21 @@ def decide_stream(rule: Rule, k: Any) -> Decision:
     return Decision(stop, rule.checkpoints[stop], p_lower, p_lower[..., None] >= thr, k_stop)
 
 
+def decide_prefix(rule: Rule, k_prefix: Any) -> Decision | None:
+    """The rule's decision if it stops at or before checkpoint t = len(k_prefix) - 1, else None.
+
+    ``k_prefix``: cumulative counts of c_A at the first t + 1 checkpoints (1-d). Decisions up to t
+    depend only on the counts up to t, so padding the future with k_t gives exactly
+    :func:`decide_stream`'s decision on any continuation of the stream.
+    """
+    k = np.asarray(k_prefix, dtype=np.int64).reshape(-1)
+    t = k.size - 1
+    if not 0 <= t < rule.checkpoints.size:
+        raise ValueError(f"k_prefix must hold 1 .. {rule.checkpoints.size} checkpoint counts, got {k.size}")
+    decision = decide_stream(rule, np.concatenate([k, np.full(rule.checkpoints.size - t - 1, k[-1])]))
+    return decision if int(decision.stop) <= t else None
+
+
 def simulate_counts(p_a: Any, checkpoints: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
     """Cumulative Bernoulli(p_a) counts at ``checkpoints``: shape (reps, len(p_a), T), int64."""
     p = np.asarray(p_a, dtype=np.float64).reshape(1, -1, 1)
@@ -270,9 +294,7 @@ def run_rounds(rule: Rule, count_range: Callable[[str, int, int], np.ndarray], n
         running = running + np.asarray(count_range("estimation", previous, int(n_t)), dtype=np.int64)
         previous = int(n_t)
         totals[t] = running
-        # decisions up to t depend only on counts up to t, so padding the future with k_t is exact
-        k = np.concatenate([totals[: t + 1, c_a], np.full(cps.size - t - 1, running[c_a])])
-        decision = decide_stream(rule, k)
-        if int(decision.stop) <= t:
+        decision = decide_prefix(rule, totals[: t + 1, c_a])
+        if decision is not None:
             break
     return RoundsRecord(sel, c_a, cps[: t + 1].copy(), totals[: t + 1].copy(), int(cps[t]), decision)
