@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 
 from .batching import pack_ranges
 from .counts import LEGACY_RNG, ExampleRecord
-from .engine import CountSampler
+from .engine import CountSampler, check_settings
+from .shards import ShardWriter
 
 
 class RoundsRule(Protocol):
@@ -130,3 +132,17 @@ def run_rounds(
     finally:
         if bar is not None:
             bar.close()
+
+
+def sample_shard_rounds(
+    sampler: CountSampler, dataset: Any, writer: ShardWriter, rule: RoundsRule, *, progress: bool = False
+) -> Path:
+    """:func:`randsmooth.engine.sample_shard` for a sequential run: sample every index of
+    ``writer``'s shard not done yet in rounds under ``rule``, append the rows, and finalize
+    (resumable like a fixed-N shard: an example is recorded once it has stopped)."""
+    check_settings(sampler, writer.settings)
+    if writer.settings.sequential is None:
+        raise ValueError("sample_shard_rounds: the run settings have no sequential entry")
+    for record in run_rounds(sampler, dataset, writer.todo(), rule, progress=progress):
+        writer.append(record)
+    return writer.finalize()

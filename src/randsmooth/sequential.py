@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import bounds
+from .counts.spec import sequential_settings
 
 __all__ = [
     "Decision",
@@ -45,6 +46,7 @@ __all__ = [
     "decide_stream",
     "make_rule",
     "p_thresholds",
+    "rule_from_settings",
     "run_rounds",
     "simulate",
 ]
@@ -185,6 +187,52 @@ def make_rule(
             break
     reach = np.where(ok_hi, hi / max_n, np.inf)
     return Rule(mode, bound, cps, a, spent, fa, thr, reach)
+
+
+def rule_from_settings(settings: dict[str, Any], noise: HasRadius) -> Rule:
+    """The rule of a sequential run's settings (:func:`randsmooth.counts.spec.sequential_settings`:
+    mode, max_n, radii, norm, alpha and the tuning) for ``noise``: the thresholds are
+    :func:`p_thresholds` of the radii in the norm."""
+    seq = sequential_settings(settings)
+    thresholds = p_thresholds(noise, seq["radii"], seq["norm"])
+    tuning = {key: seq[key] for key in ("bound", "first", "ratio", "final_share", "futility_alpha")}
+    return make_rule(seq["mode"], thresholds, seq["max_n"], seq["alpha"], **tuning)
+
+
+def certify_counts(
+    rule: Rule, counts_selection: np.ndarray, budgets: Any, counts_prefix: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sequential certificates from recorded counts: ``(c_a, p_lower, n_a, samples)`` per example.
+
+    ``counts_selection`` (N, K); per example ``budgets[i]`` the checkpoints it reached (a prefix of
+    the rule's) and ``counts_prefix[i]`` (len, K) its cumulative counts there. p_lower is the
+    anytime-valid lower bound on p_A at the stop (:func:`decide_stream` on the counts reached); a
+    row that does not stop where the rule stops it is refused (ValueError): it is not this
+    rule's output.
+    """
+    sel = np.asarray(counts_selection, dtype=np.int64)
+    c_a = np.argmax(sel, axis=1)
+    cps = rule.checkpoints
+    k = np.zeros((len(sel), cps.size), dtype=np.int64)
+    stops = np.zeros(len(sel), dtype=np.int64)
+    for i, (b, pre) in enumerate(zip(budgets, counts_prefix, strict=True)):
+        b = np.asarray(b, dtype=np.int64).reshape(-1)
+        if not 1 <= b.size <= cps.size or not np.array_equal(b, cps[: b.size]):
+            raise ValueError(
+                f"row {i}: checkpoints reached {b.tolist()[:4]}... are not the rule's {cps.tolist()[:4]}..."
+            )
+        col = np.asarray(pre, dtype=np.int64).reshape(b.size, -1)[:, c_a[i]]
+        k[i] = np.concatenate([col, np.full(cps.size - b.size, col[-1])])
+        stops[i] = b.size - 1
+    decision = decide_stream(rule, k)
+    wrong = np.flatnonzero(decision.stop != stops)
+    if wrong.size:
+        i = int(wrong[0])
+        raise ValueError(
+            f"row {i}: sampling stopped at {int(cps[stops[i]])} samples but the rule stops at "
+            f"{int(decision.samples[i])} (the table was not sampled under these sequential settings)"
+        )
+    return c_a, decision.p_lower, decision.k, decision.samples
 
 
 @dataclass(frozen=True, eq=False)
