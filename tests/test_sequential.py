@@ -250,10 +250,10 @@ def test_rules_sound_every_family_slow(name: str, bound: str, tmp_path, monkeypa
 
 
 # ------------------------------------------------------------------------------- benchmark
-def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+def run_benchmark(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, str(REPO / "benchmarks" / "sequential.py"), *args]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_benchmark_small_run_prints_the_summary_line(tmp_path) -> None:
@@ -261,7 +261,8 @@ def test_benchmark_small_run_prints_the_summary_line(tmp_path) -> None:
     p = np.concatenate([rng.uniform(0.55, 1.0, 40), [np.nan] * 5])
     data = pd.DataFrame({"sigma": 0.25, "p_lower": p, "correct": (rng.random(45) < 0.9).astype(int)})
     data.to_csv(tmp_path / "radii.csv", index=False)
-    result = run_benchmark(str(tmp_path / "radii.csv"), "--n", "3000", "--reps", "2", "--sigmas", "0.25")
+    args = ("--n", "3000", "--reps", "2", "--sigmas", "0.25", "--engine", "0")
+    result = run_benchmark(str(tmp_path / "radii.csv"), *args)
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     match = re.fullmatch(
@@ -272,6 +273,24 @@ def test_benchmark_small_run_prints_the_summary_line(tmp_path) -> None:
     assert match, last
     assert 0 < float(match.group(1)) <= 100 and float(match.group(2)) >= 0
     assert "radius mode r=0.25" in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_engine_run_on_digits(tmp_path) -> None:
+    """The engine part: a tiny digits model certified at fixed N and in grid mode, same certificates
+    machinery; prints the samples share and the wall-clock ratio."""
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"sigma": 0.25, "p_lower": rng.uniform(0.55, 1.0, 20), "correct": 1})
+    data.to_csv(tmp_path / "radii.csv", index=False)
+    args = ("--n", "1000", "--reps", "1", "--sigmas", "0.25", "--engine", "6", "--engine-n", "800")
+    result = run_benchmark(
+        str(tmp_path / "radii.csv"), *args, "--engine-batch", "200", "--engine-epochs", "1", timeout=400
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(x for x in result.stdout.splitlines() if "wall clock" in x)
+    share, ratio = re.search(r"samples ([0-9.]+)% of fixed N .* = ([0-9.]+)%", line).groups()
+    assert 0 < float(share) <= 100 and float(ratio) > 0
+    assert result.stdout.strip().splitlines()[-1].startswith("sequential: samples ")
 
 
 def test_benchmark_missing_data_is_one_line_error(tmp_path) -> None:

@@ -64,7 +64,9 @@ def run_rounds(
             f"the rule's checkpoints {cps.tolist()[:4]}...{cps[-1]} must be the sampler's prefix budgets "
             f"(SamplerConfig(n={int(cps[-1])}, prefix_budgets=rule checkpoints))"
         )
-    ring = 2 * (cfg.batch // (cfg.n0 + int(cps[0]))) + 4  # examples in flight
+    # examples in flight: enough that their smallest rounds fill two batches (at most 512)
+    smallest = min(cfg.n0 + int(cps[0]), int(np.diff(cps).min()) if cps.size > 1 else cfg.n0 + int(cps[0]))
+    ring = min(2 * -(-cfg.batch // smallest) + 4, 512)
     if sampler._buffers.get("shape") is not None and sampler._buffers["xbuf"].shape[0] < ring:
         sampler._buffers = {}
     sampler._ring = max(sampler._ring, ring)
