@@ -2,7 +2,7 @@
 
 * only ``randsmooth.cli`` parses arguments (no ``argparse`` elsewhere in the library);
 * nothing in the library imports the commands (``randsmooth.cli``) but ``__main__``;
-* the decisions and metrics (``decide``, ``metrics``, ``evaluate``, ``render``, ``logs``,
+* the decisions and metrics (``decide``, ``sequential``, ``metrics``, ``evaluate``, ``render``, ``logs``,
   ``counts``) and the paper artifacts (``papers``) never import sampling engines, training or the
   workflow layer;
 * ``randsmooth.pipeline``, ``train_config`` and ``papers.catalog`` (which the workflow reads)
@@ -56,7 +56,7 @@ def test_layering(path: Path) -> None:
     if not module.startswith(("randsmooth.cli", "randsmooth.__main__")):
         assert "argparse" not in deps, f"{module} parses arguments; that is randsmooth.cli's job"
         assert not any(d.startswith("randsmooth.cli") for d in deps), f"{module} imports a command"
-    decisions = ("decide", "metrics", "evaluate", "render", "logs", "counts", "papers")
+    decisions = ("decide", "sequential", "metrics", "evaluate", "render", "logs", "counts", "papers")
     if module.split(".")[1] in decisions:
         # train_config is a foundation (torch-free); the training loop is randsmooth.train
         bad = [d for d in deps if d.startswith(("randsmooth.engine", "randsmooth.train.", "randsmooth.pipeline"))]

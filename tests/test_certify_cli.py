@@ -335,3 +335,93 @@ def test_certify_refuses_a_hand_edited_run_file(digits_checkpoint, tmp_path, cap
     run_file.write_text(json.dumps(spec.file_dict()))
     assert certify_cli.main([*args, "--batch", "100", "--out", str(out)]) == 0
     assert read_settings(out).n == 1000 and read_settings(out).batch == 100
+
+
+# ------------------------------------------------------------------------- sequential runs
+SEQ = {"mode": "grid", "max_n": 600, "radii": [0.0, 0.1, 0.3], "norm": "l2", "alpha": 0.01, "first": 20, "ratio": 1.5}
+
+
+def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoint, tmp_path, capsys):
+    import json
+
+    from randsmooth import bounds, decide
+    from randsmooth.counts import read_arrow
+    from randsmooth.shards import ShardWriter
+
+    seq_args = ("--n", "600", "--sequential", json.dumps(SEQ))
+    assert dispatch(["certify", *certify_args(digits_checkpoint, tmp_path / "seq.parquet", *seq_args)]) == 0
+    for shard in (0, 1):
+        out = tmp_path / f"seq{shard}.parquet"
+        extra = ("--num-shards", "2", "--shard", str(shard), "--batch", "37")
+        assert dispatch(["certify", *certify_args(digits_checkpoint, out, *seq_args, *extra)]) == 0
+    assert (
+        merge_main(
+            [str(tmp_path / "seq0.parquet"), str(tmp_path / "seq1.parquet"), "--out", str(tmp_path / "m.parquet")]
+        )
+        == 0
+    )
+    assert dispatch(["certify", *certify_args(digits_checkpoint, tmp_path / "fixed.parquet", "--n", "600")]) == 0
+
+    df, merged, fixed = (read_table(tmp_path / f"{name}.parquet") for name in ("seq", "m", "fixed"))
+    assert without_time(merged) == without_time(df)  # shards and batch size change nothing
+    seq = df.attrs["settings"]["sequential"]
+    assert seq["alpha"] == 0.01 and seq["radii"] == [0.0, 0.1, 0.3] and seq["bound"] == "cp"
+    samples = np.asarray([int(b[-1]) for b in df["prefix_budgets"]])
+    assert (samples == [int(c.sum()) for c in df["counts_estimation"]]).all()
+    assert samples.min() < 600  # stopped early
+    assert [c.tolist() for c in df["counts_selection"]] == [c.tolist() for c in fixed["counts_selection"]]
+    full = samples == 600  # rows that ran to max N have the fixed-N counts
+    assert [c.tolist() for c in df["counts_estimation"][full]] == [c.tolist() for c in fixed["counts_estimation"][full]]
+
+    # certificates: the running max of per-checkpoint Clopper-Pearson bounds at alpha spent, at the stop
+    cert = decide.certify(df, 0.01)
+    cps = np.asarray(read_settings(tmp_path / "seq.parquet").prefix_budgets)
+    spent = bounds.spend_alpha(0.01, cps.size, 0.6)
+    for row, budgets, prefix, sel in zip(
+        cert.itertuples(), df["prefix_budgets"], df["counts_prefix"], df["counts_selection"], strict=True
+    ):
+        k = np.asarray(prefix)[:, int(np.argmax(sel))]
+        expected = max(float(bounds.cp_lower(int(k[t]), int(budgets[t]), float(spent[t]))) for t in range(len(budgets)))
+        assert row.p_lower == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    for wrong in ({"alpha": 0.001}, {"alpha": 0.01, "norm": "l1"}, {"alpha": 0.01, "budget": 20}):
+        with pytest.raises(ValueError, match="sequential run sampled for alpha=0.01"):
+            decide.certify(df, **wrong)
+    with pytest.raises(ValueError, match="sequential run"):
+        estimation_counts(df)
+
+    # resume: a progress file with some stopped examples, then the rest
+    table, settings = read_arrow(tmp_path / "seq.parquet")
+    from randsmooth.counts.io import _iter_records
+
+    records = list(_iter_records(table, settings, "seq"))
+    out = tmp_path / "resumed.parquet"
+    with ShardWriter(out, settings) as writer:
+        for rec in records[:3]:
+            writer.append(rec)
+    with ShardWriter(out, settings) as writer:
+        assert writer.done == {r.idx for r in records[:3]}
+        for rec in records[3:]:
+            writer.append(rec)
+        writer.finalize()
+    assert without_time(read_table(out)) == without_time(df)
+
+
+@pytest.mark.parametrize(
+    ("sequential", "extra", "message"),
+    [
+        ({**SEQ, "max_n": 500}, (), "sequential.max_n 500 must equal n 600"),
+        ({**SEQ, "mode": "fast"}, (), "sequential.mode must be one of"),
+        ({k: v for k, v in SEQ.items() if k != "alpha"}, (), "sequential.alpha is required"),
+        (SEQ, ("--rng", "block-v1"), "philox-v1"),
+    ],
+)
+def test_sequential_certify_refuses_bad_settings(digits_checkpoint, tmp_path, capsys, sequential, extra, message):
+    import json
+
+    args = certify_args(
+        digits_checkpoint, tmp_path / "s.parquet", "--n", "600", "--sequential", json.dumps(sequential), *extra
+    )
+    assert dispatch(["certify", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "s.parquet").exists()

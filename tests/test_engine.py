@@ -489,3 +489,89 @@ def test_compiled_model_gives_the_same_counts(device):
         sampler = CountSampler(model, noise, 10, device, config)
         counts.append(np.array([r.counts_estimation.tolist() for r in sampler.run(data, range(3))]))
     assert np.abs(counts[0] - counts[1]).sum() <= (0 if device == "cpu" else 4)
+
+
+# ------------------------------------------------------------- sequential certification in rounds
+def rounds_setup(noise_name: str, batch: int, **params):
+    """Six linear-model examples (p_A from ~0.07 to ~0.99), a grid rule with checkpoints up to 600
+    and the sampler whose prefix budgets are the rule's checkpoints."""
+    from randsmooth.sequential import make_rule
+
+    model, xs, _, _ = linear_setup(np.linspace(-1.5, 2.5, 6), 0.5, seed=2)
+    data = [(x, 0) for x in xs]
+    rule = make_rule("grid", [np.nextafter(0.5, 1.0), 0.7, 0.9], 600, 0.01, first=20, ratio=1.5)
+    config = SamplerConfig(n0=10, n=600, batch=batch, seed=3, prefix_budgets=tuple(rule.checkpoints.tolist()))
+    sampler = CountSampler(model, get_noise(noise_name, 0.5, DIM, **params), 2, "cpu", config)
+    return sampler, data, rule
+
+
+def as_tuple(rec) -> tuple:
+    return (rec.counts_selection.tolist(), rec.prefix_budgets.tolist(), rec.counts_prefix.tolist())
+
+
+@pytest.mark.parametrize(("noise_name", "params"), [("gaussian", {}), ("uniform", {}), ("pareto", {"a": 3.0})])
+def test_rounds_give_the_fixed_n_prefix_counts_for_every_batch_size(noise_name, params):
+    from randsmooth.rounds import run_rounds
+    from randsmooth.sequential import decide_stream
+    from randsmooth.sequential import run_rounds as drive_one
+
+    sampler, data, rule = rounds_setup(noise_name, 64, **params)
+    fixed = {r.idx: r for r in sampler.run(data, range(6))}
+    reference = {r.idx: as_tuple(r) for r in run_rounds(sampler, data, [3, 0, 5, 1, 4, 2], rule)}
+    assert sorted(reference) == list(range(6))
+    samples = []
+    for i, (sel, budgets, prefix) in reference.items():
+        full = fixed[i]
+        t = len(budgets)
+        assert sel == full.counts_selection.tolist() and budgets == rule.checkpoints[:t].tolist()
+        assert prefix == full.counts_prefix[:t].tolist()  # rounds = fixed-N prefix counts
+        c_a = int(np.argmax(full.counts_selection))
+        assert budgets[-1] == int(decide_stream(rule, full.counts_prefix[:, c_a]).samples)  # the rule's stop
+        samples.append(budgets[-1])
+        one = drive_one(rule, lambda s, a, b, i=i: sampler.count_range(data[i][0], i, s, a, b), sampler.config.n0)
+        assert (one.counts_selection.tolist(), one.checkpoints.tolist(), one.counts_at_checkpoints.tolist()) == (
+            sel,
+            budgets,
+            prefix,
+        )
+    assert min(samples) < 600 and max(samples) > rule.checkpoints[0]  # stops at different rounds
+    for batch in (1, 7, 61, 5000):
+        other, _, _ = rounds_setup(noise_name, batch, **params)
+        assert {r.idx: as_tuple(r) for r in run_rounds(other, data, range(6), rule)} == reference
+
+
+def test_rounds_draw_nothing_after_the_stop_and_keep_batches_full():
+    from randsmooth.rounds import run_rounds
+
+    sampler, data, rule = rounds_setup("gaussian", 50)
+    drawn: dict[tuple[int, int], int] = {}
+    sizes: list[int] = []
+    describe = sampler._describe
+
+    def spy(rows, num_rows):
+        sizes.append(num_rows)
+        for r in rows:
+            key = (r.example.idx, r.stream)
+            drawn[key] = max(drawn.get(key, 0), r.j0 + r.count)
+        return describe(rows, num_rows)
+
+    sampler._describe = spy
+    records = list(run_rounds(sampler, data, range(6), rule))
+    for rec in records:
+        assert drawn[(rec.idx, 0)] == 10 and drawn[(rec.idx, 1)] == rec.prefix_budgets[-1]
+        assert rec.counts_estimation.sum() == rec.prefix_budgets[-1]
+    total = sum(10 + int(rec.prefix_budgets[-1]) for rec in records)
+    assert sum(sizes) == total
+    assert sum(s < 50 for s in sizes) <= 1 + sum(int(r.prefix_budgets.size) for r in records) // 6  # mostly full
+
+
+def test_rounds_refuse_block_streams_and_foreign_checkpoints():
+    from randsmooth.rounds import run_rounds
+
+    sampler, data, rule = rounds_setup("gaussian", 50)
+    legacy = CountSampler(sampler.model, sampler.noise, 2, "cpu", dataclasses.replace(sampler.config, rng="block-v1"))
+    with pytest.raises(ValueError, match="philox-v1"):
+        list(run_rounds(legacy, data, range(2), rule))
+    plain = CountSampler(sampler.model, sampler.noise, 2, "cpu", SamplerConfig(n0=10, n=600, batch=50))
+    with pytest.raises(ValueError, match="prefix budgets"):
+        list(run_rounds(plain, data, range(2), rule))

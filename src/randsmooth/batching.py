@@ -4,6 +4,8 @@ Two parts of :class:`randsmooth.engine.CountSampler` that read alone: :func:`pac
 selection and estimation samples of consecutive examples end to end and cuts them into batches
 (the packing; see "Speed and memory" in :mod:`randsmooth.engine`), and :class:`NoiseStreams`
 writes the noisy samples of any rows (the noise streams; see "Reproducibility by construction").
+:func:`pack_ranges` is the general packer: any (example, stream, start, stop) ranges, so
+examples sampled in rounds (sequential certification) share batches at different rounds.
 The third part, the counting (device buffers, forward passes, count matrices, CUDA graphs), is the
 sampler itself.
 """
@@ -11,7 +13,7 @@ sampler itself.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +118,51 @@ class NoiseStreams:
             pos += take
 
 
+Range = tuple[Example, int, int, int]  # (example, stream, start, stop): samples start .. stop-1
+
+
+def pack_ranges(next_range: Callable[[], Range | None], batch: int) -> Iterator[tuple[list[Rows], int, list[Range]]]:
+    """Lay sample ranges end to end and cut them into model batches of ``batch`` rows.
+
+    ``next_range()`` gives the next ``(example, stream, start, stop)`` range to sample, or None when
+    none is available *now*: the batch built so far is then yielded even if partial, and
+    ``next_range`` is asked again after the caller has handled it (so a sequential caller can add
+    the next round of the examples whose round ended in that batch). The packing ends when
+    ``next_range`` returns None before a batch holds any row.
+
+    Yields ``(rows, size, finished)``: the row ranges of the batch, its number of rows and the
+    ranges whose last sample is in it (in the order they were given).
+    """
+    current: list[Any] | None = None  # [example, stream, next j, stop, start] of the range being cut
+    while True:
+        rows: list[Rows] = []
+        filled = 0
+        finished: list[Range] = []
+        while filled < batch:
+            if current is None:
+                got = next_range()
+                if got is None:
+                    break
+                example, stream, start, stop = got
+                if not 0 <= start <= stop:
+                    raise ValueError(f"sample range must have 0 <= start <= stop, got {start}..{stop}")
+                current = [example, stream, start, stop, start]
+                if start == stop:
+                    finished.append(got)
+                    current = None
+                    continue
+            take = min(batch - filled, current[3] - current[2])
+            rows.append(Rows(filled, take, current[0], current[1], current[2]))
+            filled += take
+            current[2] += take
+            if current[2] == current[3]:
+                finished.append((current[0], current[1], current[4], current[3]))
+                current = None
+        if filled == 0 and not finished:
+            return
+        yield rows, filled, finished
+
+
 def pack_batches(
     examples: Iterator[Example], n0: int, n: int, batch: int
 ) -> Iterator[tuple[list[Rows], int, list[Example]]]:
@@ -126,27 +173,15 @@ def pack_batches(
     examples whose last sample is in it. The next example is taken from ``examples`` only when the
     batch still has room, so at most ``batch // (n0 + n) + 3`` examples are in flight.
     """
-    queue: deque[list[Any]] = deque()  # [example, stream, next j, end] of the streams not yet batched
-    while True:
-        rows: list[Rows] = []
-        filled = 0
-        finished = []
-        while filled < batch:
-            if not queue:
-                example = next(examples, None)
-                if example is None:
-                    break
-                queue.append([example, 0, 0, n0])
-                queue.append([example, 1, 0, n])
-            head = queue[0]
-            take = min(batch - filled, head[3] - head[2])
-            rows.append(Rows(filled, take, head[0], head[1], head[2]))
-            filled += take
-            head[2] += take
-            if head[2] == head[3]:
-                queue.popleft()
-                if head[1] == 1:
-                    finished.append(head[0])
-        if filled == 0:
-            return
-        yield rows, filled, finished
+    queue: deque[Range] = deque()
+
+    def next_range() -> Range | None:
+        if not queue:
+            example = next(examples, None)
+            if example is None:
+                return None
+            queue.extend(((example, 0, 0, n0), (example, 1, 0, n)))
+        return queue.popleft()
+
+    for rows, filled, finished in pack_ranges(next_range, batch):
+        yield rows, filled, [r[0] for r in finished if r[1] == 1]

@@ -27,16 +27,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import betaln
 from scipy.stats import beta, binom, norm
 
 __all__ = [
     "CostSensitiveRadius",
+    "betabinomial_cs",
+    "checkpoint_cp",
     "cost_sensitive_radius",
     "cp_lower",
     "cp_upper",
+    "geometric_checkpoints",
     "max_radius",
     "predict_abstains",
     "predict_pvalue",
+    "spend_alpha",
 ]
 
 CS_MODES: tuple[str, ...] = ("group", "pair")
@@ -455,3 +460,128 @@ def cost_sensitive_radius(
         alpha_b=float(alpha_b),
         legacy_alpha=bool(legacy_alpha),
     )
+
+
+# ------------------------------------------------------------- anytime-valid (sequential) bounds
+def geometric_checkpoints(first: int, max_n: int, ratio: float) -> np.ndarray:
+    """Sample sizes ``first, ~first*ratio, ~first*ratio^2, ..., max_n`` (int64, strictly increasing).
+
+    Each is rounded up to a whole number; the last one is exactly ``max_n`` (a size within 1% of
+    ``max_n`` is dropped so the last step is not negligibly small).
+    """
+    if not (isinstance(first, (int, np.integer)) and isinstance(max_n, (int, np.integer))) or not 1 <= first <= max_n:
+        raise ValueError(f"need whole numbers 1 <= first <= max_n, got first={first!r}, max_n={max_n!r}")
+    if not (isinstance(ratio, (int, float)) and ratio > 1.0 and np.isfinite(ratio)):
+        raise ValueError(f"ratio must be a finite number > 1, got {ratio!r}")
+    sizes = [int(first)]
+    while sizes[-1] * ratio < max_n * 0.99:
+        sizes.append(max(sizes[-1] + 1, int(np.ceil(sizes[-1] * ratio))))
+    if sizes[-1] != max_n:
+        sizes.append(int(max_n))
+    return np.asarray(sizes, dtype=np.int64)
+
+
+def spend_alpha(alpha: float, num_checkpoints: int, final_share: float = 0.5) -> np.ndarray:
+    """Split ``alpha`` over ``num_checkpoints`` looks: ``final_share*alpha`` at the last one, the rest
+    equally over the others (float64, sums to alpha up to rounding, never above it).
+
+    Weighting the last look keeps the bound at the maximum N close to the fixed-N bound at alpha
+    (examples near a threshold end there). With one checkpoint the whole alpha goes to it.
+    """
+    a = float(_check_alpha(alpha))
+    if not isinstance(num_checkpoints, (int, np.integer)) or num_checkpoints < 1:
+        raise ValueError(f"num_checkpoints must be a positive integer, got {num_checkpoints!r}")
+    if not 0.0 < final_share <= 1.0 or (final_share == 1.0 and num_checkpoints > 1):
+        raise ValueError(f"final_share must be in (0, 1) (or 1 with one checkpoint), got {final_share!r}")
+    if num_checkpoints == 1:
+        return np.asarray([a])
+    rest = np.full(num_checkpoints - 1, a * (1.0 - final_share) / (num_checkpoints - 1))
+    out = np.append(rest, a * final_share)
+    return out * min(1.0, a / out.sum())  # never spend more than alpha through rounding
+
+
+def checkpoint_cp(k: Any, checkpoints: Any, alpha_spent: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson bounds at a checkpoint schedule, valid simultaneously over the checkpoints.
+
+    Args:
+        k: cumulative successes at each checkpoint, shape (..., T), non-decreasing along the last axis.
+        checkpoints: the T sample sizes n_1 < ... < n_T (fixed before sampling).
+        alpha_spent: one-sided level alpha_t per checkpoint, shape (T,) (e.g. :func:`spend_alpha`).
+
+    Returns:
+        (lower, upper), shape (..., T): ``cp_lower(k_t, n_t, alpha_t)`` and ``cp_upper(...)``.
+
+    Guarantee (union bound / Bonferroni alpha spending over a fixed schedule): for a Bernoulli(p)
+    stream, P[exists t: p < lower_t] <= sum_t alpha_t and P[exists t: p > upper_t] <= sum_t alpha_t,
+    whatever rule decides when to stop looking, because each CP bound is exact at its own n_t
+    (Clopper & Pearson 1934) and the events are joined by the union bound. This is the standard
+    repeated-significance construction with a spending function (Lan & DeMets 1983), here with
+    Bonferroni instead of the exact joint boundary (conservative, exact in the sense of no
+    asymptotics).
+    """
+    n = _check_counts(checkpoints, "checkpoints")
+    if n.ndim != 1 or n.size < 1 or (n < 1).any() or (np.diff(n) <= 0).any():
+        raise ValueError(f"checkpoints must be a strictly increasing 1-d sequence of sizes >= 1, got {checkpoints!r}")
+    a = _check_alpha(alpha_spent, "alpha_spent")
+    if a.shape != n.shape:
+        raise ValueError(f"alpha_spent must have shape {n.shape} (one level per checkpoint), got {a.shape}")
+    kk = _check_counts(k, "k")
+    if kk.ndim < 1 or kk.shape[-1] != n.size:
+        raise ValueError(f"k must have shape (..., {n.size}) (one count per checkpoint), got {kk.shape}")
+    if (kk > n).any() or (np.diff(kk, axis=-1) < 0).any():
+        raise ValueError("k must be cumulative counts: non-decreasing and <= the checkpoint size")
+    kf, nf, af = np.broadcast_arrays(kk.astype(np.float64), n.astype(np.float64), a)
+    return _lower(kf, nf, af), _upper(kf, nf, af)
+
+
+_MIXTURE_MARGIN = 1e-9  # log-martingale margin: a value within it of log(1/alpha) is not a rejection
+
+
+def _mixture_end(k: np.ndarray, n: np.ndarray, alpha: np.ndarray, a: float, b: float, upper: bool) -> np.ndarray:
+    """One end of :func:`betabinomial_cs` on validated, broadcast float arrays (bisection).
+
+    Rejected p: log M_n(p) = betaln(a+k, b+n-k) - betaln(a, b) - k log p - (n-k) log(1-p) >= log(1/alpha).
+    The bracket keeps a rejected end and a kept end; the rejected one is returned (conservative).
+    """
+    excess = betaln(a + k, b + n - k) - betaln(a, b) + np.log(alpha) - _MIXTURE_MARGIN
+    phat = k / n
+    kept = phat.copy()
+    rejected = np.ones_like(phat) if upper else np.zeros_like(phat)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(64):
+            mid = 0.5 * (kept + rejected)
+            loglik = np.where(k > 0, k * np.log(mid), 0.0) + np.where(n > k, (n - k) * np.log1p(-mid), 0.0)
+            r = excess >= loglik
+            rejected, kept = np.where(r, mid, rejected), np.where(r, kept, mid)
+    if upper:
+        return np.where(k < n, rejected, 1.0)
+    return np.where(k > 0, rejected, 0.0)
+
+
+def betabinomial_cs(k: Any, n: Any, alpha: Any, a: float = 0.5, b: float = 0.5, ends: str = "both") -> tuple[Any, Any]:
+    """Beta-binomial mixture confidence sequence for a Bernoulli mean: (lower, upper).
+
+    For k successes in the first n draws, the set {p : M_n(p) < 1/alpha} with
+    M_n(p) = B(a+k, b+n-k) / (B(a, b) p^k (1-p)^(n-k)) (the Beta(a, b) mixture of likelihood
+    ratios, a non-negative martingale with mean 1 under p) is an interval [lower, upper]. By Ville's
+    inequality (Robbins 1970; Howard, Ramdas, McAuliffe & Sekhon 2021, Ann. Statist., section 3 and
+    eq. (14)), P[exists n >= 1: p < lower_n or p > upper_n] <= alpha: **one alpha covers both ends
+    and every sample size at once**, so any data-dependent stopping time keeps the guarantee and
+    the running max of ``lower`` / min of ``upper`` are valid too.
+
+    Both ends are found by float64 bisection on the monotone log M_n(p) (decreasing on [0, k/n],
+    increasing on [k/n, 1]) and returned on the conservative side (the rejected end of the final
+    bracket, within 2^-64 of the root); lower = 0 at k = 0 and upper = 1 at k = n. ``a``, ``b`` > 0
+    are the prior's parameters (default: Jeffreys, Beta(1/2, 1/2)). ``ends="lower"`` or ``"upper"``
+    computes only that end (the other is returned as None).
+    """
+    k_arr, n_arr = _check_k_n(k, n)
+    al = _check_alpha(alpha)
+    if not (a > 0 and b > 0 and np.isfinite(a) and np.isfinite(b)):
+        raise ValueError(f"prior parameters a, b must be positive and finite, got a={a!r}, b={b!r}")
+    if ends not in ("both", "lower", "upper"):
+        raise ValueError(f"ends must be 'both', 'lower' or 'upper', got {ends!r}")
+    kf, nf, af = _broadcast(k_arr.astype(np.float64), n_arr.astype(np.float64), al, names="k, n, alpha")
+    lower = _scalar_if_0d(_mixture_end(kf, nf, af, a, b, upper=False)) if ends != "upper" else None
+    upper = _scalar_if_0d(_mixture_end(kf, nf, af, a, b, upper=True)) if ends != "lower" else None
+    return lower, upper

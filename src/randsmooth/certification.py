@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .counts import RunSettings, RunSpec
 
@@ -37,9 +37,15 @@ def certify_shard(
     download: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    rule_for: Callable[[dict[str, Any], Any], Any] | None = None,
 ) -> Path:
     """Sample (or resume) shard ``shard`` of ``spec``'s subset with the model in ``checkpoint``;
-    return the finished Parquet file ``out`` (progress kept in ``OUT.progress.jsonl``)."""
+    return the finished Parquet file ``out`` (progress kept in ``OUT.progress.jsonl``).
+
+    A sequential run (``spec.sequential``) samples in rounds (:func:`randsmooth.rounds.run_rounds`)
+    under the stopping rule ``rule_for(spec.sequential, noise)`` (e.g.
+    :func:`randsmooth.sequential.rule_from_settings`; passed in, as the decisions are a later layer).
+    """
     from . import data
     from .device import select_device
     from .engine import CountSampler, SamplerConfig, sample_shard
@@ -70,7 +76,14 @@ def certify_shard(
         logger.warning("checkpoint was trained on %r, certifying on %r", info.get("dataset"), dspec.name)
     smoothed, inputs = smoothed_part(model, spec.noise_space), to_noise_space(dataset, model, spec.noise_space)
     _check_model_accepts(smoothed, inputs[spec.start][0], torch_device, checkpoint)
-    config = SamplerConfig.of(spec)
+    rule = None
+    if spec.sequential is not None:
+        if rule_for is None:
+            raise ValueError("sequential needs a stopping rule (rule_for)")
+        rule = rule_for(spec.sequential, noise)
+        config = SamplerConfig.of(spec, prefix_budgets=tuple(int(c) for c in rule.checkpoints))
+    else:
+        config = SamplerConfig.of(spec)
     settings = run_settings(spec, checkpoint, shard, stop, data_root, str(torch_device), dspec, noise, config)
     sampler = CountSampler(smoothed, noise, dspec.num_classes, torch_device, config)
     with ShardWriter(out, settings, overwrite=overwrite) as writer:
@@ -89,7 +102,12 @@ def certify_shard(
             spec.n,
             torch_device,
         )
-        path = sample_shard(sampler, inputs, writer, progress=progress)
+        if rule is None:
+            path = sample_shard(sampler, inputs, writer, progress=progress)
+        else:
+            from .rounds import sample_shard_rounds
+
+            path = sample_shard_rounds(sampler, inputs, writer, rule, progress=progress)
     logger.info("wrote %s", path)
     return path
 

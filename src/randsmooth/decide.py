@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from . import bounds
+from . import bounds, sequential
 from .costs import CostMatrix, overall
 from .counts import estimation_counts, int_column, noise_groups, require_columns, selection_counts
 from .sampling import Noise
@@ -81,14 +81,18 @@ def certify(
     require_columns(table, ["idx", "label"], "CERTIFY")
     alpha = bounds.certificate_alpha(alpha)
     sel = selection_counts(table)
-    counts, n = estimation_counts(table, budget)
-    c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
-    rows = np.arange(len(counts))
-    n_a = counts[rows, c_a]
-    p_lower = np.asarray(bounds.cp_lower(n_a, n, alpha, two_sided=two_sided), dtype=np.float64)
-    abstain = p_lower <= 0.5
-    radius = np.zeros(len(counts), dtype=np.float64)
+    rows = np.arange(len(sel))
     groups = [(noise, rows)] if noise is not None else noise_groups(table)
+    seq = sequential_of(table)
+    if seq is not None:
+        c_a, p_lower, n_a = _sequential_bounds(table, seq, sel, groups, alpha, norm, budget, two_sided)
+    else:
+        counts, n = estimation_counts(table, budget)
+        c_a = np.argmax(sel, axis=1)  # first maximum -> lowest class index on ties
+        n_a = counts[rows, c_a]
+        p_lower = np.asarray(bounds.cp_lower(n_a, n, alpha, two_sided=two_sided), dtype=np.float64)
+    abstain = p_lower <= 0.5
+    radius = np.zeros(len(sel), dtype=np.float64)
     for nz, pos in groups:
         radius[pos] = nz.radius(p_lower[pos], norm)
     radius[abstain] = 0.0
@@ -105,6 +109,41 @@ def certify(
             "n_a": n_a.astype(np.int64),
         }
     )
+
+
+def sequential_of(table: pd.DataFrame) -> dict[str, Any] | None:
+    """The ``sequential`` settings of a count table read by :func:`randsmooth.counts.read_table`
+    (None: a fixed-N run)."""
+    return (table.attrs.get("settings") or {}).get("sequential")
+
+
+def _sequential_bounds(
+    table: pd.DataFrame,
+    seq: dict[str, Any],
+    sel: np.ndarray,
+    groups: list[tuple[Noise, np.ndarray]],
+    alpha: float,
+    norm: str,
+    budget: int | None,
+    two_sided: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(c_a, p_lower, n_a) of a sequential run: the anytime-valid bound at each example's stop
+    (:func:`randsmooth.sequential.certify_counts`). The stopping rule used alpha and the norm
+    while sampling, so a reading with others is refused, as are prefix budgets and two-sided
+    bounds (the certificate exists only at the stop, one-sided)."""
+    if alpha != seq["alpha"] or norm != seq["norm"] or budget is not None or two_sided:
+        raise ValueError(
+            f"the count table is a sequential run sampled for alpha={seq['alpha']:g}, norm={seq['norm']} "
+            f"(certificates at the stop, one-sided); got alpha={alpha:g}, norm={norm}"
+            + (f", budget={budget}" if budget is not None else "")
+            + (", two-sided" if two_sided else "")
+        )
+    c_a, p_lower, n_a = (np.zeros(len(sel), dtype=t) for t in (np.int64, np.float64, np.int64))
+    budgets, prefix = table["prefix_budgets"].to_numpy(), table["counts_prefix"].to_numpy()
+    for nz, pos in groups:
+        rule = sequential.rule_from_settings(seq, nz)
+        c_a[pos], p_lower[pos], n_a[pos], _ = sequential.certify_counts(rule, sel[pos], budgets[pos], prefix[pos])
+    return c_a, p_lower, n_a
 
 
 # ------------------------------------------------------------------------------- PREDICT

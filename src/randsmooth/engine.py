@@ -207,20 +207,44 @@ class CountSampler:
         ``x`` is one example (C, H, W) on the device. Each yielded tensor has at most
         ``config.batch`` rows; these are the samples :meth:`sample_example` counts.
         """
-        s = STREAMS[stream]
+        return self._noisy_range(x, idx, STREAMS[stream], 0, num, num)
+
+    def _noisy_range(
+        self, x: torch.Tensor, idx: int, s: int, start: int, stop: int, length: int
+    ) -> Iterator[torch.Tensor]:
+        """Samples ``start .. stop-1`` of stream ``s`` (of ``length`` samples) in model batches."""
         example = Example(int(idx), 0, 0, (stream_key(self.config.seed, idx, 0), stream_key(self.config.seed, idx, 1)))
         xbuf = x.to(self.device, torch.float32).unsqueeze(0).contiguous()
         self.streams.reset()
-        for start in range(0, num, self.config.batch):
-            m = min(self.config.batch, num - start)
+        for j0 in range(start, stop, self.config.batch):
+            m = min(self.config.batch, stop - j0)
             out = torch.empty((m, *x.shape), device=self.device, dtype=torch.float32)
-            rows = [Rows(0, m, example, s, start)]
+            rows = [Rows(0, m, example, s, j0)]
             desc = None
             if self.streams.uses_desc:
                 desc = torch.as_tensor(self._describe(rows, m)[:3], device=self.device)
             with torch.inference_mode():
-                self.streams.fill(out, xbuf, rows, desc, {s: num})
+                self.streams.fill(out, xbuf, rows, desc, {s: length})
             yield out
+
+    def count_range(self, x: Any, idx: int, stream: str, start: int, stop: int) -> np.ndarray:
+        """Class counts (K,) int64 of samples ``start .. stop-1`` of one stream of example ``idx``.
+
+        The stream is the one :meth:`run` samples (``n0`` selection / ``n`` estimation samples), so
+        the counts of consecutive ranges add up to its prefix counts: the ``count_range`` callback
+        of :func:`randsmooth.sequential.run_rounds`, one example at a time
+        (:func:`randsmooth.rounds.run_rounds` packs many examples into full batches).
+        """
+        length = self.config.n0 if stream == "selection" else self.config.n
+        if stream not in STREAMS or not 0 <= start <= stop <= length:
+            raise ValueError(f"count_range: need a stream in {list(STREAMS)} and 0 <= start <= stop <= {length}")
+        x = self._check_input(x, idx)
+        counts = np.zeros(self.num_classes, dtype=np.int64)
+        for batch in self._noisy_range(x, idx, STREAMS[stream], start, stop, length):
+            with torch.inference_mode():
+                preds = self._predict(batch).cpu().numpy()
+            counts += np.bincount(preds, minlength=self.num_classes)
+        return counts
 
     # -------------------------------------------------------------------------- counts
     def _predict(self, inputs: torch.Tensor) -> torch.Tensor:

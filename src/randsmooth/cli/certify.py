@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from ..counts.settings import RNG_SCHEMES
 from ..counts.spec import RUN_DEFAULTS as D
@@ -82,11 +83,27 @@ def build_parser() -> Parser:
     p.add_argument("--fast", action="store_true", help="CUDA-graph replay of full batches (CUDA; recorded)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (recorded)")
     p.add_argument("--rng", choices=RNG_SCHEMES, help=f"noise RNG scheme (default {D['rng']})")
+    p.add_argument(
+        "--sequential",
+        type=_json_object,
+        metavar="JSON",
+        help='stop each example once decided, e.g. \'{"mode": "grid", "max_n": 100000, "radii": [0, 0.5], '
+        '"norm": "l2", "alpha": 0.001}\' (max_n = --n; see README "Sequential certification")',
+    )
     p.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (set it to the job's cores)")
     p.add_argument("--out", required=True, help="output Parquet file (progress kept in OUT.progress.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
+
+
+def _json_object(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
 
 
 def resolve(args: argparse.Namespace) -> RunSpec:
@@ -125,11 +142,13 @@ def certify(args: argparse.Namespace) -> Path:
 
         torch.set_num_threads(args.num_threads)
     from ..certification import certify_shard
+    from ..sequential import rule_from_settings
 
     return certify_shard(
         spec,
         args.checkpoint,
         out,
+        rule_for=rule_from_settings,
         shard=args.shard,
         data_root=args.data_root,
         device=args.device,

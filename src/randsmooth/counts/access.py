@@ -87,6 +87,11 @@ def estimation_counts(table: pd.DataFrame, budget: int | None = None) -> tuple[n
     ``counts_prefix`` (cumulative counts of the first ``budget`` estimation samples) is returned.
     """
     if budget is None:
+        if (table.attrs.get("settings") or {}).get("sequential") is not None:
+            raise ValueError(
+                "the count table is a sequential run (examples stopped at different sample sizes): "
+                "its certificates come from decide.certify at the run's alpha and norm"
+            )
         return _counts_with_total(table, "counts_estimation", "n")
     b = check_budget(budget)
     require_columns(table, ["prefix_budgets", "counts_prefix", "num_classes"], f"budget {b}")

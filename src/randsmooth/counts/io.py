@@ -27,12 +27,21 @@ def _list_array(matrix: np.ndarray) -> pa.Array:
 def records_to_table(records: Sequence[ExampleRecord], settings: RunSettings) -> pa.Table:
     """Arrow table (schema :data:`ARROW_SCHEMA`, with file metadata) of ``records`` sorted by idx."""
     records = sorted(records, key=lambda r: r.idx)
-    n_rows, k, n_b = len(records), settings.num_classes, len(settings.prefix_budgets)
+    n_rows, k = len(records), settings.num_classes
     sel = np.asarray([r.counts_selection for r in records], dtype=np.int64).reshape(n_rows, k)
     est = np.asarray([r.counts_estimation for r in records], dtype=np.int64).reshape(n_rows, k)
-    pre = np.asarray([r.counts_prefix for r in records], dtype=np.int64).reshape(n_rows * n_b, k)
-    budgets = np.tile(np.asarray(settings.prefix_budgets, dtype=np.int64), (n_rows, 1))
-    outer = pa.array(np.arange(0, n_rows * n_b + 1, n_b, dtype=np.int32))
+    # per row: its prefix budgets (all of the settings', or the checkpoints a sequential row reached)
+    sizes = np.asarray([len(r.counts_prefix) for r in records], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    pre = np.zeros((0, k), dtype=np.int64)
+    if n_rows:
+        pre = np.concatenate([np.asarray(r.counts_prefix, dtype=np.int64).reshape(-1, k) for r in records])
+    flat_budgets = pa.array(
+        np.concatenate([np.asarray(r.prefix_budgets, dtype=np.int64) for r in records])
+        if n_rows
+        else np.zeros(0, dtype=np.int64)
+    )
+    outer = pa.array(offsets)
     const = settings.row_constants()
     columns = {
         "idx": pa.array([r.idx for r in records], pa.int64()),
@@ -40,7 +49,7 @@ def records_to_table(records: Sequence[ExampleRecord], settings: RunSettings) ->
         "num_classes": pa.array(np.full(n_rows, k, dtype=np.int32)),
         "counts_selection": _list_array(sel),
         "counts_estimation": _list_array(est),
-        "prefix_budgets": _list_array(budgets),
+        "prefix_budgets": pa.ListArray.from_arrays(outer, flat_budgets),
         "counts_prefix": pa.ListArray.from_arrays(outer, _list_array(pre)),
         "time_s": pa.array([r.time_s for r in records], pa.float64()),
     }
@@ -177,6 +186,9 @@ def _check_rows(table: pa.Table, settings: RunSettings, source: str) -> None:
 
 
 def _iter_records(table: pa.Table, settings: RunSettings, source: str) -> Iterable[ExampleRecord]:
+    if settings.sequential is not None:
+        yield from _iter_sequential_records(table, settings, source)
+        return
     k, n_b = settings.num_classes, len(settings.prefix_budgets)
     sel = _column_matrix(table, "counts_selection", k, source)
     est = _column_matrix(table, "counts_estimation", k, source)
@@ -189,6 +201,29 @@ def _iter_records(table: pa.Table, settings: RunSettings, source: str) -> Iterab
     idx, label, time_s = (table.column(c).to_numpy() for c in ("idx", "label", "time_s"))
     for r in range(len(table)):
         yield ExampleRecord(int(idx[r]), int(label[r]), sel[r], est[r], budgets[r], pre[r], float(time_s[r]))
+
+
+def _iter_sequential_records(table: pa.Table, settings: RunSettings, source: str) -> Iterable[ExampleRecord]:
+    """Rows of a sequential run: each holds the checkpoints it reached (variable length)."""
+    k = settings.num_classes
+    sel = _column_matrix(table, "counts_selection", k, source)
+    est = _column_matrix(table, "counts_estimation", k, source)
+    budgets = table.column("prefix_budgets").combine_chunks()
+    outer = table.column("counts_prefix").combine_chunks()
+    sizes = budgets.value_lengths().to_numpy(zero_copy_only=False)
+    if budgets.null_count or outer.null_count or (outer.value_lengths().to_numpy(zero_copy_only=False) != sizes).any():
+        raise ValueError(
+            f"{source}: columns prefix_budgets and counts_prefix must have one entry per checkpoint reached"
+        )
+    flat_budgets = budgets.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    pre = _column_matrix(pa.table({"c": outer.flatten()}), "c", k, source)
+    ends = np.cumsum(sizes)
+    idx, label, time_s = (table.column(c).to_numpy() for c in ("idx", "label", "time_s"))
+    for r in range(len(table)):
+        lo, hi = int(ends[r] - sizes[r]), int(ends[r])
+        yield ExampleRecord(
+            int(idx[r]), int(label[r]), sel[r], est[r], flat_budgets[lo:hi], pre[lo:hi], float(time_s[r])
+        )
 
 
 def read_settings(path: str | os.PathLike) -> RunSettings:

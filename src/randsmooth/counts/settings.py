@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from .. import __version__
 from ..train_config import NOISE_SPACES
-from .spec import RUN_DEFAULTS
+from .spec import RUN_DEFAULTS, sequential_settings
 
 SCHEMA_VERSION = "1"
 # Noise RNG schemes of the engine (randsmooth.engine): block-v1 = one seeded torch.Generator per
@@ -66,6 +66,7 @@ CONSISTENCY_FIELDS: tuple[str, ...] = (
     "autocast",
     "rng",
     "noise_space",
+    "sequential",
 )
 # Settings a resumed run must share with its progress file, so that resumed counts are identical
 # to an uninterrupted run (device type and torch version determine the random streams).
@@ -113,6 +114,10 @@ class RunSettings:
     ``noise_space`` says where the noise was added (:mod:`randsmooth.models.noise_space`): "pixel"
     (before the model's Normalize; sigma and radii in [0, 1] pixel units) or "normalized" (after
     it; sigma and radii in normalised units). Tables written before it was recorded read as "pixel".
+    ``sequential`` (None: fixed N; tables written before it was recorded) is the stopping rule's
+    settings (:func:`randsmooth.counts.spec.sequential_settings`): each row then holds the
+    checkpoints it reached (``prefix_budgets``, a prefix of the settings' ones, which are the rule's
+    checkpoints; the last is the samples used) and its counts there.
     """
 
     checkpoint: str
@@ -147,8 +152,13 @@ class RunSettings:
     version: str = __version__
     merged_from: list[dict[str, Any]] | None = None
     noise_space: str = RUN_DEFAULTS["noise_space"]
+    sequential: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.sequential is not None:
+            object.__setattr__(self, "sequential", sequential_settings(self.sequential))
+            if self.sequential["max_n"] != self.n:
+                raise ValueError(f"sequential.max_n {self.sequential['max_n']} must equal n {self.n}")
         if self.noise_space not in NOISE_SPACES:
             raise ValueError(f"noise_space must be one of {list(NOISE_SPACES)}, got {self.noise_space!r}")
         for name, minimum in (
@@ -268,6 +278,12 @@ class ExampleRecord:
         k, budgets = settings.num_classes, np.asarray(settings.prefix_budgets, dtype=np.int64)
         where = f"{source}: index {self.idx}"
         sel, est, pre = self.counts_selection, self.counts_estimation, self.counts_prefix
+        n = settings.n
+        if settings.sequential is not None:  # stopped at a checkpoint: the budgets reached
+            reached = np.asarray(self.prefix_budgets).reshape(-1)
+            if not 1 <= reached.size <= budgets.size or not np.array_equal(reached, budgets[: reached.size]):
+                raise ValueError(f"{where}: checkpoints reached {reached.tolist()[:5]} are not a prefix of the rule's")
+            budgets, n = budgets[: reached.size], int(reached[-1])
         if sel.shape != (k,) or est.shape != (k,) or pre.shape != (len(budgets), k):
             raise ValueError(
                 f"{where}: count shapes {sel.shape}, {est.shape}, {pre.shape} do not match "
@@ -277,10 +293,10 @@ class ExampleRecord:
             raise ValueError(f"{where}: prefix_budgets {self.prefix_budgets.tolist()} != {budgets.tolist()}")
         if (sel < 0).any() or (est < 0).any() or (pre < 0).any():
             raise ValueError(f"{where}: negative class counts")
-        if sel.sum() != settings.n0 or est.sum() != settings.n:
+        if sel.sum() != settings.n0 or est.sum() != n:
             raise ValueError(
                 f"{where}: selection counts must sum to n0={settings.n0} and estimation "
-                f"counts to n={settings.n}, got {sel.sum()} and {est.sum()}"
+                f"counts to n={n}, got {sel.sum()} and {est.sum()}"
             )
         if (
             not np.array_equal(pre.sum(axis=1), budgets)
@@ -303,7 +319,7 @@ class ExampleRecord:
                 "counts_prefix": self.counts_prefix.tolist(),
                 "time_s": float(self.time_s),
             }
-        )
+        )  # the budgets are the settings' (their first len(counts_prefix) in a sequential run)
 
     @classmethod
     def from_json(cls, text: str, settings: RunSettings, source: str) -> "ExampleRecord":
@@ -314,7 +330,7 @@ class ExampleRecord:
                 label=int(data["label"]),
                 counts_selection=np.asarray(data["counts_selection"], dtype=np.int64),
                 counts_estimation=np.asarray(data["counts_estimation"], dtype=np.int64),
-                prefix_budgets=np.asarray(settings.prefix_budgets, dtype=np.int64),
+                prefix_budgets=np.asarray(settings.prefix_budgets, dtype=np.int64)[: len(data["counts_prefix"])],
                 counts_prefix=np.asarray(data["counts_prefix"], dtype=np.int64),
                 time_s=float(data["time_s"]),
             )

@@ -92,12 +92,15 @@ class RunEntry:
     def identity(self) -> dict[str, Any]:
         """Everything that determines the counts: the data and noise settings, the model's and the
         data set's keys (the batch size and the engine's modes do not). The default noise space
-        (pixel, recorded since it became an option) is left out, so run folders keep their keys."""
+        (pixel, recorded since it became an option) and fixed N (``sequential`` None) are left out,
+        so run folders keep their keys."""
         names = [n for n in RunSpec.names("data", "noise") if n not in ("dataset", "dataset_options", "num_shards")]
         out = {name: getattr(self.spec, name) for name in names}
         out.update(model_key=self.spec.model, shards=self.spec.num_shards, dataset=self.dataset.key)
         if out["noise_space"] == "pixel":
             del out["noise_space"]
+        if out["sequential"] is None:  # fixed N (the default, recorded since sequential runs exist)
+            del out["sequential"]
         return out
 
 
