@@ -21,6 +21,7 @@ import pandas as pd
 from .. import decide, metrics
 from ..counts import read_table
 from ..evaluate import NOISE_SPACE_NOTES, first_examples
+from .catalog import scale_text
 
 METHOD_LABELS = {
     "gaussian": "Gaussian",
@@ -139,6 +140,15 @@ class TableData:
     runs: list[RunInfo] = field(default_factory=list)
     first_examples: int | None = None  # read only the first N examples (by index) of each run
     noise_space: str = "pixel"  # where the noise was added: sigma and radii in pixel or normalised units
+    scale: dict[str, Any] | None = None  # {paper_dataset, factor}: this table's sigma = factor x the paper's
+
+    def scale_line(self, runs: Sequence[RunInfo] | None = None) -> str:
+        """The scale rule of a reduced reproduction (config key ``scale``), with the sigmas of
+        ``runs`` mapped back to the paper's, e.g. "scaled from CIFAR-10 by k = 0.5 (sigma, attack
+        epsilon and radii): paper σ 0.25, 0.5 <-> digits σ 0.125, 0.25"; "" without a scale."""
+        if not self.scale:
+            return ""
+        return scale_text(self.scale, self.dataset, [r.sigma for r in (self.runs if runs is None else runs)])
 
     def labels(self, runs: Sequence[RunInfo] | None = None) -> dict[str, str]:
         """Run name -> legend label; N and n0 are added where the runs differ in them, the run name
@@ -194,6 +204,8 @@ class TableData:
             parts.append("test points per run: see the README")
         if self.noise_space != "pixel":
             parts.append(NOISE_SPACE_NOTES[self.noise_space])
+        if self.scale:
+            parts.append(self.scale_line(runs))
         return "; ".join(parts)
 
 
@@ -258,4 +270,5 @@ def _table(raw: dict[str, Any]) -> TableData:
         runs=runs,
         first_examples=raw.get("first_examples"),
         noise_space=raw.get("noise_space", "pixel"),
+        scale=raw.get("scale"),
     )

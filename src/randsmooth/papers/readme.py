@@ -69,6 +69,8 @@ def deviations(spec: PaperSpec) -> list[str]:
     for table in spec.tables:
         where = f"table `{table.name}`"
         paper_archs = setup["datasets"]
+        if table.scale:
+            out.append(f"{where}: {table.scale_line()}")
         if table.dataset not in paper_archs:
             out.append(f"{where}: data set {table.dataset} (the paper: {', '.join(paper_archs)})")
         archs = sorted({r.arch or "imported" for r in table.runs})
@@ -153,6 +155,11 @@ def write_readme(
             f"{', '.join(f'{r:g}' for r in table.radii)}; artifacts: {', '.join(table.artifacts)}."
             + (f" Only the first {table.first_examples:,} test points of each run." if table.first_examples else "")
             + (f" {NOISE_SPACE_NOTES[table.noise_space]}." if table.noise_space != "pixel" else ""),
+            "",
+        ]
+        if table.scale:
+            lines += [f"Scale: {table.scale_line()}.", ""]
+        lines += [
             "",
             runs_table(table).rstrip("\n"),
             "",
