@@ -266,7 +266,15 @@ def test_scale_mapping_reaches_captions_readme_and_report(tmp_path: Path) -> Non
     assert mapping in (out / "digits" / "certified_accuracy.md").read_text()
     spec = load_spec(spec_path)
     text = readme.write_readme(spec, pd.DataFrame(), [], False, tmp_path / "README.md")
-    assert text.count(mapping) == 2 and "k = 0.5" in text
+    assert text.count(mapping) == 2 and "k = 0.5" in text and "What may explain" not in text
+    failing = pd.DataFrame([{"id": "x", "claim": "c", "source": "s", "table": "digits", "status": claims.FAILS}])
+    text = readme.write_readme(spec, failing.assign(evidence="e"), [], False, tmp_path / "README.md")
+    explain = text.split("## What may explain a claim that does not hold here")[1]
+    assert "d = 64 (the paper: cifar10 d = 3,072, imagenet d = 150,528)" in explain and mapping in explain
+    # g25: all 10 points right with n_A = N (radius = the cap); g100: 5 right; one point = 0.1
+    cap = float(bounds.max_radius(N, 0.001, 1.0))
+    assert f"| 1.000 | {cap / 4:.3g} | {cap / 4:.3g} | 0.100 |" in explain
+    assert f"| 0.500 | {cap:.3g} | {cap:.3g} | 0.100 |" in explain
     plan = Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
     caption = commands.artifact_caption(plan, catalog.get_artifact("cohen2019", "certified_accuracy"))
     assert "Table ``digits``: scaled from CIFAR-10 by k = 0.5" in caption and mapping in caption
