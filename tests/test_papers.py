@@ -24,7 +24,7 @@ from randsmooth import bounds, render
 from randsmooth.cli import paper as paper_cli
 from randsmooth.counts import read_table, synthetic_table, write_table
 from randsmooth.evaluate import MetricsSpec, evaluate
-from randsmooth.papers import catalog, claims
+from randsmooth.papers import catalog, claims, readme
 from randsmooth.papers.build import build_artifact
 from randsmooth.papers.data import load_spec
 from randsmooth.papers.index import index_frame
@@ -257,6 +257,37 @@ def test_first_examples_and_noise_space_reach_the_artifacts(tmp_path: Path) -> N
     assert got[0.0] == 1.0 and got[1.0] == 1.0  # all 10 points: 0.5
     md = (out / "first5" / "certified_accuracy.md").read_text()
     assert "the first 5 test points of each run" in md and "normalised units" in md
+
+
+def test_scale_mapping_reaches_captions_readme_and_report(tmp_path: Path) -> None:
+    """A table's ``scale`` (paper data set, factor k) is printed as "paper σ x ↔ digits σ k x" in
+    the table caption, the paper README (its table section and the deviations) and the report caption."""
+    cfg = base_config(tmp_path)
+    scale = {"paper_dataset": "CIFAR-10", "factor": 0.5}
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g25", "g100"], "radii": [0.0, 0.5], "scale": scale}}}
+    spec_path = build(tmp_path, cfg, "cohen2019", {"g25": ALL_RIGHT, "g100": HALF_RIGHT})
+    mapping = "paper σ 0.5, 2 ↔ digits σ 0.25, 1"
+    assert catalog.scale_text(scale, "digits", [1.0, 0.25, 1.0]).endswith(mapping)
+    out = tmp_path / "out"
+    build_artifact(spec_path, "cohen2019_certified_accuracy", None, out)
+    assert mapping in (out / "digits" / "certified_accuracy.md").read_text()
+    spec = load_spec(spec_path)
+    text = readme.write_readme(spec, pd.DataFrame(), [], False, tmp_path / "README.md")
+    assert text.count(mapping) == 2 and "k = 0.5" in text and "What may explain" not in text
+    failing = pd.DataFrame([{"id": "x", "claim": "c", "source": "s", "table": "digits", "status": claims.FAILS}])
+    text = readme.write_readme(spec, failing.assign(evidence="e"), [], False, tmp_path / "README.md")
+    explain = text.split("## What may explain a claim that does not hold here")[1]
+    assert "d = 64 (the paper: cifar10 d = 3,072, imagenet d = 150,528)" in explain and mapping in explain
+    # g25: all 10 points right with n_A = N (radius = the cap); g100: 5 right; one point = 0.1
+    cap = float(bounds.max_radius(N, 0.001, 1.0))
+    assert f"| 1.000 | {cap / 4:.3g} | {cap / 4:.3g} | 0.100 |" in explain
+    assert f"| 0.500 | {cap:.3g} | {cap:.3g} | 0.100 |" in explain
+    plan = Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
+    caption = commands.artifact_caption(plan, catalog.get_artifact("cohen2019", "certified_accuracy"))
+    assert "Table ``digits``: scaled from CIFAR-10 by k = 0.5" in caption and mapping in caption
+    del cfg["papers"]["cohen2019"]["tables"]["digits"]["scale"]  # the paper's own scale: no mapping
+    plan = Plan(config.validate(copy.deepcopy(cfg), SCHEMA))
+    assert "↔" not in commands.artifact_caption(plan, catalog.get_artifact("cohen2019", "certified_accuracy"))
 
 
 # ------------------------------------------------------------------------------- Yang

@@ -402,10 +402,10 @@ def test_first_examples_reads_a_prefix_of_the_same_run() -> None:
 
 def test_default_config_deduplicates_shared_runs() -> None:
     plan = Plan(config.load(REPO / "config" / "config.yaml", SCHEMA))
-    for sigma in ("0.25", "0.50", "1.00"):  # Sun's runs are Cohen's counts
+    for sigma in ("0.125", "0.25", "0.50"):  # Sun's runs are Cohen's counts
         assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
-    assert plan.run_names["xin_gauss_0.50"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
+    assert plan.run_names["xin_gauss_0.25"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
     assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 38
 
 

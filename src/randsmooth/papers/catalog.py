@@ -17,7 +17,7 @@ normalised noise space (:mod:`randsmooth.models.noise_space`), which says so.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -391,3 +391,15 @@ def resolve_options(paper: str, options: Mapping[str, Any], where: str) -> dict[
         if not _same_kind(defaults[key], value):
             raise ValueError(f"config key '{where}/{key}': expected a value like {defaults[key]!r}, got {value!r}")
     return {**defaults, **dict(options)}
+
+
+def scale_text(scale: Mapping[str, Any], dataset: str, sigmas: Iterable[float]) -> str:
+    """``scale`` = {paper_dataset, factor k} as caption text: the paper's sigma of each of ``sigmas``
+    (this data set's sigma / k), e.g. "paper σ 0.25 ↔ digits σ 0.125"."""
+    factor = float(scale["factor"])
+    ours = sorted(set(sigmas))
+    theirs = ", ".join(f"{s / factor:.3g}" for s in ours)
+    return (
+        f"scaled from {scale['paper_dataset']} by k = {factor:g} (σ, attack ε and radii; config/README.md, "
+        f"'Scale rule'): paper σ {theirs} ↔ {dataset} σ {', '.join(f'{s:g}' for s in ours)}"
+    )

@@ -24,6 +24,7 @@ import pandas as pd
 from .. import chance, decide, metrics
 from ..counts import read_table
 from ..evaluate import NOISE_SPACE_NOTES, first_examples
+from .catalog import scale_text
 
 METHOD_LABELS = {
     "gaussian": "Gaussian",
@@ -170,6 +171,15 @@ class TableData:
     noise_space: str = "pixel"  # where the noise was added: sigma and radii in pixel or normalised units
     decisions: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> budget -> per-example file
     _reads: set[str] | None = field(default=None, repr=False, compare=False)  # see reads()
+    scale: dict[str, Any] | None = None  # {paper_dataset, factor}: this table's sigma = factor x the paper's
+
+    def scale_line(self, runs: Sequence[RunInfo] | None = None) -> str:
+        """The scale rule of a reduced reproduction (config key ``scale``), with the sigmas of
+        ``runs`` mapped back to the paper's, e.g. "scaled from CIFAR-10 by k = 0.5 (sigma, attack
+        epsilon and radii): paper σ 0.25, 0.5 <-> digits σ 0.125, 0.25"; "" without a scale."""
+        if not self.scale:
+            return ""
+        return scale_text(self.scale, self.dataset, [r.sigma for r in (self.runs if runs is None else runs)])
 
     def labels(self, runs: Sequence[RunInfo] | None = None) -> dict[str, str]:
         """Run name -> legend label; N and n0 are added where the runs differ in them, the run name
@@ -286,6 +296,8 @@ class TableData:
             parts.append("test points per run: see the README")
         if self.noise_space != "pixel":
             parts.append(NOISE_SPACE_NOTES[self.noise_space])
+        if self.scale:
+            parts.append(self.scale_line(runs))
         return "; ".join(parts)
 
 
@@ -361,4 +373,5 @@ def _table(raw: dict[str, Any]) -> TableData:
         first_examples=raw.get("first_examples"),
         noise_space=raw.get("noise_space", "pixel"),
         decisions={run: dict(files) for run, files in raw.get("decisions", {}).items()},
+        scale=raw.get("scale"),
     )

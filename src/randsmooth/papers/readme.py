@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import bounds
 from ..atomic import atomic_write_text
 from ..evaluate import NOISE_SPACE_NOTES
 from ..render import gfm_table, md_code
@@ -69,6 +70,8 @@ def deviations(spec: PaperSpec) -> list[str]:
     for table in spec.tables:
         where = f"table `{table.name}`"
         paper_archs = setup["datasets"]
+        if table.scale:
+            out.append(f"{where}: {table.scale_line()}")
         if table.dataset not in paper_archs:
             out.append(f"{where}: data set {table.dataset} (the paper: {', '.join(paper_archs)})")
         archs = sorted({r.arch or "imported" for r in table.runs})
@@ -114,6 +117,55 @@ def published_note(artifact_csvs: list[Path]) -> str:
     return f"{used} cells show the printed value beside ours, from: " + "; ".join(sorted(sources)) + "."
 
 
+# Input dimension C x H x W of the papers' data sets (for the diagnostics of claims that do not hold).
+PAPER_DIMS = {"cifar10": 3 * 32 * 32, "imagenet": 3 * 224 * 224}
+
+
+def diagnostics(spec: PaperSpec, claims: pd.DataFrame) -> list[str]:
+    """For each table with a claim that does not hold or is not measurable here: the numbers that
+    may explain it -- the data set's dimension against the paper's, the scale rule, and per run its
+    clean accuracy, its largest certified radius against the budget cap sigma * Phi^-1(alpha^(1/N))
+    (Gaussian noise, l2 and l1) and the accuracy one test point is worth."""
+    failing = set(claims.loc[claims["status"] != "holds", "table"]) if not claims.empty else set()
+    lines: list[str] = []
+    setup = PAPER_SETUPS.get(spec.paper, {})
+    for table in (t for t in spec.tables if t.name in failing):
+        dims = sorted({r.dim for r in table.runs})
+        theirs = ", ".join(f"{d} d = {PAPER_DIMS[d]:,}" for d in setup.get("datasets", {}) if d in PAPER_DIMS)
+        head = f"Table `{table.name}`: data set {table.dataset}, d = {', '.join(f'{d:,}' for d in dims)}"
+        head += f" (the paper: {theirs})" if theirs else ""
+        head += f"; {table.scale_line()}" if table.scale else ""
+        lines += [head + ".", "", _diagnostics_table(table), ""]
+    return lines
+
+
+def _diagnostics_table(table: TableData) -> str:
+    alpha = table.alpha / (2 if table.two_sided else 1)
+    rows = []
+    for run in table.runs:
+        decisions = table.certify(run)
+        cap = (
+            f"{float(bounds.max_radius(run.n, alpha, run.sigma)):.3g}"
+            if run.noise == "gaussian" and table.norm in ("l1", "l2")
+            else ""
+        )
+        points = len(decisions)
+        rows.append(
+            [
+                md_code(run.run),
+                run.label,
+                f"{run.n:,}",
+                f"{points:,}",
+                f"{float(decisions['correct'].mean()):.3f}" if points else "",
+                f"{float(decisions['radius'].max()):.3g}" if points else "",
+                cap,
+                f"{1 / points:.3f}" if points else "",
+            ]
+        )
+    header = ["run", "model", "N", "test points", "clean accuracy", "largest radius", "cap", "one point"]
+    return gfm_table(header, rows, numeric=False).rstrip("\n")
+
+
 def claims_section(claims: pd.DataFrame) -> str:
     if claims.empty:
         return "No claims are listed for this paper."
@@ -154,6 +206,11 @@ def write_readme(
             + (f" Only the first {table.first_examples:,} test points of each run." if table.first_examples else "")
             + (f" {NOISE_SPACE_NOTES[table.noise_space]}." if table.noise_space != "pixel" else ""),
             "",
+        ]
+        if table.scale:
+            lines += [f"Scale: {table.scale_line()}.", ""]
+        lines += [
+            "",
             runs_table(table).rstrip("\n"),
             "",
         ]
@@ -161,6 +218,17 @@ def write_readme(
     lines += [f"* {d}" for d in deviations(spec)] or ["* none"]
     lines += ["", "## Published values", "", published_note(artifact_csvs), "", "## Claims, checked on this run", ""]
     lines += [claims_section(claims).rstrip("\n"), ""]
+    explain = diagnostics(spec, claims)
+    if explain:
+        lines += [
+            "## What may explain a claim that does not hold here",
+            "",
+            'The numbers behind each table with such a claim (radii in the table\'s norm; "cap" = the largest '
+            'radius CERTIFY can return at N and α with Gaussian noise, σ Φ⁻¹(α^(1/N)); "one point" = the '
+            "accuracy one test point is worth):",
+            "",
+            *explain,
+        ]
     text = "\n".join(lines)
     atomic_write_text(out, text)
     return text

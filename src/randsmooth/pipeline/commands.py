@@ -15,8 +15,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from ..papers.catalog import CONVENTIONS, Artifact
-from .checks import data_module, subset_size
+from ..papers.catalog import CONVENTIONS, Artifact, scale_text
+from .checks import data_module, lookup, subset_size
 from .keys import canonical_json, format_number
 from .paths import Paths
 from .plan import Plan
@@ -264,7 +264,13 @@ def artifact_caption(plan: Plan, artifact: Artifact) -> str:
     it (for each config table that builds it) and the conventions."""
     tables = [t for (p, t), spec in plan.tables.items() if p == artifact.paper and artifact.name in spec["artifacts"]]
     keys = artifact.keys.replace("<t>", "{" + ", ".join(tables) + "}")
+    scales = []
+    for t in tables:
+        spec = plan.tables[(artifact.paper, t)]
+        if spec["scale"]:
+            sigmas = [plan.runs[lookup(plan.run_names, "certify", r, t)].sigma for r in spec["runs"]]
+            scales.append(f"Table ``{t}``: {scale_text(spec['scale'], spec['dataset'], sigmas)}. ")
     return (
         f"**{artifact.reference}.** {artifact.title}. Config keys: ``papers/{artifact.paper}/{keys}``. "
-        f"{CONVENTIONS} Target: ``snakemake --cores all {artifact.target}``."
+        f"{''.join(scales)}{CONVENTIONS} Target: ``snakemake --cores all {artifact.target}``."
     )

@@ -75,6 +75,7 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
         "envelope": bool(spec["envelope"]),
         "first_examples": check_first_examples(spec["first_examples"], by_name, f"{where}/first_examples"),
         "noise_space": table_noise_space(by_name, f"{where}/runs"),
+        "scale": None if spec["scale"] is None else dict(spec["scale"]),
         "budgets": list(spec["budgets"]),
         "pa_thresholds": [float(t) for t in spec["pa_thresholds"]],
         "costs": [c for c in costs if c is not None],
