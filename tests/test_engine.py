@@ -489,3 +489,26 @@ def test_compiled_model_gives_the_same_counts(device):
         sampler = CountSampler(model, noise, 10, device, config)
         counts.append(np.array([r.counts_estimation.tolist() for r in sampler.run(data, range(3))]))
     assert np.abs(counts[0] - counts[1]).sum() <= (0 if device == "cpu" else 4)
+
+
+def test_non_finite_logits_stop_at_the_first_example_that_has_them():
+    """NaN logits are never counted (argmax would give class 0 and a certificate): the example is
+    named, the examples before it keep their counts, and the counts of finite rows are unchanged."""
+    model, data = toy_dataset(4)
+
+    class NanOnLargeInputs(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = model(x)
+            large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
+            return torch.where(large, torch.full_like(logits, float("nan")), logits)
+
+    broken = [data[0], data[1], (data[2][0] + 100.0, data[2][1]), data[3]]
+    config = SamplerConfig(n0=10, n=100, batch=64)
+    sampler = CountSampler(NanOnLargeInputs(), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    got = []
+    with pytest.raises(ValueError, match=r"example 2: the model returned non-finite logits \(NaN or inf\) on 110 of"):
+        for record in sampler.run(broken, range(4)):
+            got.append(record)
+    assert [r.idx for r in got] == [0, 1]
+    clean = CountSampler(model, get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    assert sampled_counts(got) == sampled_counts(clean.run(data, range(2)))

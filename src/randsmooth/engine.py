@@ -80,6 +80,7 @@ from .counts import (
     default_prefix_budgets,
     noise_params_json,
 )
+from .models.logits import non_finite_error, votes
 from .sampling import Noise
 from .sampling.philox import CounterNoise, Piece, counter_kind, stream_key
 from .seeding import derive_seed
@@ -289,7 +290,7 @@ class CountSampler:
                 f"model returned logits of shape {tuple(logits.shape)}, expected "
                 f"(batch, num_classes={self.num_classes})"
             )
-        return logits.argmax(dim=1)
+        return votes(logits)
 
     def sample_example(self, x: torch.Tensor, label: int, idx: int) -> ExampleRecord:
         """Selection counts, estimation counts and prefix counts of one example ``(x, label)``."""
@@ -313,7 +314,8 @@ class CountSampler:
             dev, rows = self.device, self._ring * self._rows_per_example + 1  # + 1: a row CUDA graphs' warm-up uses
             bufs["shape"] = tuple(shape)
             bufs["xbuf"] = torch.zeros((self._ring, *shape), dtype=torch.float32, device=dev)
-            bufs["counts"] = torch.zeros((rows, self.num_classes), dtype=torch.int64, device=dev)
+            # one column past the classes counts the noisy inputs with non-finite logits (refused)
+            bufs["counts"] = torch.zeros((rows, self.num_classes + 1), dtype=torch.int64, device=dev)
             bufs["ones"] = torch.ones(self.config.batch, dtype=torch.int64, device=dev)
         bufs["counts"].zero_()
         return bufs
@@ -357,7 +359,7 @@ class CountSampler:
         return host.pin_memory().to(self.device, non_blocking=True)
 
     def _count(self, preds: torch.Tensor, desc: torch.Tensor, bufs: dict[str, Any]) -> None:
-        index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes)
+        index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes + 1)
         bufs["counts"].view(-1).scatter_add_(0, index, bufs["ones"][: preds.shape[0]])
 
     def _step(self, inputs: torch.Tensor, desc: torch.Tensor, rows: Sequence[_Rows], bufs: dict[str, Any]) -> None:
@@ -425,6 +427,9 @@ class CountSampler:
         if example.event is not None:
             example.event.synchronize()  # the one wait per example
         host = example.host.numpy()
+        if host[:, -1].any():
+            raise non_finite_error(example.idx, int(host[:, -1].sum()), self.config.n0 + self.config.n)
+        host = host[:, :-1]
         prefix = np.cumsum(host[1:], axis=0)
         return ExampleRecord(
             idx=example.idx,

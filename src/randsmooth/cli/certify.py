@@ -143,7 +143,7 @@ def certify(args: argparse.Namespace) -> Path:
     from ..data import dataset_spec, load_dataset
     from ..device import select_device
     from ..engine import CountSampler, SamplerConfig, sample_shard
-    from ..models import load_model, smoothed_part, to_noise_space
+    from ..models import NonFiniteLogitsError, load_model, smoothed_part, to_noise_space
     from ..sampling import get_noise
     from ..shards import ShardWriter
 
@@ -240,7 +240,10 @@ def certify(args: argparse.Namespace) -> Path:
             run["n"],
             device,
         )
-        path = sample_shard(sampler, inputs, writer, progress=not args.no_progress)
+        try:
+            path = sample_shard(sampler, inputs, writer, progress=not args.no_progress)
+        except NonFiniteLogitsError as exc:
+            raise ValueError(f"--checkpoint {args.checkpoint}: {exc}") from None
     logger.info("wrote %s", path)
     return path
 

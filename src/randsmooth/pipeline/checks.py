@@ -124,6 +124,23 @@ def table_cost(raw: Any, costs: Mapping[str, dict[str, Any]], where: str, index:
     return cost
 
 
+def check_cost_classes(costs: list[dict[str, Any] | None], dataset: DatasetEntry, where: str) -> None:
+    """Each cost matrix of a table is K x K of its runs' data set (a smaller one would silently give
+    the other classes no cost)."""
+    from ..costs import from_config
+
+    k = data_module().dataset_spec(dataset.name, **dataset.loader_options()).num_classes
+    for index, cost in enumerate(costs):
+        if cost is None:
+            continue
+        size = from_config({key: v for key, v in cost.items() if key in MATRIX_KEYS}).num_classes
+        if size != k:
+            raise ValueError(
+                f"config key '{where}/{index}': cost matrix {cost['name']!r} is {size} x {size} but the "
+                f"table's runs are on {dataset.name} with {k} classes; give a {k} x {k} matrix"
+            )
+
+
 def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -> None:
     if budget is None:
         return

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..papers import catalog
-from .checks import MATRIX_KEYS, check_budget, check_first_examples, label, lookup, table_cost, table_noise_space
+from .checks import (
+    MATRIX_KEYS,
+    check_budget,
+    check_cost_classes,
+    check_first_examples,
+    label,
+    lookup,
+    table_cost,
+    table_noise_space,
+)
 from .entries import RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
 
@@ -65,6 +74,7 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
     datasets = sorted({run.dataset.name for run in runs})
     if len(datasets) > 1:
         raise ValueError(f"config key '{where}/runs': the runs of one table must share a data set, got {datasets}")
+    check_cost_classes(costs, runs[0].dataset, f"{where}/costs")
     methods = [plan.models[run.model_key].method["name"] for run in runs]
     plan.tables[(paper, table)] = {
         "description": spec.get("description", ""),
