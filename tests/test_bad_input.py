@@ -456,6 +456,16 @@ LOAD_ERRORS = [
         ),
         "'papers/xin2025/tables/digits/costs/2': cost matrix 'cost2' is 3 x 3 but the table's runs are on digits",
     ),
+    (
+        "cohen2019 table without a run at vary_train_noise_sigma",
+        _ci(lambda c: c["papers"]["cohen2019"]["tables"]["digits"]["options"].update(vary_train_noise_sigma=0.75)),
+        "'papers/cohen2019/tables/digits/options/vary_train_noise_sigma': no run of the table is certified at",
+    ),
+    (
+        "cohen2019 table without a run at high_prob_sigma",
+        _ci(lambda c: c["papers"]["cohen2019"]["tables"]["digits"]["options"].update(high_prob_sigma=1.0)),
+        "'papers/cohen2019/tables/digits/options/high_prob_sigma': no run of the table is certified at sigma = 1",
+    ),
     ("empty file", _text(""), "is empty; a config is a mapping of keys"),
     ("a list", _text("[certify]\n"), "holds a list; a config is a mapping of keys"),
     ("a scalar", _text("5\n"), "holds the value 5; a config is a mapping of keys"),

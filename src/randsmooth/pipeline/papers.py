@@ -21,6 +21,7 @@ from .checks import (
     check_budget,
     check_cost_classes,
     check_first_examples,
+    check_table_runs,
     label,
     lookup,
     table_cost,
@@ -94,6 +95,9 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
         "artifacts": catalog.table_artifacts(paper, spec["artifacts"], datasets[0], f"{where}/artifacts"),
         "options": catalog.resolve_options(paper, spec["options"], f"{where}/options"),
     }
+    check_table_runs(
+        paper, plan.tables[(paper, table)], {n: (r, plan.models[r.model_key]) for n, r in by_name.items()}, where
+    )
     for run_name, run in zip(spec["runs"], runs, strict=True):
         model = plan.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
