@@ -564,3 +564,33 @@ def test_read_only_folder_is_one_line(files: dict[str, Path], tmp_path: Path) ->
     code, stderr = run_in_process(main, ["--table", str(files["counts"]), *METRICS, "--out-csv", str(folder / "m.csv")])
     assert code == 2 and str(folder) in one_error_line(stderr) and "Permission denied" in stderr
     assert list(folder.iterdir()) == []
+
+
+# ------------------------------------------------------------------ results folder lock
+def test_results_folder_lock_holds_across_processes(tmp_path: Path) -> None:
+    """A second Snakemake run (another clone: another process) into one results folder is refused
+    with one line naming the holder; the lock goes with the holder's process."""
+    from randsmooth.pipeline import lock
+
+    results = tmp_path / "results"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from randsmooth.pipeline import lock; h = lock.acquire({str(results)!r}); "
+            "print('held', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(
+            ValueError, match=rf"results folder {results} is in use by another Snakemake run \(pid {holder.pid} on"
+        ):
+            lock.acquire(results)
+    finally:
+        holder.communicate("\n", timeout=60)
+    handle = lock.acquire(results)  # free again once the holder has exited
+    handle.close()
