@@ -45,3 +45,15 @@ rule certify_all:
 rule metrics_all:
     input:
         P.metrics_of(PLAN),
+
+
+# Notices missing or corrupt merged counts of the runs the config uses (the default target does not
+# look at them once the metrics made from them exist): a missing one is merged again from its shards.
+rule check:
+    input:
+        P.certify_targets(PLAN),
+    localrule: True
+    params:
+        py=PY,
+    shell:
+        "{params.py} -m randsmooth check-counts {input:q}"

@@ -196,6 +196,8 @@ COMMAND_ERRORS = [
         "nan.pt: example 0: the model returned non-finite logits",
     ),
     ("merge: not a shard", "merge", ["{bare}", "--out", "{out}/m.parquet"], "bare.parquet"),
+    ("check-counts: missing", "check-counts", ["{counts}", "{out}/none.parquet"], "none.parquet: no such file"),
+    ("check-counts: corrupt", "check-counts", ["{counts}", "{broken}"], "broken.parquet"),
     (
         "metrics: alpha >= 0.5",
         "metrics",
