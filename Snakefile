@@ -52,8 +52,12 @@ rule metrics_all:
 rule check:
     input:
         P.certify_targets(PLAN),
+    log:
+        P.log("check", "check.log"),
     localrule: True
+    conda:
+        ANALYSIS_ENV
     params:
         py=PY,
-    shell:
-        "{params.py} -m randsmooth check-counts {input:q}"
+    shell:  # shown and logged (the shell runs with pipefail)
+        "{params.py} -m randsmooth check-counts {input:q} 2>&1 | tee {log:q}"
