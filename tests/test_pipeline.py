@@ -265,7 +265,14 @@ def test_identical_recipes_share_one_model_folder() -> None:
     [
         ("recipe", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.01), False),
         ("recipe", lambda c: c["recipes"]["tiny"].update(seed=1), False),
-        ("model", lambda c: c["models"]["gauss"].update(sigma=0.5), False),
+        (
+            "model",  # the table's high_prob artifact then reads the run at the new sigma
+            lambda c: [
+                c["models"]["gauss"].update(sigma=0.5),
+                c["papers"]["cohen2019"]["tables"]["digits"]["options"].update(high_prob_sigma=0.5),
+            ],
+            False,
+        ),
         ("model", lambda c: c["models"]["gauss"]["arch_params"].update(width=9), False),
         ("dataset", lambda c: c["datasets"]["digits"].update(options={"upsample": True}), False),
         ("runtime", lambda c: c.update(device="cuda", threads=8), True),
