@@ -238,6 +238,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Seconds slurmctld keeps the record of a finished job (`scontrol show jobs`). The default, 300 s,
+# let a slow run of test_workflow_slurm.py lose its first train job before counting the jobs
+# (`assert 2 == 3`); 12 hours outlast any test run (each Snakemake call is cut at 15 minutes) so
+# the job list no longer depends on the machine's speed. SLURM's own tests keep records the same way.
+MIN_JOB_AGE_S = 12 * 3600
+
+
 def _slurm_conf(root: Path, node: str, cpus: int, memory_mb: int) -> str:
     ctld_port, d_port = _free_port(), _free_port()
     while d_port == ctld_port:
@@ -267,7 +274,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 GresTypes=gpu
-MinJobAge=300
+MinJobAge={MIN_JOB_AGE_S}
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN
 PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """

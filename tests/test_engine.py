@@ -575,3 +575,51 @@ def test_rounds_refuse_block_streams_and_foreign_checkpoints():
     plain = CountSampler(sampler.model, sampler.noise, 2, "cpu", SamplerConfig(n0=10, n=600, batch=50))
     with pytest.raises(ValueError, match="prefix budgets"):
         list(run_rounds(plain, data, range(2), rule))
+
+
+def test_non_finite_logits_stop_at_the_first_example_that_has_them():
+    """NaN logits are never counted (argmax would give class 0 and a certificate): the example is
+    named, the examples before it keep their counts, and the counts of finite rows are unchanged."""
+    model, data = toy_dataset(4)
+
+    class NanOnLargeInputs(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = model(x)
+            large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
+            return torch.where(large, torch.full_like(logits, float("nan")), logits)
+
+    broken = [data[0], data[1], (data[2][0] + 100.0, data[2][1]), data[3]]
+    config = SamplerConfig(n0=10, n=100, batch=64)
+    sampler = CountSampler(NanOnLargeInputs(), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    got = []
+    with pytest.raises(ValueError, match=r"example 2: the model returned non-finite logits \(NaN or inf\) on 110 of"):
+        for record in sampler.run(broken, range(4)):
+            got.append(record)
+    assert [r.idx for r in got] == [0, 1]
+    clean = CountSampler(model, get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    assert sampled_counts(got) == sampled_counts(clean.run(data, range(2)))
+
+
+def test_non_finite_logits_stop_sequential_rounds_and_count_range():
+    """The rounds driver and ``count_range`` refuse NaN logits as the fixed-N pipeline does (the extra
+    count column never reaches a rule or a record)."""
+    from randsmooth.rounds import run_rounds
+    from randsmooth.sequential import make_rule
+
+    model, data = toy_dataset(3)
+
+    class NanOnLargeInputs(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = model(x)
+            large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
+            return torch.where(large, torch.full_like(logits, float("nan")), logits)
+
+    broken = [data[0], (data[1][0] + 100.0, data[1][1]), data[2]]
+    rule = make_rule("grid", [np.nextafter(0.5, 1.0)], 400, 0.01, first=20, ratio=2.0)
+    config = SamplerConfig(n0=10, n=400, batch=64, prefix_budgets=tuple(rule.checkpoints.tolist()))
+    sampler = CountSampler(NanOnLargeInputs(), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    with pytest.raises(ValueError, match=r"example 1: the model returned non-finite logits"):
+        list(run_rounds(sampler, broken, range(3), rule))
+    with pytest.raises(ValueError, match=r"example 1: the model returned non-finite logits \(NaN or inf\) on 30 of"):
+        sampler.count_range(broken[1][0], 1, "estimation", 10, 40)
+    assert sampler.count_range(data[0][0], 0, "estimation", 0, 40).shape == (2,)

@@ -314,7 +314,14 @@ def test_identical_recipes_share_one_model_folder() -> None:
     [
         ("recipe", lambda c: c["recipes"]["tiny"]["optimizer"].update(lr=0.01), False),
         ("recipe", lambda c: c["recipes"]["tiny"].update(seed=1), False),
-        ("model", lambda c: c["models"]["gauss"].update(sigma=0.5), False),
+        (
+            "model",  # the table's high_prob artifact then reads the run at the new sigma
+            lambda c: [
+                c["models"]["gauss"].update(sigma=0.5),
+                c["papers"]["cohen2019"]["tables"]["digits"]["options"].update(high_prob_sigma=0.5),
+            ],
+            False,
+        ),
         ("model", lambda c: c["models"]["gauss"]["arch_params"].update(width=9), False),
         ("dataset", lambda c: c["datasets"]["digits"].update(options={"upsample": True}), False),
         ("runtime", lambda c: c.update(device="cuda", threads=8), True),
@@ -338,7 +345,13 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
         (lambda c: c["certify"]["gauss"].update(n=1000), False),
         (lambda c: c["certify"]["gauss"].update(seed=5), False),
         (lambda c: c["certify"]["gauss"].update(shards=3), False),
-        (lambda c: c["certify"]["gauss"].update(sigma=0.5), False),
+        (  # no run of the table is then certified at its training sigma: only an artifact without such runs
+            lambda c: [
+                c["certify"]["gauss"].update(sigma=0.5),
+                c["papers"]["cohen2019"]["tables"]["digits"].update(artifacts=["radius_vs_pa"]),
+            ],
+            False,
+        ),
         (lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.01, two_sided=True), True),
         (lambda c: c["certify"]["gauss"].update(batch=17), True),
         (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
@@ -353,7 +366,9 @@ def test_run_key_changes_with_the_sampling_only(change: Any, same: bool) -> None
 
 def test_a_new_alpha_reads_the_same_counts() -> None:
     cfg = raw()
-    cfg["papers"]["cohen2019"]["tables"]["l2_alpha_0.01"] = {"runs": ["gauss"], "alpha": 0.01, "radii": [0.0]}
+    options = {"high_prob_sigma": 0.25, "vary_train_noise_sigma": 0.25}  # gauss's sigma (the defaults: 0.5)
+    table = {"runs": ["gauss"], "alpha": 0.01, "radii": [0.0], "options": options}
+    cfg["papers"]["cohen2019"]["tables"]["l2_alpha_0.01"] = table
     plan = expand(cfg)
     variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019") if e.run_name == "gauss"}
     assert set(variants) == {0.001, 0.01}
@@ -392,7 +407,9 @@ def test_noise_space_travels_from_the_model_to_its_runs_and_tables() -> None:
 
 def test_first_examples_reads_a_prefix_of_the_same_run() -> None:
     cfg = raw()
-    cfg["papers"]["cohen2019"]["tables"]["first_100"] = {"runs": ["gauss"], "alpha": 0.01, "first_examples": 100}
+    options = {"high_prob_sigma": 0.25, "vary_train_noise_sigma": 0.25}  # gauss's sigma (the defaults: 0.5)
+    table = {"runs": ["gauss"], "alpha": 0.01, "first_examples": 100, "options": options}
+    cfg["papers"]["cohen2019"]["tables"]["first_100"] = table
     plan = expand(cfg)
     entries = {e.table: e.variant for e in plan.paper_entries("cohen2019") if e.run_name == "gauss"}
     assert entries["first_100"].run_key == entries["digits"].run_key

@@ -141,6 +141,20 @@ def all_profile_files() -> list[Path]:
     return sorted(PROFILES.glob(f"*/{PROFILE_FILE}")) + [LOOPBACK_OVERLAY]
 
 
+def test_cluster_keeps_every_job_record(tmp_path: Path) -> None:
+    """The loopback cluster's slurm.conf keeps finished jobs longer than the SLURM tests can run
+    (their job counts read `scontrol show jobs`, which forgets jobs older than MinJobAge)."""
+    import re
+
+    from slurm_cluster import MIN_JOB_AGE_S, _slurm_conf
+
+    conf = _slurm_conf(tmp_path, "node0", 2, 2000)
+    ages = re.findall(r"^MinJobAge=(\d+)$", conf, flags=re.MULTILINE)
+    assert ages == [str(MIN_JOB_AGE_S)]
+    longest_test_s = 4 * 900  # test_workflow_slurm.py: at most a few Snakemake calls of TIMEOUT_S each
+    assert longest_test_s < MIN_JOB_AGE_S
+
+
 def test_expected_profiles_exist() -> None:
     names = {path.parent.name for path in PROFILES.glob(f"*/{PROFILE_FILE}")}
     assert {"slurm", "local", "ci"} <= names

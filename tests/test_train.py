@@ -101,6 +101,8 @@ def test_resolve_config_fills_defaults() -> None:
         (lambda c: c["schedule"].update(name="poly"), "'schedule.name' must be one of"),
         (lambda c: c["schedule"].update(milestones=[5, 2]), "'schedule.milestones' must be a non-empty increasing"),
         (lambda c: c.update(amp="yes"), "'amp' must be true or false"),
+        (lambda c: c.update(seed=2**70), r"'seed' must be an integer in \[0, 9223372036854775807\]"),
+        (lambda c: c["dataset"].update(seed=2**32), r"'dataset.seed' must be an integer in \[0, 4294967295\] or null"),
         (lambda c: c.update(dataset="digits"), "'dataset' must be a mapping"),
         (lambda c: c["noise"].update(space="logit"), r"'noise.space' must be one of \['pixel', 'normalized'\]"),
         (lambda c: c.update(micro_batches=0), "'micro_batches' must be an integer >= 1"),

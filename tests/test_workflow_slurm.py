@@ -49,7 +49,8 @@ def snakemake(workdir: Path, env: dict[str, str], *args: str) -> subprocess.Comp
 
 
 def slurm_jobs() -> list[dict[str, str]]:
-    """Every job the controller still remembers (MinJobAge), as key=value dicts."""
+    """Every job of the test cluster, as key=value dicts (it keeps finished jobs for MinJobAge =
+    tests/slurm_cluster.py's MIN_JOB_AGE_S, longer than any test run)."""
     out = subprocess.run(
         ["scontrol", "-o", "show", "jobs"], capture_output=True, text=True, timeout=30, check=False
     ).stdout

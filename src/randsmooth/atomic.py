@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -24,7 +24,33 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     temporary name is hidden and ends in ``.tmp``, never in the destination's extension, so a glob
     such as ``*.parquet`` cannot pick up a file that is still being written.
     """
-    dest = Path(path)
+    with atomic_paths(path) as (tmp,):
+        yield tmp
+
+
+@contextmanager
+def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+    """:func:`atomic_path` for the several outputs of one command: yield one temporary path per
+    destination; only after the body has written all of them are they renamed, in order. A failure
+    while writing (a full disk, a file-size limit) leaves every destination as it was, so a command
+    never leaves part of its outputs next to older ones."""
+    with ExitStack() as stack:
+        temps = [stack.enter_context(_temporary(Path(p))) for p in paths]
+        try:
+            yield temps
+        except OSError as exc:  # name the destination, not the hidden temporary (or nothing)
+            if exc.errno is None:
+                raise
+            named = {str(t): str(p) for t, p in zip(temps, paths, strict=True)}
+            where = named.get(str(exc.filename), ", ".join(str(p) for p in paths))
+            raise OSError(exc.errno, os.strerror(exc.errno), where) from exc
+        for tmp, dest in zip(temps, paths, strict=True):
+            os.replace(tmp, dest)
+
+
+@contextmanager
+def _temporary(dest: Path) -> Iterator[Path]:
+    """A hidden temporary file next to ``dest`` (removed on exit unless renamed away)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files whatever the umask
@@ -32,7 +58,6 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -46,11 +71,17 @@ def _umask() -> int:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (fsync'ed before the rename)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp:
+        write_synced(tmp, data)
+    return Path(path)
+
+
+def write_synced(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` and fsync it (for a temporary of :func:`atomic_paths`)."""
+    with open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -49,7 +49,7 @@ def certify_shard(
     from . import data
     from .device import select_device
     from .engine import CountSampler, SamplerConfig, sample_shard
-    from .models import load_model, smoothed_part, to_noise_space
+    from .models import NonFiniteLogitsError, load_model, smoothed_part, to_noise_space
     from .sampling import get_noise
     from .shards import ShardWriter
 
@@ -102,12 +102,15 @@ def certify_shard(
             spec.n,
             torch_device,
         )
-        if rule is None:
-            path = sample_shard(sampler, inputs, writer, progress=progress)
-        else:
-            from .rounds import sample_shard_rounds
+        try:
+            if rule is None:
+                path = sample_shard(sampler, inputs, writer, progress=progress)
+            else:
+                from .rounds import sample_shard_rounds
 
-            path = sample_shard_rounds(sampler, inputs, writer, rule, progress=progress)
+                path = sample_shard_rounds(sampler, inputs, writer, rule, progress=progress)
+        except NonFiniteLogitsError as exc:
+            raise ValueError(f"checkpoint {checkpoint}: {exc}") from None
     logger.info("wrote %s", path)
     return path
 

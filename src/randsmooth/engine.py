@@ -83,6 +83,7 @@ from .counts import (
     default_prefix_budgets,
     noise_params_json,
 )
+from .models.logits import non_finite_error, votes
 from .sampling import Noise
 from .sampling.philox import stream_key
 from .shards import ShardWriter
@@ -239,12 +240,14 @@ class CountSampler:
         if stream not in STREAMS or not 0 <= start <= stop <= length:
             raise ValueError(f"count_range: need a stream in {list(STREAMS)} and 0 <= start <= stop <= {length}")
         x = self._check_input(x, idx)
-        counts = np.zeros(self.num_classes, dtype=np.int64)
+        counts = np.zeros(self.num_classes + 1, dtype=np.int64)  # + 1: non-finite logits (refused)
         for batch in self._noisy_range(x, idx, STREAMS[stream], start, stop, length):
             with torch.inference_mode():
                 preds = self._predict(batch).cpu().numpy()
-            counts += np.bincount(preds, minlength=self.num_classes)
-        return counts
+            counts += np.bincount(preds, minlength=self.num_classes + 1)
+        if counts[-1]:
+            raise non_finite_error(idx, int(counts[-1]), stop - start)
+        return counts[:-1]
 
     # -------------------------------------------------------------------------- counts
     def _predict(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -262,7 +265,7 @@ class CountSampler:
                 f"model returned logits of shape {tuple(logits.shape)}, expected "
                 f"(batch, num_classes={self.num_classes})"
             )
-        return logits.argmax(dim=1)
+        return votes(logits)
 
     def sample_example(self, x: torch.Tensor, label: int, idx: int) -> ExampleRecord:
         """Selection counts, estimation counts and prefix counts of one example ``(x, label)``."""
@@ -286,7 +289,8 @@ class CountSampler:
             dev, rows = self.device, self._ring * self._rows_per_example + 1  # + 1: a row CUDA graphs' warm-up uses
             bufs["shape"] = tuple(shape)
             bufs["xbuf"] = torch.zeros((self._ring, *shape), dtype=torch.float32, device=dev)
-            bufs["counts"] = torch.zeros((rows, self.num_classes), dtype=torch.int64, device=dev)
+            # one column past the classes counts the noisy inputs with non-finite logits (refused)
+            bufs["counts"] = torch.zeros((rows, self.num_classes + 1), dtype=torch.int64, device=dev)
             bufs["ones"] = torch.ones(self.config.batch, dtype=torch.int64, device=dev)
         bufs["counts"].zero_()
         return bufs
@@ -330,7 +334,7 @@ class CountSampler:
         return host.pin_memory().to(self.device, non_blocking=True)
 
     def _count(self, preds: torch.Tensor, desc: torch.Tensor, bufs: dict[str, Any]) -> None:
-        index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes)
+        index = torch.add(preds, desc[3, : preds.shape[0]], alpha=self.num_classes + 1)
         bufs["counts"].view(-1).scatter_add_(0, index, bufs["ones"][: preds.shape[0]])
 
     def _step(self, inputs: torch.Tensor, desc: torch.Tensor, rows: Sequence[Rows], bufs: dict[str, Any]) -> None:
@@ -398,6 +402,9 @@ class CountSampler:
         if example.event is not None:
             example.event.synchronize()  # the one wait per example
         host = example.host.numpy()
+        if host[:, -1].any():
+            raise non_finite_error(example.idx, int(host[:, -1].sum()), self.config.n0 + self.config.n)
+        host = host[:, :-1]
         prefix = np.cumsum(host[1:], axis=0)
         return ExampleRecord(
             idx=example.idx,

@@ -122,13 +122,18 @@ class MetricsSpec:
             raise ValueError(f"{source}: {exc}") from None
 
     def cost_matrix(self, num_classes: int) -> CostMatrix | None:
-        """The cost matrix padded to the table's K classes (None without one)."""
+        """The cost matrix of a table with ``num_classes`` classes (None without one); it must be
+        K x K: a smaller one would silently ignore the costs of the other classes (a preset is
+        padded only when asked, with its ``num_classes``)."""
         if self.cost is None:
             return None
         cm = from_config(self.cost)
-        if cm.num_classes > num_classes:
-            raise ValueError(f"cost matrix has {cm.num_classes} classes but the table has {num_classes}")
-        return cm.padded(num_classes) if cm.num_classes < num_classes else cm
+        if cm.num_classes != num_classes:
+            raise ValueError(
+                f"cost matrix is {cm.num_classes} x {cm.num_classes} but the table has {num_classes} classes; "
+                f"give a {num_classes} x {num_classes} matrix (or a preset with num_classes: {num_classes})"
+            )
+        return cm
 
 
 @dataclass

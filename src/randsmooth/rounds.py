@@ -21,6 +21,7 @@ import torch
 from .batching import pack_ranges
 from .counts import LEGACY_RNG, ExampleRecord
 from .engine import CountSampler, check_settings
+from .models.logits import non_finite_error
 from .shards import ShardWriter
 
 
@@ -109,6 +110,9 @@ def run_rounds(
                 host = torch.stack([bufs["counts"][a : a + sampler._rows_per_example] for a in lo]).cpu().numpy()
             for example, block in zip(ended, host, strict=True):
                 t = state["round"][example.slot]
+                if block[:, -1].any():  # the column past the classes: noisy inputs with non-finite logits
+                    raise non_finite_error(example.idx, int(block[:, -1].sum()), cfg.n0 + int(cps[t]))
+                block = block[:, :-1]
                 totals = np.cumsum(block[1 : t + 2], axis=0)
                 if t + 1 < cps.size and not rule.stops(block[0], totals):
                     state["round"][example.slot] = t + 1

@@ -139,9 +139,12 @@ class ShardWriter:
         return self.out_path
 
     def close(self) -> None:
-        """Close the progress file (kept on disk for a later resume)."""
+        """Close the progress file (kept on disk for a later resume, unless it holds no example: a
+        failed start, e.g. a model with NaN weights, leaves nothing behind)."""
         if not self._fh.closed:
             self._fh.close()
+        if not self.records and self.progress_path.exists():
+            self.progress_path.unlink()
 
     def __enter__(self) -> "ShardWriter":
         return self

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import atomic_torch_save
+from .models import atomic_torch_save, non_finite_error, votes
 from .sampling import Noise
 from .seeding import derive_seed
 
@@ -107,13 +107,18 @@ def smoothed_counts(
             blocks = _noisy_blocks(dataset, indices, noise, num_samples, seed, device)
             for inputs, owner in _row_batches(blocks, batch):
                 logits = model(inputs)
-                if counts is None:
-                    counts = torch.zeros((len(indices), logits.shape[1]), dtype=torch.int64, device=device)
-                flat = owner * counts.shape[1] + logits.argmax(dim=1)
+                if counts is None:  # one column past the classes: inputs with non-finite logits
+                    counts = torch.zeros((len(indices), logits.shape[1] + 1), dtype=torch.int64, device=device)
+                flat = owner * counts.shape[1] + votes(logits)
                 counts.view(-1).index_add_(0, flat, torch.ones_like(flat))
     finally:
         model.train(was_training)
-    return counts.cpu()
+    counts = counts.cpu()
+    bad = torch.nonzero(counts[:, -1]).flatten()
+    if len(bad):
+        row = int(bad[0])
+        raise non_finite_error(int(indices[row]), int(counts[row, -1]), num_samples)
+    return counts[:, :-1]
 
 
 def compute_soft_targets(

@@ -74,8 +74,10 @@ class _Check:
     convert: Callable[[Any], Any] = copy.deepcopy  # numbers become floats, so 1 and 1.0 hash alike
 
 
-def _int(low: int) -> _Check:
-    return _Check(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
+def _int(low: int, high: int | None = None) -> _Check:
+    if high is None:
+        return _Check(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
+    return _Check(lambda v: _is_int(v) and low <= v <= high, f"an integer in [{low}, {high}]")
 
 
 def _number(low: float, strict: bool) -> _Check:
@@ -99,13 +101,15 @@ _MILESTONES = _Check(
     "a non-empty increasing list of integers >= 1",
 )
 
+SEED_MAX = 2**63 - 1  # torch.manual_seed and the int64 of the count table
+SPLIT_SEED_MAX = 2**32 - 1  # numpy / scikit-learn random_state of the data set splits
 # key -> (default, check) or a nested schema; _REQUIRED marks keys without default
 CONFIG_SCHEMA: dict[str, Any] = {
     "dataset": {
         "name": (_REQUIRED, _STR),
         "root": (None, _optional(_STR)),
         "options": ({}, _DICT),
-        "seed": (None, _optional(_int(0))),
+        "seed": (None, _optional(_int(0, SPLIT_SEED_MAX))),
         "augment": (None, _optional(_BOOL)),
         "download": (False, _BOOL),
     },
@@ -130,7 +134,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "nesterov": (False, _BOOL),
     },
     "schedule": {"name": (_REQUIRED, _STR)},  # the remaining keys depend on the name, see _SCHEDULES
-    "seed": (0, _int(0)),
+    "seed": (0, _int(0, SEED_MAX)),
     "device": ("auto", _STR),
     "workers": (2, _int(0)),
     "threads": (None, _optional(_int(1))),

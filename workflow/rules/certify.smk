@@ -14,9 +14,10 @@ rule run_settings:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         settings=lambda w: commands.run_settings_json(PLAN, w.run),
     shell:
-        "printf '%s\\n' {params.settings:q} > {output:q} 2> {log:q}"
+        "{params.py} -m randsmooth write-spec {output:q} {params.settings:q} 2> {log:q}"
 
 
 rule certify_shard:

@@ -8,6 +8,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from randsmooth.papers.catalog import artifacts_of
 from randsmooth.pipeline import commands
+from randsmooth.pipeline import lock
 from randsmooth.pipeline import resources as RES
 from randsmooth.pipeline.keys import KEY_PATTERN
 from randsmooth.pipeline.paths import Paths
@@ -22,6 +23,7 @@ config.clear()
 config.update(PLAN.config)
 
 P = Paths(PLAN.results)  # every results/ path pattern: P.recipe, P.shard, P.counts, ...
+RESULTS_LOCK = []  # the open lock file of the results folder while jobs run (randsmooth.pipeline.lock)
 
 # Inside a rule's conda env the env's own `python`; otherwise the interpreter running Snakemake, by
 # one name whichever alias started it (`snakemake` or `python -m snakemake`: the same params).
@@ -76,3 +78,12 @@ def artifact_outputs(artifact, in_report=report):
         )
         for path in P.artifact_files(PLAN, artifact)
     ]
+
+
+onstart:
+    # one run per results folder, across clones too (Snakemake's own lock is per working directory)
+    try:
+        RESULTS_LOCK.append(lock.acquire(PLAN.results))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

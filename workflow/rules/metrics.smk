@@ -11,9 +11,10 @@ rule metrics_variant:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         spec=lambda w: commands.variant_json(PLAN, w.run, w.variant),
     shell:
-        "printf '%s\\n' {params.spec:q} > {output:q} 2> {log:q}"
+        "{params.py} -m randsmooth write-spec {output:q} {params.spec:q} 2> {log:q}"
 
 
 rule metrics:

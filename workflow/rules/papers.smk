@@ -14,9 +14,10 @@ rule paper_tables:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         spec=lambda w: commands.paper_tables_json(PLAN, P, w.paper),
     shell:
-        "printf '%s\\n' {params.spec:q} > {output:q} 2> {log:q}"
+        "{params.py} -m randsmooth write-spec {output:q} {params.spec:q} 2> {log:q}"
 
 
 for _paper in PAPERS:
@@ -151,7 +152,7 @@ rule index:
         py=PY,
         spec=lambda w: commands.index_json(PLAN, P),  # a function: JSON braces are not wildcards
     shell:
-        "printf '%s\\n' {params.spec:q} > {output.json:q} 2> {log:q} && {params.py} -m randsmooth index "
+        "{params.py} -m randsmooth write-spec {output.json:q} {params.spec:q} 2> {log:q} && {params.py} -m randsmooth index "
         "--spec {output.json:q} --out-md {output.md:q} --out-csv {output.csv:q} >> {log:q} 2>&1"
 
 

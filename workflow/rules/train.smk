@@ -17,9 +17,10 @@ rule model_recipe:
     conda:
         ANALYSIS_ENV
     params:
+        py=PY,
         recipe=lambda w: commands.recipe_json(PLAN, w.model),
     shell:
-        "printf '%s\\n' {params.recipe:q} > {output:q} 2> {log:q}"
+        "{params.py} -m randsmooth write-spec {output:q} {params.recipe:q} 2> {log:q}"
 
 
 rule soft_targets:

@@ -24,4 +24,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cost": ("cost", "GPU-hours of a workflow config's jobs per rule, paper table and target"),
     "soft-targets": ("soft_targets", "a smoothed teacher's class frequencies on the training set (CAT-RS)"),
     "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
+    "check-counts": ("check_counts", "check that count tables are present and readable (the check target)"),
+    "write-spec": ("write_spec", "write a workflow spec file (run.json, tables.json, ...) atomically"),
 }

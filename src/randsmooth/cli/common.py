@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,6 +17,9 @@ from typing import Any, NoReturn
 from ..device import DeviceUnavailableError
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a program killed by SIGPIPE: the reader (e.g. `| head`) stopped reading
+# Failures of the disk or folder written to: one line naming the file, like a user error.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM})
 # Exceptions that describe a mistake of the user (an argument, a file, a setting), not a bug.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
@@ -38,6 +44,20 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def disk_error(exc: OSError) -> str:
+    """``<file>: No space left on device`` (the file written to, and the system's reason)."""
+    where = exc.filename if exc.filename is not None else "writing the outputs"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit does not raise again (Python docs,
+    "Note on SIGPIPE")."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def one_line(message: Any) -> str:
     return " ".join(str(message).split())
 
@@ -51,8 +71,16 @@ def command(func: Callable[[list[str]], int | None]) -> Callable[[Sequence[str] 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         try:
             return int(func(list(sys.argv[1:] if argv is None else argv)) or 0)
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
         except USER_ERRORS as exc:
             print(f"error: {one_line(exc)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            print(f"error: {one_line(disk_error(exc))}", file=sys.stderr)
             return EXIT_USER_ERROR
 
     return main

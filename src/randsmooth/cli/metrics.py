@@ -17,11 +17,12 @@ import logging
 import os
 from typing import Any
 
-import yaml
+import numpy as np
 
-from ..atomic import atomic_path, atomic_write_text
+from ..atomic import atomic_paths, write_synced
 from ..counts import read_table
 from ..evaluate import DEFAULT_PA_THRESHOLDS, DEFAULT_RADII, MetricsSpec, evaluate, markdown
+from ..pipeline.config import load_yaml
 from .common import Parser, command, read_json_file
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def _cost(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.cost_config is not None:
         if not os.path.isfile(args.cost_config):
             raise FileNotFoundError(f"--cost-config {args.cost_config}: no such file")
-        return yaml.safe_load(open(args.cost_config, encoding="utf-8"))
+        return load_yaml(args.cost_config)
     if args.cost_preset is not None:
         if args.cost_dataset is None:
             raise ValueError("--cost-preset needs --cost-dataset")
@@ -111,14 +112,26 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     spec = spec_from_args(args)
     table = read_table(args.table)
+    _check_cost(spec, table, args)
     result = evaluate(table, spec)
-    atomic_write_text(args.out_csv, result.long.to_csv(index=False))
-    log.info("wrote %s (%d metrics)", args.out_csv, len(result.long))
-    if args.out_md is not None:
-        atomic_write_text(args.out_md, markdown(result, table, spec, os.path.basename(args.table)))
-        log.info("wrote %s", args.out_md)
-    if args.per_example is not None:
-        with atomic_path(args.per_example) as tmp:
-            result.per_example.to_parquet(tmp, index=False)
-        log.info("wrote %s", args.per_example)
+    outputs = [args.out_csv, *(p for p in (args.out_md, args.per_example) if p is not None)]
+    with atomic_paths(*outputs) as temps:  # all written, then all renamed: never a partial set
+        files = dict(zip(outputs, temps, strict=True))
+        write_synced(files[args.out_csv], result.long.to_csv(index=False).encode("utf-8"))
+        if args.out_md is not None:
+            text = markdown(result, table, spec, os.path.basename(args.table))
+            write_synced(files[args.out_md], text.encode("utf-8"))
+        if args.per_example is not None:
+            result.per_example.to_parquet(files[args.per_example], index=False)
+    log.info("wrote %s (%d metrics)", ", ".join(outputs), len(result.long))
     return 0
+
+
+def _check_cost(spec: MetricsSpec, table: Any, args: argparse.Namespace) -> None:
+    """The cost matrix is K x K of the table (one line naming where the matrix came from)."""
+    try:
+        spec.cost_matrix(int(np.asarray(table["num_classes"])[0]))
+    except ValueError as exc:
+        given = (("--spec", args.spec), ("--cost-config", args.cost_config))
+        source = next((f"{flag} {value}" for flag, value in given if value), "--cost-preset")
+        raise ValueError(f"{source}: {exc} ({args.table})") from None

@@ -75,7 +75,7 @@ def soft_targets(args: argparse.Namespace) -> Path:
     """Compute and save the soft targets described by parsed ``args``; returns the output path."""
     from ..data import dataset_spec, load_dataset
     from ..device import select_device
-    from ..models import load_model, smoothed_part, to_noise_space
+    from ..models import NonFiniteLogitsError, load_model, smoothed_part, to_noise_space
     from ..sampling import get_noise
     from ..soft_targets import compute_soft_targets, save_soft_targets
 
@@ -105,7 +105,10 @@ def soft_targets(args: argparse.Namespace) -> Path:
         args.num_samples,
     )
     smoothed, inputs = smoothed_part(model, s["noise_space"]), to_noise_space(dataset, model, s["noise_space"])
-    targets = compute_soft_targets(smoothed, inputs, noise, args.num_samples, args.seed, args.batch, device)
+    try:
+        targets = compute_soft_targets(smoothed, inputs, noise, args.num_samples, args.seed, args.batch, device)
+    except NonFiniteLogitsError as exc:
+        raise ValueError(f"--checkpoint {args.checkpoint}: {exc}") from None
     path = save_soft_targets(args.out, targets, args.num_samples, args.seed)
     logger.info("wrote %s", path)
     return path

@@ -91,10 +91,16 @@ def default_prefix_budgets(n: int) -> tuple[int, ...]:
     return tuple(budgets) + (int(n),)
 
 
+INT64_MAX = 2**63 - 1
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
-    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, else ``ValueError`` naming it."""
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum`` that the count table's
+    int64 columns hold (< 2^63), else ``ValueError`` naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value > INT64_MAX:
+        raise ValueError(f"{name} must be an integer <= 2^63 - 1 (the count table's int64), got {value!r}")
     return int(value)
 
 

@@ -13,12 +13,14 @@ from .checkpoint import (
     load_pretrained,
     save_checkpoint,
 )
+from .logits import NonFiniteLogitsError, non_finite_error, votes
 from .noise_space import NOISE_SPACES, check_noise_space, smoothed_part, to_noise_space
 from .normalize import Normalize
 from .registry import arch_names, build_model, create_model, register_arch
 
 __all__ = [
     "NOISE_SPACES",
+    "NonFiniteLogitsError",
     "Normalize",
     "REFERENCE_ARCH_DATASETS",
     "arch_names",
@@ -29,8 +31,10 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "load_pretrained",
+    "non_finite_error",
     "register_arch",
     "save_checkpoint",
     "smoothed_part",
     "to_noise_space",
+    "votes",
 ]

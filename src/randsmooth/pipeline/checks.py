@@ -124,6 +124,58 @@ def table_cost(raw: Any, costs: Mapping[str, dict[str, Any]], where: str, index:
     return cost
 
 
+def check_cost_classes(costs: list[dict[str, Any] | None], dataset: DatasetEntry, where: str) -> None:
+    """Each cost matrix of a table is K x K of its runs' data set (a smaller one would silently give
+    the other classes no cost)."""
+    from ..costs import from_config
+
+    k = data_module().dataset_spec(dataset.name, **dataset.loader_options()).num_classes
+    for index, cost in enumerate(costs):
+        if cost is None:
+            continue
+        size = from_config({key: v for key, v in cost.items() if key in MATRIX_KEYS}).num_classes
+        if size != k:
+            raise ValueError(
+                f"config key '{where}/{index}': cost matrix {cost['name']!r} is {size} x {size} but the "
+                f"table's runs are on {dataset.name} with {k} classes; give a {k} x {k} matrix"
+            )
+
+
+# cohen2019 artifacts that read the runs certified with their model's training noise and sigma
+_MATCHED_ARTIFACTS = ("certified_accuracy", "table1", "vary_sigma", "high_prob", "predict")
+
+
+def check_table_runs(
+    paper: str, table: Mapping[str, Any], runs: Mapping[str, tuple[RunEntry, Any]], where: str
+) -> None:
+    """The runs a table's artifacts need are in it (cohen2019: runs certified with their training
+    noise, at ``options/high_prob_sigma`` and ``options/vary_train_noise_sigma``); else the artifact
+    job would fail only after training and certification. ``runs``: name -> (run, its model)."""
+    if paper != "cohen2019":
+        return
+    artifacts, options = table["artifacts"], table["options"]
+    same_noise = {name: run for name, (run, model) in runs.items() if run.noise == model.noise}
+    matched = {name: run for name, (run, model) in runs.items() if name in same_noise and run.sigma == model.sigma}
+    needs = [a for a in artifacts if a in _MATCHED_ARTIFACTS]
+    if needs and not matched:
+        raise ValueError(
+            f"config key '{where}/runs': artifacts {needs} need a run certified with its model's training "
+            f"noise and sigma; none of {list(runs)} is (or list the table's artifacts without them)"
+        )
+    for artifact, option, pool in (
+        ("high_prob", "high_prob_sigma", matched),
+        ("vary_train_noise", "vary_train_noise_sigma", same_noise),
+    ):
+        sigma = float(options[option])
+        if artifact in artifacts and not any(run.sigma == sigma for run in pool.values()):
+            raise ValueError(
+                f"config key '{where}/options/{option}': no run of the table is certified at sigma = {sigma:g} "
+                f"with its training noise (artifact {artifact}); certified: "
+                f"{sorted({run.sigma for run in pool.values()})}; set the option, add such a run or leave "
+                f"{artifact} out of the table's artifacts"
+            )
+
+
 def check_budget(budget: int | None, run: RunEntry, run_name: str, where: str) -> None:
     if budget is None:
         return

@@ -11,6 +11,7 @@ every error is one line naming the key path and what was expected, e.g.
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,11 @@ MOVED = {
 }
 # path-valued keys in which a leading ~ means the home folder
 _USER_PATHS = ("results", "data_root")
+# limits of a config file: its size, its nesting depth and the values its aliases expand to (an
+# "alias bomb" of a few lines expands to billions of values when Snakemake hashes the config)
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -52,18 +58,79 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def load_yaml(path: str | os.PathLike[str]) -> Any:
-    """Parse a YAML (or JSON) file strictly; one-line ``ValueError`` naming the file and line."""
+    """Parse a YAML (or JSON) file strictly; one-line ``ValueError`` naming the file (and line or
+    key): not UTF-8, larger than ``MAX_BYTES``, nested deeper than ``MAX_DEPTH``, aliases that refer
+    to themselves or expand to more than ``MAX_VALUES`` values."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a YAML file")
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_BYTES >> 20} MiB; a config is a short YAML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+    try:
+        loaded = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ValueError(f"{path}: {where}{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: cannot parse YAML ({' '.join(str(exc).split())[:200]})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels") from None
+    _check_shape(loaded, path)
+    return loaded
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH``, self-referencing aliases and aliases expanding to
+    more than ``MAX_VALUES`` values; the message names the key."""
+    seen: dict[int, tuple[int, int]] = {}  # id of a shared list/dict -> (expanded values, height)
+    open_ids: set[int] = set()
+
+    def walk(node: Any, key: str, depth: int) -> tuple[int, int]:
+        if not isinstance(node, (dict, list)):
+            return 1, 0
+        where = f"config key {key or '<top level>'!r}"
+        if id(node) in open_ids:
+            raise ValueError(f"{path}: {where}: an alias refers to itself (a recursive value)")
+        if id(node) not in seen:
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"{path}: {where}: nested deeper than {MAX_DEPTH} levels")
+            open_ids.add(id(node))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            values, height = 1, 0
+            for name, child in items:
+                count, child_height = walk(child, f"{key}/{name}" if key else str(name), depth + 1)
+                values, height = values + count, max(height, child_height + 1)
+                if values > MAX_VALUES:
+                    raise ValueError(f"{path}: {where}: expands to more than {MAX_VALUES} values (aliases)")
+            open_ids.discard(id(node))
+            seen[id(node)] = (values, height)
+        values, height = seen[id(node)]
+        if depth + height > MAX_DEPTH:
+            raise ValueError(f"{path}: {where}: nested deeper than {MAX_DEPTH} levels (aliases)")
+        return values, height
+
+    walk(data, "", 0)
+
+
+def _top_level_mapping(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``data`` if it is a mapping; else one line saying what the file holds instead."""
+    if isinstance(data, dict):
+        return data
+    what = "is empty" if data is None else "holds a list" if isinstance(data, list) else f"holds the value {data!r:.40}"
+    raise ValueError(f"{path}: {what}; a config is a mapping of keys (e.g. 'results: results')")
 
 
 def merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,13 +160,28 @@ def _defaulting_validator(schema: Mapping[str, Any]) -> Any:
 
 
 def _check_moved(config: Mapping[str, Any]) -> None:
-    for name, entry in (config.get("certify") or {}).items():
+    certify = config.get("certify")
+    if not isinstance(certify, Mapping):
+        return  # the schema says what certify must be
+    for name, entry in certify.items():
         for key in MOVED:
             if isinstance(entry, Mapping) and key in entry:
                 raise ValueError(
                     f"config key 'certify/{name}/{key}': {key} moved to {MOVED[key]}; "
                     "a run certified once serves every alpha"
                 )
+
+
+def _check_numbers(value: Any, key: str) -> None:
+    """Refuse NaN anywhere (the schema's bounds are all false for NaN, so it would pass them)."""
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(f"config key {key or '<top level>'!r}: NaN is not a number; expected a finite value")
+    if isinstance(value, Mapping):
+        for name, child in value.items():
+            _check_numbers(child, f"{key}/{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            _check_numbers(child, f"{key}/{index}")
 
 
 def _error_message(exc: Any) -> str:
@@ -115,7 +197,9 @@ def _error_message(exc: Any) -> str:
                 f"expected one of {sorted(known)}"
             )
     if exc.validator in ("anyOf", "oneOf") and exc.context:
-        exc = min(exc.context, key=lambda e: len(e.message))
+        # the shortest alternative's message, but not "is not of type 'null'" of an optional value
+        options = [e for e in exc.context if not (e.validator == "type" and e.validator_value == "null")]
+        exc = min(options or exc.context, key=lambda e: len(e.message))
     where = "/".join(parts) or "<top level>"
     message = " ".join(exc.message.split())
     return f"config key {where!r}: {message[:300]}"
@@ -128,6 +212,7 @@ def validate(config: Any, schema_path: str | os.PathLike[str]) -> dict[str, Any]
     if not isinstance(config, dict):
         raise ValueError(f"config must be a mapping at the top level, got {type(config).__name__}")
     _check_moved(config)
+    _check_numbers(config, "")
     try:
         _defaulting_validator(load_yaml(schema_path)).validate(config)
     except jsonschema.ValidationError as exc:
@@ -139,7 +224,7 @@ def validate(config: Any, schema_path: str | os.PathLike[str]) -> dict[str, Any]
 
 def load(path: str | os.PathLike[str], schema_path: str | os.PathLike[str] = SCHEMA) -> dict[str, Any]:
     """Read and validate one config file (defaults filled in); errors name the file."""
-    config = load_yaml(path)
+    config = _top_level_mapping(load_yaml(path), path)
     try:
         return validate(config, schema_path)
     except ValueError as exc:
@@ -159,10 +244,7 @@ def workflow_config(
     files = config_files(configfiles, basedir)
     config: dict[str, Any] = {}
     for path in files:
-        data = load_yaml(path)
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a config must be a mapping at the top level, got {type(data).__name__}")
-        merge(config, data)
+        merge(config, _top_level_mapping(load_yaml(path), path))
     merge(config, overrides)
     where = ", ".join(str(f) for f in files)
     try:

@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..papers import catalog
-from .checks import MATRIX_KEYS, check_budget, check_first_examples, label, lookup, table_cost, table_noise_space
+from .checks import (
+    MATRIX_KEYS,
+    check_budget,
+    check_cost_classes,
+    check_first_examples,
+    check_table_runs,
+    label,
+    lookup,
+    table_cost,
+    table_noise_space,
+)
 from .entries import RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
 
@@ -65,6 +75,7 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
     datasets = sorted({run.dataset.name for run in runs})
     if len(datasets) > 1:
         raise ValueError(f"config key '{where}/runs': the runs of one table must share a data set, got {datasets}")
+    check_cost_classes(costs, runs[0].dataset, f"{where}/costs")
     methods = [plan.models[run.model_key].method["name"] for run in runs]
     plan.tables[(paper, table)] = {
         "description": spec.get("description", ""),
@@ -85,6 +96,9 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
         "artifacts": catalog.table_artifacts(paper, spec["artifacts"], datasets[0], f"{where}/artifacts"),
         "options": catalog.resolve_options(paper, spec["options"], f"{where}/options"),
     }
+    check_table_runs(
+        paper, plan.tables[(paper, table)], {n: (r, plan.models[r.model_key]) for n, r in by_name.items()}, where
+    )
     for run_name, run in zip(spec["runs"], runs, strict=True):
         model = plan.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"

@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # torch is imported where noise is sampled: radii need only n
     import torch
 
 NORMS: tuple[str, ...] = ("l1", "l2", "linf")
+# largest sigma (per-coordinate RMS; [0, 1] pixel units): beyond it the input is lost in the noise
+# and float32 noisy inputs come close to overflowing (config/schema.yaml has the same maximum)
+MAX_SIGMA = 1e6
+_FINITE: set[tuple[str, int]] = set()  # noises whose samples were checked finite (Noise.check_finite)
 _NORM_EXPONENT_INVERSE = {"l1": 1.0, "l2": 0.5, "linf": 0.0}  # 1/p for each norm
 
 
@@ -67,6 +71,9 @@ class Noise(ABC):
     name: ClassVar[str]
     direct_norms: ClassVar[tuple[str, ...]]
     param_names: ClassVar[tuple[str, ...]] = ()
+    # False where sigma <= MAX_SIGMA alone keeps every float32 sample finite (light or bounded tails,
+    # no parameter in an exponent), so :meth:`check_finite` need not sample
+    may_overflow: ClassVar[bool] = True
 
     def __init__(self, sigma: float, dim: int) -> None:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
@@ -77,6 +84,8 @@ class Noise(ABC):
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}") from None
         if not math.isfinite(sigma_f) or sigma_f <= 0:
             raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
+        if sigma_f > MAX_SIGMA:
+            raise ValueError(f"sigma must be at most {MAX_SIGMA:g} (noise far beyond the input range), got {sigma!r}")
         self.sigma = sigma_f
         self.dim = int(dim)
 
@@ -101,6 +110,27 @@ class Noise(ABC):
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}(sigma={self.sigma!r}, dim={self.dim}{extra})"
+
+    def check_finite(self, num: int = 1) -> None:
+        """Raise ``ValueError`` unless the family's scale is finite and ``num`` float32 noisy copies
+        of an all-ones input (a fixed seed) are finite: parameters such as expp p = 0.01 or exp1
+        k = 0.01 overflow float32 (|x| ~ Gamma(1/p)^(1/p)), which would give inf inputs and radii."""
+        import torch
+
+        try:
+            lambd = self.lambd
+        except (OverflowError, ZeroDivisionError):
+            lambd = math.inf
+        if not math.isfinite(lambd) or lambd <= 0:
+            raise ValueError(f"{self!r}: the noise scale overflows (lambd = sigma / s_q is not finite)")
+        if not self.may_overflow or (repr(self), num) in _FINITE:
+            return
+        x = self.sample(torch.ones((num, self.dim)), torch.Generator().manual_seed(0))
+        if not torch.isfinite(x).all():
+            raise ValueError(
+                f"{self!r}: noisy inputs overflow float32 (inf or NaN); use a smaller sigma or milder parameters"
+            )
+        _FINITE.add((repr(self), num))
 
     # -------------------------------------------------------------------------- sampling
     @abstractmethod

@@ -60,6 +60,7 @@ class Gaussian(Noise):
     """Isotropic Gaussian N(0, lambd^2 I); s_q = 1 (lambd = sigma). Direct guarantee: l2."""
 
     name = "gaussian"
+    may_overflow = False
     direct_norms = ("l2",)
 
     def unit_rms(self) -> float:
@@ -86,6 +87,7 @@ class Laplace(Noise):
     """
 
     name = "laplace"
+    may_overflow = False
     direct_norms = ("l1", "linf")
 
     def unit_rms(self) -> float:
@@ -117,6 +119,7 @@ class Uniform(Noise):
     """
 
     name = "uniform"
+    may_overflow = False
     direct_norms = ("l1", "linf")
 
     def unit_rms(self) -> float:
@@ -147,6 +150,7 @@ class Pareto(Noise):
     """
 
     name = "pareto"
+    may_overflow = False
     direct_norms = ("l1",)
     param_names = ("a",)
 

@@ -60,6 +60,7 @@ class UniformBall(Noise):
     """
 
     name = "uniform_ball"
+    may_overflow = False
     direct_norms = ("l2",)
 
     def unit_rms(self) -> float:

@@ -39,4 +39,6 @@ def get_noise(name: str, sigma: float, dim: int, **params: Any) -> Noise:
     unexpected = sorted(set(params) - set(cls.param_names))
     if unexpected:
         raise ValueError(f"noise {name!r} got unexpected parameter(s) {unexpected}; it takes {list(cls.param_names)}")
-    return cls(sigma, dim, **params)
+    noise = cls(sigma, dim, **params)
+    noise.check_finite()
+    return noise
