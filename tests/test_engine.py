@@ -577,20 +577,27 @@ def test_rounds_refuse_block_streams_and_foreign_checkpoints():
         list(run_rounds(plain, data, range(2), rule))
 
 
+class NanOnLargeInputs(torch.nn.Module):
+    """``model`` with NaN logits on inputs that have a coordinate above 50 in magnitude."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.model(x)
+        large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
+        return torch.where(large, torch.full_like(logits, float("nan")), logits)
+
+
 def test_non_finite_logits_stop_at_the_first_example_that_has_them():
     """NaN logits are never counted (argmax would give class 0 and a certificate): the example is
     named, the examples before it keep their counts, and the counts of finite rows are unchanged."""
     model, data = toy_dataset(4)
 
-    class NanOnLargeInputs(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            logits = model(x)
-            large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
-            return torch.where(large, torch.full_like(logits, float("nan")), logits)
-
     broken = [data[0], data[1], (data[2][0] + 100.0, data[2][1]), data[3]]
     config = SamplerConfig(n0=10, n=100, batch=64)
-    sampler = CountSampler(NanOnLargeInputs(), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    sampler = CountSampler(NanOnLargeInputs(model), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
     got = []
     with pytest.raises(ValueError, match=r"example 2: the model returned non-finite logits \(NaN or inf\) on 110 of"):
         for record in sampler.run(broken, range(4)):
@@ -608,16 +615,10 @@ def test_non_finite_logits_stop_sequential_rounds_and_count_range():
 
     model, data = toy_dataset(3)
 
-    class NanOnLargeInputs(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            logits = model(x)
-            large = (x.flatten(1).abs().amax(dim=1) > 50).unsqueeze(1)
-            return torch.where(large, torch.full_like(logits, float("nan")), logits)
-
     broken = [data[0], (data[1][0] + 100.0, data[1][1]), data[2]]
     rule = make_rule("grid", [np.nextafter(0.5, 1.0)], 400, 0.01, first=20, ratio=2.0)
     config = SamplerConfig(n0=10, n=400, batch=64, prefix_budgets=tuple(rule.checkpoints.tolist()))
-    sampler = CountSampler(NanOnLargeInputs(), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
+    sampler = CountSampler(NanOnLargeInputs(model), get_noise("gaussian", 0.5, DIM), 2, "cpu", config)
     with pytest.raises(ValueError, match=r"example 1: the model returned non-finite logits"):
         list(run_rounds(sampler, broken, range(3), rule))
     with pytest.raises(ValueError, match=r"example 1: the model returned non-finite logits \(NaN or inf\) on 30 of"):
