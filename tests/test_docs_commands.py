@@ -49,7 +49,12 @@ SNAKEMAKE = ("snakemake", ".venv/bin/snakemake")
 RANDSMOOTH = ("python", "-m", "randsmooth")
 CI_CONFIG = "config/ci.yaml"
 # documented placeholder -> the real instance a run uses (<run> is filled in from `describe`)
-SUBSTITUTIONS = {"<target>": "cohen2019_table1", "gpu=N": "gpu=2", "--config FILE": f"--config {CI_CONFIG}"}
+SUBSTITUTIONS = {
+    "<target>": "cohen2019_table1",
+    "<paper>": "cohen2019",
+    "gpu=N": "gpu=2",
+    "--config FILE": f"--config {CI_CONFIG}",
+}
 # commands that only name the tool, not a command line
 TOOL_NAMES = {"snakemake", "python -m randsmooth", "python -m randsmooth …", "python -m randsmooth ..."}
 # the README's certification walk-through, made cheap: documented value -> the value run here
@@ -148,7 +153,7 @@ def instances(doc: Documented, run_folder: str) -> list[str]:
 
 def classify(line: str) -> str:
     """'dry-run', 'unlock', 'lint', 'report' (Snakemake); 'walkthrough', 'synopsis', 'help',
-    'describe', 'gpu-lease' (randsmooth)."""
+    'describe', 'gpu-lease', 'cost' (randsmooth)."""
     words = shlex.split(line)
     if words[0] in SNAKEMAKE:
         for option, kind in (("--unlock", "unlock"), ("--lint", "lint"), ("--report", "report")):
@@ -160,7 +165,7 @@ def classify(line: str) -> str:
         return "synopsis"
     if not rest or rest == ["--help"] or len(rest) == 1:
         return "help"
-    if rest[0] in ("describe", "gpu-lease"):
+    if rest[0] in ("describe", "gpu-lease", "cost"):
         return rest[0]
     if rest[0] in ("train", "certify", "merge", "metrics"):
         return "walkthrough"
@@ -309,7 +314,7 @@ def randsmooth_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.parametrize("line", [x for x in RANDSMOOTH_LINES if classify(x) != "walkthrough"])
 def test_documented_randsmooth_command_runs(line: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """describe for real (in this process), gpu-lease for real (a subprocess: it execs its
+    """describe and cost for real (in this process), gpu-lease for real (a subprocess: it execs its
     command); a bare command name runs --help; a synopsis's options must all be the command's."""
     kind = classify(line)
     words = shlex.split(line)[3:]
@@ -322,6 +327,10 @@ def test_documented_randsmooth_command_runs(line: str, tmp_path: Path, capsys: p
     if kind == "describe":
         status, out, err = randsmooth_in_process(words, capsys)
         assert status == 0 and "\nrun\t" in out, err[-2000:]
+        return
+    if kind == "cost":
+        status, out, err = randsmooth_in_process(words, capsys)
+        assert status == 0 and "\ntotal (each job once)" in out, err[-2000:]
         return
     name = [w for w in words if not w.startswith("-")][:1]
     status, out, err = randsmooth_in_process([*name, "--help"], capsys)
