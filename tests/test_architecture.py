@@ -10,6 +10,8 @@
   a login node; library checks are imported lazily);
 * every module is in one of the layers of the README's "Architecture" section (read from it) and
   imports only from its own layer and the layers listed before it;
+* no import cycle between modules, counting imports under ``TYPE_CHECKING`` and inside functions
+  (e.g. ``plan`` builds on ``papers`` and ``resources``, so neither may import ``plan`` back);
 * every library module stays under 600 lines, every pipeline module under about 300.
 """
 
@@ -34,8 +36,12 @@ def name(path: Path) -> str:
 
 def imports(path: Path, top_level_only: bool = False) -> set[str]:
     """Absolute names of everything ``path`` imports (relative imports resolved)."""
-    tree = ast.parse(path.read_text())
     package = name(path).split(".")[:-1] if path.name != "__init__.py" else name(path).split(".")
+    return imported(ast.parse(path.read_text()), package, top_level_only)
+
+
+def imported(tree: ast.Module, package: list[str], top_level_only: bool = False) -> set[str]:
+    """Absolute names of everything ``tree`` (a module of ``package``) imports."""
     nodes = tree.body if top_level_only else list(ast.walk(tree))
     out = set()
     for node in nodes:
@@ -122,3 +128,58 @@ def test_layer_order(path: Path) -> None:
         if d.split(".")[0] == "randsmooth" and d.count(".") >= 1 and level.get(d.split(".")[1], -1) > level[parts[1]]
     )
     assert not later, f"{name(path)} imports {later}, from a layer after its own"
+
+
+def import_graph(sources: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Module -> the modules among ``sources`` it imports (an import of ``m.name`` counts for ``m``;
+    a package's ``__init__`` is left out: ``from . import x`` names it but imports ``x``)."""
+    modules = set(sources)
+    return {m: {d for d in deps if d in modules and d != m} for m, deps in sources.items()}
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of ``graph`` (``[a, b, ..., a]``), or ``[]`` when it has none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        state[module] = 1
+        path.append(module)
+        for dep in sorted(graph[module]):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        state[module] = 2
+        path.pop()
+        return []
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return []
+
+
+def test_import_cycle_found_in_type_checking_back_import() -> None:
+    """The old ``plan`` <-> ``papers`` pattern: ``plan`` imports ``papers``, which imports ``plan``
+    only for a type annotation (under ``TYPE_CHECKING``); that is a cycle all the same."""
+    plan = "from .papers import add_paper\n"
+    papers = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .plan import Plan\n"
+    sources = {
+        "randsmooth.pipeline.plan": imported(ast.parse(plan), ["randsmooth", "pipeline"]),
+        "randsmooth.pipeline.papers": imported(ast.parse(papers), ["randsmooth", "pipeline"]),
+    }
+    assert import_cycle(import_graph(sources)) == [
+        "randsmooth.pipeline.papers",
+        "randsmooth.pipeline.plan",
+        "randsmooth.pipeline.papers",
+    ]
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_cycle() -> None:
+    """No module imports, directly or through others, a module that imports it back: every import,
+    also one under ``TYPE_CHECKING`` or inside a function, runs one way."""
+    sources = {name(p): imports(p) for p in MODULES if p.name != "__init__.py"}
+    cycle = import_cycle(import_graph(sources))
+    assert not cycle, f"import cycle: {' -> '.join(cycle)}"

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..papers import catalog
 from .checks import (
@@ -27,28 +28,50 @@ from .checks import (
     table_cost,
     table_noise_space,
 )
-from .entries import RunEntry, TableEntry, Variant
+from .entries import ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
-
-if TYPE_CHECKING:
-    from .plan import Plan
 
 # papers whose authors released per-example certification logs
 LOG_PAPERS = ("cohen2019", "sun2025")
 
 
-def add_paper(plan: Plan, paper: str, raw: Mapping[str, Any]) -> None:
-    """Expand one enabled paper of the config into ``plan.papers``, ``plan.tables``,
-    ``plan.entries`` and ``plan.variants``."""
+@dataclass(frozen=True)
+class Sources:
+    """What the paper tables read of the rest of the plan: named cost matrices, the runs (by key and
+    by config name), the models (by key) and the ``certify`` section (each run's model name)."""
+
+    costs: Mapping[str, Mapping[str, Any]]
+    runs: Mapping[str, RunEntry]
+    run_names: Mapping[str, str]
+    models: Mapping[str, ModelEntry]
+    certify: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass
+class Paper:
+    """One enabled paper expanded: its ``info`` (title, table names, published logs), its tables by
+    (paper, table), its table rows and their metrics variants by (run key, variant key)."""
+
+    info: dict[str, Any]
+    tables: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    entries: list[TableEntry] = field(default_factory=list)
+    variants: dict[tuple[str, str], Variant] = field(default_factory=dict)
+
+
+def expand_paper(paper: str, raw: Mapping[str, Any], sources: Sources) -> Paper | None:
+    """Paper ``paper`` of the config (``papers/<paper>``) expanded; None when it is not enabled."""
     if not raw["enabled"]:
-        return
-    plan.papers[paper] = {
-        "title": raw.get("title", paper),
-        "tables": list(raw["tables"]),
-        "published_logs": _published_logs(paper, raw.get("published_logs"), f"papers/{paper}/published_logs"),
-    }
+        return None
+    out = Paper(
+        {
+            "title": raw.get("title", paper),
+            "tables": list(raw["tables"]),
+            "published_logs": _published_logs(paper, raw.get("published_logs"), f"papers/{paper}/published_logs"),
+        }
+    )
     for table, spec in raw["tables"].items():
-        _add_table(plan, paper, table, spec)
+        _add_table(out, sources, paper, table, spec)
+    return out
 
 
 def _published_logs(paper: str, raw: Mapping[str, Any] | None, where: str) -> dict[str, Any] | None:
@@ -65,19 +88,19 @@ def _published_logs(paper: str, raw: Mapping[str, Any] | None, where: str) -> di
     }
 
 
-def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> None:
+def _add_table(out: Paper, src: Sources, paper: str, table: str, spec: Mapping[str, Any]) -> None:
     where = f"papers/{paper}/tables/{table}"
     costs: list[dict[str, Any] | None] = [
-        table_cost(c, plan.costs, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
+        table_cost(c, src.costs, f"{where}/costs/{i}", i) for i, c in enumerate(spec["costs"])
     ] or [None]
-    runs = [plan.runs[lookup(plan.run_names, "certify", name, f"{where}/runs")] for name in spec["runs"]]
+    runs = [src.runs[lookup(src.run_names, "certify", name, f"{where}/runs")] for name in spec["runs"]]
     by_name = dict(zip(spec["runs"], runs, strict=True))
     datasets = sorted({run.dataset.name for run in runs})
     if len(datasets) > 1:
         raise ValueError(f"config key '{where}/runs': the runs of one table must share a data set, got {datasets}")
     check_cost_classes(costs, runs[0].dataset, f"{where}/costs")
-    methods = [plan.models[run.model_key].method["name"] for run in runs]
-    plan.tables[(paper, table)] = {
+    methods = [src.models[run.model_key].method["name"] for run in runs]
+    out.tables[(paper, table)] = {
         "description": spec.get("description", ""),
         "norm": spec["norm"],
         "alpha": float(spec["alpha"]),
@@ -97,18 +120,19 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
         "options": catalog.resolve_options(paper, spec["options"], f"{where}/options"),
     }
     check_table_runs(
-        paper, plan.tables[(paper, table)], {n: (r, plan.models[r.model_key]) for n, r in by_name.items()}, where
+        paper, out.tables[(paper, table)], {n: (r, src.models[r.model_key]) for n, r in by_name.items()}, where
     )
     for run_name, run in zip(spec["runs"], runs, strict=True):
-        model = plan.models[run.model_key]
+        model = src.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
         for budget in spec["budgets"]:
             check_budget(budget, run, run_name, f"{where}/budgets")
             for cost in costs:
-                variant = _variant(plan, run, spec, budget, cost)
+                variant = _variant(run, spec, budget, cost)
+                out.variants[(run.key, variant.key)] = variant
                 row = label(run_name, run, budget, cost, spec)
-                model_name = plan.config["certify"][run_name]["model"]
-                plan.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
+                model_name = src.certify[run_name]["model"]
+                out.entries.append(TableEntry(paper, table, row, group, run_name, model_name, variant))
 
 
 def run_stems(names: list[str], methods: list[str], sigmas: list[float]) -> list[str]:
@@ -118,9 +142,7 @@ def run_stems(names: list[str], methods: list[str], sigmas: list[float]) -> list
     return [slug(s, n) if stems.count(s) > 1 else slug(s) for s, n in zip(stems, names, strict=True)]
 
 
-def _variant(
-    plan: Plan, run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None
-) -> Variant:
+def _variant(run: RunEntry, table: Mapping[str, Any], budget: int | None, cost: Mapping[str, Any] | None) -> Variant:
     spec: dict[str, Any] = {
         "alpha": float(table["alpha"]),
         "two_sided": bool(table["two_sided"]),
@@ -142,7 +164,4 @@ def _variant(
         f"first{spec['first_examples']}" if "first_examples" in spec else None,
         cost["name"] if cost else None,
     ]
-    key = content_key(readable, spec)
-    variant = Variant(key=key, run_key=run.key, spec=spec)
-    plan.variants[(run.key, key)] = variant
-    return variant
+    return Variant(key=content_key(readable, spec), run_key=run.key, spec=spec)

@@ -39,7 +39,7 @@ from .entries import DatasetEntry, ModelEntry, RunEntry, TableEntry, Variant
 from .identity import model_key, run_key
 from .keys import content_key
 from .memory import fit_training
-from .papers import add_paper
+from .papers import Sources, expand_paper
 from .recipes import model_train_config, soft_targets
 from .resources import check_resources
 
@@ -73,8 +73,14 @@ class Plan:
             self._add_model(name)
         for name, raw in self.config["certify"].items():
             self._add_run(name, raw)
+        sources = Sources(self.costs, self.runs, self.run_names, self.models, self.config["certify"])
         for name, raw in self.config["papers"].items():
-            add_paper(self, name, raw)
+            paper = expand_paper(name, raw, sources)
+            if paper is not None:
+                self.papers[name] = paper.info
+                self.tables.update(paper.tables)
+                self.entries += paper.entries
+                self.variants.update(paper.variants)
         check_resources(self)
 
     # ------------------------------------------------------------------ lookups

@@ -41,18 +41,32 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import memory
 from .checks import data_module, subset_size
-
-if TYPE_CHECKING:
-    from .plan import Plan
+from .entries import ModelEntry, RunEntry
 
 SAMPLES_PER_EXAMPLE = 100_100  # n0 + n of the papers' CERTIFY, the unit of example_seconds
 SOFT_TARGETS_BATCH = 1000  # rows per forward pass of `randsmooth soft-targets` (its --batch default)
 MIB = 2**20
 MAX_MEMORY_FACTOR = 3  # memory grows with the attempt up to this factor (the default profile's 3 attempts)
+
+
+class PlanView(Protocol):
+    """What the estimates read of a plan (:class:`.plan.Plan` is one; this module does not import
+    it: the plan imports :func:`check_resources` to check itself when it is built)."""
+
+    config: Mapping[str, Any]
+    threads: int
+    models: Mapping[str, ModelEntry]
+    model_names: Mapping[str, str]
+    run_names: Mapping[str, str]
+
+    def model(self, key: str) -> ModelEntry: ...
+    def run(self, key: str) -> RunEntry: ...
+    def used_models(self) -> list[str]: ...
+    def used_runs(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,7 @@ def time_budget(runtime: float) -> float:
     return runtime - min(30.0, max(5.0, 0.05 * runtime), runtime / 2)
 
 
-def lookup(plan: Plan, dataset: str, arch: str | None, job: str, field: str) -> Any:
+def lookup(plan: PlanView, dataset: str, arch: str | None, job: str, field: str) -> Any:
     """``field`` of ``job`` (train | certify) from the most specific ``resources`` entry that sets it."""
     section = plan.config["resources"]
     for key in (f"{dataset}/{arch}", dataset, "default"):
@@ -113,14 +127,14 @@ def lookup(plan: Plan, dataset: str, arch: str | None, job: str, field: str) -> 
     return plan.threads if field == "cpus" else None  # default cpus null = the config's threads
 
 
-def _job(plan: Plan, model_key: str, job: str, minutes: float | None, gpu_bytes: int = 0) -> JobResources:
+def _job(plan: PlanView, model_key: str, job: str, minutes: float | None, gpu_bytes: int = 0) -> JobResources:
     model = plan.model(model_key)
     name, arch = model.dataset.name, model.arch
     cpus, mem_mb = lookup(plan, name, arch, job, "cpus"), lookup(plan, name, arch, job, "mem_mb")
     return JobResources(cpus, mem_mb, minutes, plan.config["resources"], math.ceil(gpu_bytes / MIB))
 
 
-def _footprint(plan: Plan, model_key: str) -> tuple[int, int, int, int] | None:
+def _footprint(plan: PlanView, model_key: str) -> tuple[int, int, int, int] | None:
     """The model's memory footprint (:func:`.memory.footprint`); None for an imported checkpoint
     without an architecture."""
     model = plan.model(model_key)
@@ -134,14 +148,14 @@ def _footprint(plan: Plan, model_key: str) -> tuple[int, int, int, int] | None:
     return memory.footprint(model.arch, params, model.dataset)
 
 
-def eval_batch(plan: Plan, model_key: str, batch: int, where: str) -> int:
+def eval_batch(plan: PlanView, model_key: str, batch: int, where: str) -> int:
     """The largest inference batch <= ``batch`` of the model that fits ``gpu_memory_gb``."""
     fp = _footprint(plan, model_key)
     limit = memory.gpu_bytes(plan.config["resources"])
     return batch if fp is None else memory.certify_batch(fp, batch, limit, where)
 
 
-def _eval_bytes(plan: Plan, model_key: str, batch: int) -> int:
+def _eval_bytes(plan: PlanView, model_key: str, batch: int) -> int:
     fp = _footprint(plan, model_key)
     return 0 if fp is None else memory.eval_peak(fp, batch)
 
@@ -172,7 +186,7 @@ def training_passes(train_config: Mapping[str, Any]) -> float:
     return _cost(train_config)[0]
 
 
-def train_job(plan: Plan, model_key: str) -> JobResources:
+def train_job(plan: PlanView, model_key: str) -> JobResources:
     """Resources of the ``train`` job of a model."""
     model = plan.model(model_key)
     cfg = model.train_config
@@ -181,13 +195,13 @@ def train_job(plan: Plan, model_key: str) -> JobResources:
     return _job(plan, model_key, "train", per_epoch * training_passes(cfg), need)
 
 
-def _certify_minutes(plan: Plan, model_key: str, examples: int | None, samples: int) -> float | None:
+def _certify_minutes(plan: PlanView, model_key: str, examples: int | None, samples: int) -> float | None:
     model = plan.model(model_key)
     seconds = lookup(plan, model.dataset.name, model.arch, "certify", "example_seconds")
     return None if examples is None else examples * samples / SAMPLES_PER_EXAMPLE * seconds / 60
 
 
-def soft_targets_job(plan: Plan, teacher_key: str, samples: int) -> JobResources:
+def soft_targets_job(plan: PlanView, teacher_key: str, samples: int) -> JobResources:
     """Resources of the ``soft_targets`` job of a teacher with ``samples`` draws per training image."""
     dataset = plan.model(teacher_key).dataset
     images = data_module().split_size(dataset.name, "train", **dataset.loader_options())
@@ -196,19 +210,19 @@ def soft_targets_job(plan: Plan, teacher_key: str, samples: int) -> JobResources
     return _job(plan, teacher_key, "certify", minutes, _eval_bytes(plan, teacher_key, batch))
 
 
-def soft_targets_batch(plan: Plan, teacher_key: str) -> int:
+def soft_targets_batch(plan: PlanView, teacher_key: str) -> int:
     """Rows per forward pass of a teacher's ``soft_targets`` job (fits ``gpu_memory_gb``)."""
     name = next(n for n, k in plan.model_names.items() if k == teacher_key)
     return eval_batch(plan, teacher_key, SOFT_TARGETS_BATCH, f"models/{name}")
 
 
-def _run_examples(plan: Plan, run_key: str) -> int | None:
+def _run_examples(plan: PlanView, run_key: str) -> int | None:
     run = plan.run(run_key)
     subset = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
     return subset_size(run.dataset, subset, f"certify/{run_key}")
 
 
-def certify_job(plan: Plan, run_key: str) -> JobResources:
+def certify_job(plan: PlanView, run_key: str) -> JobResources:
     """Resources of one ``certify_shard`` job of a run (the largest of its shards)."""
     run = plan.run(run_key)
     count = _run_examples(plan, run_key)
@@ -217,7 +231,7 @@ def certify_job(plan: Plan, run_key: str) -> JobResources:
     return _job(plan, run.model_key, "certify", minutes, _eval_bytes(plan, run.model_key, certify_batch(plan, run_key)))
 
 
-def certify_batch(plan: Plan, run_key: str) -> int:
+def certify_batch(plan: PlanView, run_key: str) -> int:
     """Rows per forward pass of a run's ``certify_shard`` jobs: its ``batch``, lowered to fit
     ``gpu_memory_gb`` (the counts do not depend on it)."""
     run = plan.run(run_key)
@@ -225,7 +239,7 @@ def certify_batch(plan: Plan, run_key: str) -> int:
     return eval_batch(plan, run.model_key, run.batch, f"certify/{name}/batch")
 
 
-def run_minutes(plan: Plan, run_key: str) -> float | None:
+def run_minutes(plan: PlanView, run_key: str) -> float | None:
     """Estimated minutes of all the ``certify_shard`` jobs of a run together (None = unknown size)."""
     run = plan.run(run_key)
     return _certify_minutes(plan, run.model_key, _run_examples(plan, run_key), run.n0 + run.n)
@@ -239,7 +253,7 @@ def _check_gpu_type(job: JobResources, where: str) -> None:
         )
 
 
-def check_resources(plan: Plan) -> None:
+def check_resources(plan: PlanView) -> None:
     """Every ``resources`` key names a known architecture, no training recipe asks for more
     data-loader workers than its job has CPUs, every certification fits the declared GPU memory and
     every GPU job one of the declared GPU types (one line naming the recipe or the key)."""
