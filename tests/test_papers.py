@@ -275,7 +275,9 @@ def test_scale_mapping_reaches_captions_readme_and_report(tmp_path: Path) -> Non
     the table caption, the paper README (its table section and the deviations) and the report caption."""
     cfg = base_config(tmp_path)
     scale = {"paper_dataset": "CIFAR-10", "factor": 0.5}
-    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g25", "g100"], "radii": [0.0, 0.5], "scale": scale}}}
+    options = {"vary_train_noise_sigma": 1.0, "high_prob_sigma": 1.0}  # the defaults, 0.5, have no run here
+    table = {"runs": ["g25", "g100"], "radii": [0.0, 0.5], "scale": scale, "options": options}
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": table}}
     spec_path = build(tmp_path, cfg, "cohen2019", {"g25": ALL_RIGHT, "g100": HALF_RIGHT})
     mapping = "paper σ 0.5, 2 ↔ digits σ 0.25, 1"
     assert catalog.scale_text(scale, "digits", [1.0, 0.25, 1.0]).endswith(mapping)
@@ -742,7 +744,9 @@ CONSTANT = (LABELS, [0] * 10, [N] * 10)  # predicts class 0 everywhere with p = 
 
 def test_degenerate_rows_are_marked_never_bold_and_their_claims_not_measurable(tmp_path: Path) -> None:
     cfg = base_config(tmp_path)
-    cfg["papers"]["cohen2019"] = {"tables": {"digits": {"runs": ["g25", "g100"], "radii": [0.0, 0.5, 1.0, 2.0]}}}
+    options = {"vary_train_noise_sigma": 1.0, "high_prob_sigma": 1.0}  # the defaults, 0.5, have no run here
+    table = {"runs": ["g25", "g100"], "radii": [0.0, 0.5, 1.0, 2.0], "options": options}
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": table}}
     spec = build(tmp_path, cfg, "cohen2019", {"g25": HALF_RIGHT, "g100": CONSTANT})
     table = load_spec(spec).tables[0]
     g25, g100 = table.runs
