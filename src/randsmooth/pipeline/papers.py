@@ -19,6 +19,7 @@ from ..papers import catalog
 from .checks import MATRIX_KEYS, check_budget, check_first_examples, label, lookup, table_cost, table_noise_space
 from .entries import RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
+from .sequential import check_table
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -85,6 +86,8 @@ def _add_table(plan: Plan, paper: str, table: str, spec: Mapping[str, Any]) -> N
         "options": catalog.resolve_options(paper, spec["options"], f"{where}/options"),
     }
     for run_name, run in zip(spec["runs"], runs, strict=True):
+        if run.sequential is not None:
+            check_table(run.sequential, spec, run_name, where)
         model = plan.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
         for budget in spec["budgets"]:
