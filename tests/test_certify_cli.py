@@ -388,6 +388,14 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
             decide.certify(df, **wrong)
     with pytest.raises(ValueError, match="sequential run"):
         estimation_counts(df)
+    # the metrics read the certificates at the stop (no PREDICT at prefix budgets, no p_A estimate)
+    from randsmooth import metrics
+    from randsmooth.evaluate import MetricsSpec, evaluate
+
+    long = evaluate(df, MetricsSpec(alpha=0.01, radii=(0.0, 0.1, 0.3))).long
+    curve = long[long["metric"] == "certified_accuracy"]["value"].to_numpy()
+    assert curve.tolist() == np.atleast_1d(metrics.certified_accuracy(cert, [0.0, 0.1, 0.3])).tolist()
+    assert not long["metric"].str.startswith(("predict_", "pa_ccdf")).any()
 
     # resume: a progress file with some stopped examples, then the rest
     table, settings = read_arrow(tmp_path / "seq.parquet")

@@ -113,7 +113,8 @@ def test_schema_run_block_has_the_run_settings_defaults() -> None:
     schema = {name: p["default"] for name, p in {**properties, **examples}.items() if "default" in p}
     shared = sorted(set(schema) & set(RUN_DEFAULTS) - {"noise", "noise_params", "sigma"})  # null: the model's
     assert shared == sorted(
-        ["n0", "n", "split", "start", "stop", "skip", "seed", "batch", "noise_block", "rng"] + ["fast", "compile"]
+        ["n0", "n", "split", "start", "stop", "skip", "seed", "batch", "noise_block", "rng"]
+        + ["fast", "compile", "sequential"]
     )
     assert {name: schema[name] for name in shared} == {name: RUN_DEFAULTS[name] for name in shared}
     assert set(properties["rng"]["enum"]) == set(RNG_SCHEMES)
@@ -373,6 +374,108 @@ def test_a_new_alpha_reads_the_same_counts() -> None:
     variants = {e.variant.spec["alpha"]: e.variant for e in plan.paper_entries("cohen2019") if e.run_name == "gauss"}
     assert set(variants) == {0.001, 0.01}
     assert variants[0.001].run_key == variants[0.01].run_key and variants[0.001].key != variants[0.01].key
+
+
+# ------------------------------------------------------------------- sequential runs
+SEQ_RUN = "gauss_at_0.50"  # read by one table of ci.yaml: cohen2019/digits (l2, alpha 0.001, radii 0, 0.25, 0.5)
+
+
+def sequential_cfg(**settings: Any) -> dict[str, Any]:
+    cfg = raw()
+    cfg["certify"][SEQ_RUN]["sequential"] = {"mode": "grid", "max_n": 1500, **settings}
+    return cfg
+
+
+def test_a_sequential_run_takes_its_tables_settings_and_writes_them_to_run_json() -> None:
+    fixed = expand(raw())
+    plan = expand(sequential_cfg())
+    run = plan.run(plan.run_names[SEQ_RUN])
+    assert run.n == 1500  # n = max_n
+    seq = run.sequential
+    assert (seq["mode"], seq["max_n"], seq["norm"], seq["alpha"], seq["radii"]) == (
+        "grid",
+        1500,
+        "l2",
+        0.001,
+        [0.0, 0.25, 0.5],
+    )
+    assert json.loads(commands.run_settings_json(plan, run.key))["sequential"] == seq
+    assert "sequential" not in json.loads(commands.run_settings_json(plan, plan.run_names["gauss"]))
+    # a new key for the sequential run; the fixed-N runs keep theirs
+    assert run.key != fixed.run_names[SEQ_RUN]
+    assert {n: k for n, k in plan.run_names.items() if n != SEQ_RUN} == {
+        n: k for n, k in fixed.run_names.items() if n != SEQ_RUN
+    }
+    # settings given in the entry are the same run as the ones taken from the table
+    explicit = expand(sequential_cfg(norm="l2", alpha=0.001, radii=[0.5, 0.25, 0.0]))
+    assert explicit.run_names[SEQ_RUN] == run.key
+    assert expand(sequential_cfg(first=40)).run_names[SEQ_RUN] != run.key
+
+
+def add_reader(cfg: dict[str, Any], **spec: Any) -> None:
+    table = {"runs": [SEQ_RUN], "radii": [0.0, 0.25, 0.5], "artifacts": ["radius_vs_n"]}  # needs no matched run
+    cfg["papers"]["cohen2019"]["tables"]["again"] = table | spec
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["certify"][SEQ_RUN]["sequential"].update(alpha=0.01),
+            r"'papers/cohen2019/tables/digits/alpha': run 'gauss_at_0.50' is sequential",
+        ),
+        (
+            lambda c: c["certify"][SEQ_RUN]["sequential"].update(norm="l1"),
+            r"'papers/cohen2019/tables/digits/norm'.*expected norm l1",
+        ),
+        (
+            lambda c: c["certify"][SEQ_RUN]["sequential"].update(radii=[0.5]),
+            r"'papers/cohen2019/tables/digits/radii'.*expected radii \[0.5\]",
+        ),
+        (lambda c: add_reader(c, budgets=[100, None]), r"'papers/cohen2019/tables/again/budgets'"),
+        (lambda c: add_reader(c, two_sided=True), r"'papers/cohen2019/tables/again/two_sided'"),
+        (
+            lambda c: add_reader(c, alpha=0.01),
+            r"'certify/gauss_at_0.50/sequential/alpha': the tables .* different alpha",
+        ),
+        (lambda c: add_reader(c, radii=[0.0]), r"'certify/gauss_at_0.50/sequential/radii': the tables"),
+        (
+            lambda c: c["certify"][SEQ_RUN]["sequential"].update(mode="radius"),
+            r"'certify/gauss_at_0.50/sequential'.*radius is required",
+        ),
+        (
+            lambda c: c["certify"][SEQ_RUN].update(rng="block-v1"),
+            r"'certify/gauss_at_0.50/rng': a sequential run needs philox-v1",
+        ),
+    ],
+)
+def test_sequential_errors_name_the_key(mutate: Any, message: str) -> None:
+    cfg = sequential_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+def test_a_sequential_run_read_by_no_table_needs_its_settings() -> None:
+    cfg = sequential_cfg()
+    cfg["certify"]["lone"] = {
+        "model": "gauss",
+        "n": 100,
+        "sequential": {"mode": "radius", "max_n": 100, "radius": 0.25},
+    }
+    with pytest.raises(ValueError, match=r"'certify/lone/sequential/norm': required \(no enabled paper table"):
+        expand(cfg)
+    cfg["certify"]["lone"]["sequential"].update(norm="l2", alpha=0.001)
+    plan = expand(cfg)
+    run = plan.run(plan.run_names["lone"])
+    assert run.sequential["radii"] == [0.25]
+    # run.json holds the canonical form, which reads back as the same settings (and the same key)
+    written = json.loads(commands.run_settings_json(plan, run.key))
+    assert RunSpec.from_file(written, "run.json").sequential == run.sequential
+    assert run_key_of(RunSpec.from_file(written, "run.json")) == run.key
+    cfg["certify"]["lone"]["sequential"]["extra"] = 1
+    with pytest.raises(ValueError, match=r"certify/lone/sequential"):
+        expand(cfg)
 
 
 def test_noise_space_travels_from_the_model_to_its_runs_and_tables() -> None:

@@ -179,12 +179,17 @@ def evaluate(table: pd.DataFrame, spec: MetricsSpec) -> Evaluation:
     rows.add("acr", None, metrics.acr(cert))
     rows.add("clean_accuracy", None, metrics.clean_accuracy(cert))
     rows.add("abstain_rate", None, metrics.abstain_rate(cert))
-    budgets = common_budgets(table) if "prefix_budgets" in table.columns else []
+    # a sequential run's counts stopped where the rule decided: no PREDICT at common prefix budgets
+    # and no p_A estimate (fixed-N readings of optionally stopped counts); its certificates are above
+    fixed_n = decide.sequential_of(table) is None
+    budgets = common_budgets(table) if "prefix_budgets" in table.columns and fixed_n else []
     pm = metrics.predict_metrics(table, spec.alpha, budgets) if budgets else pd.DataFrame()
     for rec in pm.to_dict("records"):
         rows.add("predict_accuracy", rec["budget"], rec["accuracy"])
         rows.add("predict_abstain_rate", rec["budget"], rec["abstain_rate"])
-    rows.add_curve("pa_ccdf", spec.pa_thresholds, metrics.pa_ccdf(table, spec.pa_thresholds, budget=spec.budget))
+    if fixed_n:
+        pa = metrics.pa_ccdf(table, spec.pa_thresholds, budget=spec.budget)
+        rows.add_curve("pa_ccdf", spec.pa_thresholds, pa)
     result = Evaluation(pd.DataFrame(), cert, np.atleast_1d(ca), pm)
     cm = spec.cost_matrix(int(np.asarray(table["num_classes"])[0]))
     if cm is not None:

@@ -165,9 +165,13 @@ def sequential_settings(value: Any) -> dict[str, Any]:
             raise ValueError(f"sequential.radii must be a non-empty list of radii (grid mode), got {radii!r}")
         radii = sorted({_number(r, "radii entry", 0.0, float("inf")) for r in radii})
     else:
-        if "radii" in value or "radius" not in value:
+        radius = value.get("radius")
+        canonical = "radius" not in value and isinstance(value.get("radii"), list) and len(value["radii"]) == 1
+        if canonical:  # the canonical form (radii = [radius]), as run.json holds it
+            radius = value["radii"][0]
+        elif "radii" in value or "radius" not in value:
             raise ValueError("sequential.radius is required in radius mode (and radii is not allowed)")
-        radii = [_number(value["radius"], "radius", 0.0, float("inf"))]
+        radii = [_number(radius, "radius", 0.0, float("inf"))]
     out = {**SEQUENTIAL_DEFAULTS, **{k: v for k, v in value.items() if k in SEQUENTIAL_DEFAULTS}}
     if out["bound"] not in ("cp", "mixture"):
         raise ValueError(f"sequential.bound must be cp or mixture, got {out['bound']!r}")

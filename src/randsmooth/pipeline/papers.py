@@ -30,6 +30,7 @@ from .checks import (
 )
 from .entries import ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
+from .sequential import check_table
 
 # papers whose authors released per-example certification logs
 LOG_PAPERS = ("cohen2019", "sun2025")
@@ -123,6 +124,8 @@ def _add_table(out: Paper, src: Sources, paper: str, table: str, spec: Mapping[s
         paper, out.tables[(paper, table)], {n: (r, src.models[r.model_key]) for n, r in by_name.items()}, where
     )
     for run_name, run in zip(spec["runs"], runs, strict=True):
+        if run.sequential is not None:
+            check_table(run.sequential, spec, run_name, where)
         model = src.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
         for budget in spec["budgets"]:

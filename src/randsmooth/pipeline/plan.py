@@ -42,6 +42,7 @@ from .memory import fit_training
 from .papers import Sources, expand_paper
 from .recipes import model_train_config, soft_targets
 from .resources import check_resources
+from .sequential import run_settings
 
 
 @dataclass
@@ -220,6 +221,12 @@ class Plan:
         ex = raw["examples"]
         count = subset_size(model.dataset, ex, where)
         shards = shard_count(raw, count, ex["stop"] is not None, where)
+        sampling = {name: raw[name] for name in ("n0", "n", "seed", "noise_block", "rng", "batch", "fast", "compile")}
+        if raw["sequential"] is not None:  # fixed-N runs leave it out of their keys
+            seq = run_settings(self.config, name, raw["sequential"], f"{where}/sequential")
+            sampling.update(n=seq["max_n"], sequential=seq)
+            if raw["rng"] == "block-v1":
+                raise ValueError(f"config key '{where}/rng': a sequential run needs philox-v1")
         spec = RunSpec(
             dataset=model.dataset.name,
             dataset_options=model.dataset.loader_options(),
@@ -234,7 +241,7 @@ class Plan:
             noise_space=model.noise_space,
             model=model.key,
             arch=model.arch if model.checkpoint is not None else None,
-            **{name: raw[name] for name in ("n0", "n", "seed", "noise_block", "rng", "batch", "fast", "compile")},
+            **sampling,
         )
         key = run_key(RunEntry("", model.dataset, spec))
         run = RunEntry(key, model.dataset, spec)
