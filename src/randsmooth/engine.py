@@ -467,35 +467,37 @@ class CountSampler:
         the pipeline, so this attributes the run's total time without double counting).
         """
         indices = list(indices)
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(indices), desc="certify", unit="ex", dynamic_ncols=True)
 
         def items() -> Iterator[tuple[int, Any, int]]:
             for i in indices:
                 x, label = dataset[i]
                 yield int(i), x, int(label)
 
-        try:
-            for record in self._records(items()):
-                logger.debug(
-                    "idx %d label %d: selection top %d, estimation top %d (%d/%d), %.2f s",
-                    record.idx,
-                    record.label,
-                    int(record.counts_selection.argmax()),
-                    int(record.counts_estimation.argmax()),
-                    int(record.counts_estimation.max()),
-                    self.config.n,
-                    record.time_s,
-                )
-                if bar is not None:
-                    bar.update(1)
-                yield record
-        finally:
-            if bar is not None:
-                bar.close()
+        for record in with_progress(self._records(items()), progress, len(indices), "certify"):
+            logger.debug(
+                "idx %d label %d: selection top %d, estimation top %d (%d/%d), %.2f s",
+                record.idx,
+                record.label,
+                int(record.counts_selection.argmax()),
+                int(record.counts_estimation.argmax()),
+                int(record.counts_estimation.max()),
+                self.config.n,
+                record.time_s,
+            )
+            yield record
+
+
+def with_progress(
+    records: Iterator[ExampleRecord], progress: bool, total: int | None, desc: str
+) -> Iterator[ExampleRecord]:
+    """``records`` as they come, counted on a tqdm bar of examples when ``progress``."""
+    if not progress:
+        yield from records
+        return
+    from tqdm import tqdm
+
+    with tqdm(records, total=total, desc=desc, unit="ex", dynamic_ncols=True) as bar:
+        yield from bar
 
 
 def check_settings(sampler: CountSampler, settings: RunSettings) -> None:

@@ -20,7 +20,7 @@ import torch
 
 from .batching import pack_ranges
 from .counts import LEGACY_RNG, ExampleRecord
-from .engine import CountSampler, check_settings
+from .engine import CountSampler, check_settings, with_progress
 from .models.logits import non_finite_error
 from .shards import ShardWriter
 
@@ -71,12 +71,18 @@ def run_rounds(
     if sampler._buffers.get("shape") is not None and sampler._buffers["xbuf"].shape[0] < ring:
         sampler._buffers = {}
     sampler._ring = max(sampler._ring, ring)
-    items = iter(list(indices))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    indices = list(indices)
+    yield from with_progress(
+        _rounds(sampler, dataset, indices, rule, cps), progress, len(indices), "certify (sequential)"
+    )
 
-        bar = tqdm(desc="certify (sequential)", unit="ex", dynamic_ncols=True)
+
+def _rounds(
+    sampler: CountSampler, dataset: Any, indices: list[int], rule: RoundsRule, cps: np.ndarray
+) -> Iterator[ExampleRecord]:
+    """The examples' records in the order they stop (:func:`run_rounds`, after its checks)."""
+    cfg = sampler.config
+    items = iter(indices)
     state: dict[str, Any] = {"bufs": None, "free": deque(range(sampler._ring)), "ready": deque(), "round": {}}
 
     def next_range() -> Any:
@@ -97,47 +103,41 @@ def run_rounds(
 
     last = time.perf_counter()
     sampler.streams.reset()
-    try:
-        for rows, filled, finished in pack_ranges(next_range, cfg.batch):
-            bufs = state["bufs"]
-            if filled:
-                sampler._run_batch(rows, filled, bufs)
-            ended = [r[0] for r in finished if r[1] == 1]
-            if not ended:
+    for rows, filled, finished in pack_ranges(next_range, cfg.batch):
+        bufs = state["bufs"]
+        if filled:
+            sampler._run_batch(rows, filled, bufs)
+        ended = [r[0] for r in finished if r[1] == 1]
+        if not ended:
+            continue
+        lo = [e.slot * sampler._rows_per_example for e in ended]
+        with torch.inference_mode():
+            host = torch.stack([bufs["counts"][a : a + sampler._rows_per_example] for a in lo]).cpu().numpy()
+        for example, block in zip(ended, host, strict=True):
+            t = state["round"][example.slot]
+            if block[:, -1].any():  # the column past the classes: noisy inputs with non-finite logits
+                raise non_finite_error(example.idx, int(block[:, -1].sum()), cfg.n0 + int(cps[t]))
+            block = block[:, :-1]
+            totals = np.cumsum(block[1 : t + 2], axis=0)
+            if t + 1 < cps.size and not rule.stops(block[0], totals):
+                state["round"][example.slot] = t + 1
+                state["ready"].append((example, 1, int(cps[t]), int(cps[t + 1])))
                 continue
-            lo = [e.slot * sampler._rows_per_example for e in ended]
             with torch.inference_mode():
-                host = torch.stack([bufs["counts"][a : a + sampler._rows_per_example] for a in lo]).cpu().numpy()
-            for example, block in zip(ended, host, strict=True):
-                t = state["round"][example.slot]
-                if block[:, -1].any():  # the column past the classes: noisy inputs with non-finite logits
-                    raise non_finite_error(example.idx, int(block[:, -1].sum()), cfg.n0 + int(cps[t]))
-                block = block[:, :-1]
-                totals = np.cumsum(block[1 : t + 2], axis=0)
-                if t + 1 < cps.size and not rule.stops(block[0], totals):
-                    state["round"][example.slot] = t + 1
-                    state["ready"].append((example, 1, int(cps[t]), int(cps[t + 1])))
-                    continue
-                with torch.inference_mode():
-                    bufs["counts"][example.slot * sampler._rows_per_example :][: sampler._rows_per_example].zero_()
-                state["free"].append(example.slot)
-                now = time.perf_counter()
-                record = ExampleRecord(
-                    example.idx,
-                    example.label,
-                    block[0].copy(),
-                    totals[-1].copy(),
-                    cps[: t + 1].copy(),
-                    totals,
-                    now - last,
-                )
-                last = now
-                if bar is not None:
-                    bar.update(1)
-                yield record
-    finally:
-        if bar is not None:
-            bar.close()
+                bufs["counts"][example.slot * sampler._rows_per_example :][: sampler._rows_per_example].zero_()
+            state["free"].append(example.slot)
+            now = time.perf_counter()
+            record = ExampleRecord(
+                example.idx,
+                example.label,
+                block[0].copy(),
+                totals[-1].copy(),
+                cps[: t + 1].copy(),
+                totals,
+                now - last,
+            )
+            last = now
+            yield record
 
 
 def sample_shard_rounds(
