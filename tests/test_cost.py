@@ -6,7 +6,10 @@ examples x samples / 100,100 x seconds per example), independently of randsmooth
 
 from __future__ import annotations
 
+import copy
 import csv
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +18,13 @@ import pytest
 
 from randsmooth.cli import cost as cost_cli
 from randsmooth.pipeline import config
-from randsmooth.pipeline.cost import bill, largest_jobs, target_jobs
+from randsmooth.pipeline.cost import bill, chain_warning, largest_jobs, target_jobs
 from randsmooth.pipeline.plan import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 CI = REPO / "config" / "ci.yaml"
 COHEN = REPO / "config" / "papers" / "cohen2019.yaml"
+XIN = REPO / "config" / "papers" / "xin2025.yaml"
 UNIT = 100_100  # samples per example_seconds
 
 
@@ -90,6 +94,47 @@ def test_cohen2019_total_and_largest_jobs(cohen_plan: Plan) -> None:
     top = largest_jobs(cohen_plan, count=3)
     assert [(j.rule, j.where, j.hours) for j in top] == [("train", "imagenet/resnet50", 90.0)] * 3
     assert all(j.asked == 48.0 and j.allocations == 3 for j in top)  # 90 h x 1.5 over 48 h allocations
+
+
+def test_chain_warning_names_the_longest_job_and_the_retries_it_needs(cohen_plan: Plan) -> None:
+    """Cohen et al.'s ImageNet trainings: 90 h x margin 1.5 = 8,100 min, in allocations of 2,880
+    min that train for 2,850 (less the 30 min reserve): 3 allocations, as the slurm profile's
+    --retries 2 allows; --retries 1 is one short for each of the three."""
+    assert chain_warning(cohen_plan, 2) is None
+    line = chain_warning(cohen_plan, 1)
+    assert line is not None and "\n" not in line
+    assert re.fullmatch(
+        r"warning: under SLURM, 3 GPU jobs need more allocations of resources/max_minutes 2880 min than "
+        r"--retries 1 allows \(2\): the longest, train imagenet_\S+ \(imagenet/resnet50\), estimated 90\.0 h x "
+        r"margin 1\.5, needs 3; run with --retries 2 .*",
+        line,
+    ), line
+
+
+def test_chain_warning_at_a_one_minute_partition_limit(ci_plan: Plan) -> None:
+    """CI config at max_minutes 1 (a 0.5 min time budget): CAT-RS's training, 2 epochs x 2 copies x
+    3 passes x 10 min = 120 min x margin 1.5, needs 360 allocations; the four others fewer."""
+    cfg = copy.deepcopy(dict(ci_plan.config))
+    cfg["resources"] = {**cfg["resources"], "max_minutes": 1, "min_minutes": 1}
+    line = chain_warning(Plan(cfg), 2)
+    assert line is not None
+    assert "GPU jobs need" in line and "the longest, train catrs (digits/digits_cnn), estimated 2.0 h" in line
+    assert f"needs {math.ceil(120 * 1.5 / 0.5)}; run with --retries 359 " in line
+    assert chain_warning(Plan(cfg), 359) is None
+
+
+def test_ham10000_certification_is_sized_on_the_published_split() -> None:
+    """Xin et al.'s HAM10000 runs certify the whole test split, 2,003 of the 10,015 images with the
+    reference's image-level split (0.2 rounded up) and in the lesion-grouped fold (a fifth, rounded
+    up): 420 s per example at n0 + n = 100,100, in 8 shards of at most 251 examples."""
+    plan = Plan(config.load(XIN, config.schema_path(XIN)))
+    jobs = target_jobs(plan, "all")
+    for name in ("ham10000_gaussian_0.50", "ham10000_lesion_gaussian_0.50"):
+        job = jobs[("certify_shard", plan.run_names[name])]
+        assert job.hours == pytest.approx(2003 * 420 / 3600)
+        assert job.longest == pytest.approx(251 * 420 / 3600)  # 29.3 h: within one 48 h allocation
+        assert job.asked == math.ceil(251 * 420 / 60 * 1.5) / 60 and job.allocations == 1
+    assert not [x for x in bill(plan) if x.unsized]  # every job of the paper is sized
 
 
 def test_command_prints_the_table_and_writes_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -682,6 +682,34 @@ def test_ham_image_split_sizes_of_the_full_data_set() -> None:
     assert (len(manifest) - len(test), len(test), int((test["label"] == 0).sum())) == (8012, 2003, 325)
 
 
+def test_ham_expected_split_sizes_match_the_splits_of_the_full_data_set() -> None:
+    """Wall times size HAM10000 on the full data set: the image-level split's expected sizes are
+    exactly the manifest's (8012 / 2003), the lesion-grouped fold's within 1 % of it (one image
+    per lesion here); the split sizes that check example subsets stay unknown (None)."""
+    from randsmooth.data import expected_split_size, split_size
+    from randsmooth.data.ham10000 import build_manifest
+
+    counts = {"nv": 6705, "mel": 1113, "bkl": 1099, "bcc": 514, "akiec": 327, "vasc": 142, "df": 115}
+    dx = [d for d, n in counts.items() for _ in range(n)]
+    ids = [f"ISIC_{i:07d}" for i in range(len(dx))]
+    records = pd.DataFrame({"image_id": ids, "lesion_id": ids, "dx": dx})
+    for options in ({"split_by": "image"}, {}, {"n_splits": 4}):
+        manifest = build_manifest(
+            records,
+            seed=1,
+            n_splits=options.get("n_splits", 5),
+            test_fold=0,
+            split_by=options.get("split_by", "lesion"),
+        )
+        for split in ("train", "test"):
+            real = int((manifest["split"] == split).sum())
+            expected = expected_split_size("ham10000", split, **options)
+            assert abs(expected - real) <= (0 if options.get("split_by") == "image" else 0.01 * real), (options, split)
+            assert split_size("ham10000", split, **options) is None
+    assert expected_split_size("ham10000", "test", split_by="image") == 2003
+    assert expected_split_size("cifar10", "test") == 10_000 and expected_split_size("imagenet", "test", url="x") is None
+
+
 def test_ham_determinism_seed_and_manifest_reuse(tmp_path: Path) -> None:
     build_ham(tmp_path / "a" / "ham10000")
     build_ham(tmp_path / "b" / "HAM10000", metadata_name="HAM10000_metadata", image_dir="data")

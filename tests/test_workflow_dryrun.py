@@ -414,6 +414,31 @@ def test_slurm_jobs_ask_for_the_resources_of_their_data_set_and_architecture(tmp
     assert gpu == {**expected, ("certify_shard", "9443"): 100}
 
 
+def test_slurm_dry_run_warns_when_a_chain_needs_more_retries(tmp_path: Path) -> None:
+    """The CI config on a partition of 1 minute (a 0.5 min time budget per allocation): the slurm
+    profile's --retries 2 leaves CAT-RS's training 357 allocations short (120 min x margin 1.5 needs
+    360). One warning line while the DAG is built, naming the job and the --retries needed (no line
+    once --retries covers it: tests/test_cost.py)."""
+    config = yaml.safe_load(CONFIGS["ci"].read_text())
+    config["resources"] = {"max_minutes": 1, "min_minutes": 1}
+    path = write_config(tmp_path / "c.yaml", config)
+    base = (
+        "-n",
+        "--profile",
+        "workflow/profiles/slurm",
+        "--configfile",
+        str(path),
+        "--config",
+        f"results={tmp_path}/r",
+    )
+    short = run_snakemake(REPO, *base, "--quiet", "rules")
+    assert short.returncode == 0, short.stderr[-3000:]
+    warnings = [line for line in short.stderr.splitlines() if line.startswith("warning: under SLURM")]
+    assert len(warnings) == 1, short.stderr[-3000:]
+    assert "than --retries 2 allows (3): the longest, train catrs (digits/digits_cnn)" in warnings[0]
+    assert "needs 360; run with --retries 359 " in warnings[0]
+
+
 def test_default_config_is_used_without_configfile(tmp_path: Path) -> None:
     """config/config.yaml when no --configfile is given, from the repository root or elsewhere."""
     for workdir in (REPO, tmp_path):

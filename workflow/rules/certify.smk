@@ -41,7 +41,7 @@ rule certify_shard:
         gpu=1,
         cpus_per_task=lambda w: RES.certify_job(PLAN, w.run).cpus,
         mem_mb=lambda w, attempt: RES.certify_job(PLAN, w.run).mem(attempt),
-        runtime=lambda w, attempt: RES.certify_job(PLAN, w.run).runtime(attempt),
+        runtime=lambda w, attempt: CHAIN_CHECK(RES.certify_job(PLAN, w.run).runtime(attempt)),
         gpu_mem_mb=lambda w: RES.certify_job(PLAN, w.run).gpu_mb,
     params:
         py=PY,

@@ -8,6 +8,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from randsmooth.papers.catalog import artifacts_of
 from randsmooth.pipeline import commands
+from randsmooth.pipeline import cost
 from randsmooth.pipeline import lock
 from randsmooth.pipeline import resources as RES
 from randsmooth.pipeline.keys import KEY_PATTERN
@@ -39,6 +40,23 @@ def GPU_CONSTRAINT(job_of):
     if not PLAN.config["resources"]["gpu_features"]:
         return {}
     return {"constraint": lambda w: job_of(w).constraint()}
+
+
+CHAINS_CHECKED = []
+
+
+def CHAIN_CHECK(value):
+    """``value`` (a GPU job's runtime); the first time, while the DAG is built (dry runs too) or at
+    onstart, a one-line warning when a job needs more allocations of resources/max_minutes than
+    --retries allows (randsmooth.pipeline.cost.chain_warning). Not for the local executor: only a
+    SLURM job gets a time budget (train.smk) and is cut at its wall time."""
+    if not CHAINS_CHECKED and workflow.is_main_process:
+        CHAINS_CHECKED.append(True)
+        executor = workflow.executor_plugin.name if workflow.executor_plugin is not None else "local"
+        line = None if executor == "local" else cost.chain_warning(PLAN, workflow.execution_settings.retries)
+        if line:
+            print(line, file=sys.stderr)
+    return value
 
 
 # The papers this library has artifacts for, and their data files next to the Snakefile.
@@ -81,6 +99,7 @@ def artifact_outputs(artifact, in_report=report):
 
 
 onstart:
+    CHAIN_CHECK(None)  # before any job, if no runtime was evaluated yet
     # one run per results folder, across clones too (Snakemake's own lock is per working directory)
     try:
         RESULTS_LOCK.append(lock.acquire(PLAN.results))

@@ -41,7 +41,7 @@ rule soft_targets:
         gpu=1,
         cpus_per_task=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).cpus,
         mem_mb=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).mem(attempt),
-        runtime=lambda w, attempt: RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt),
+        runtime=lambda w, attempt: CHAIN_CHECK(RES.soft_targets_job(PLAN, w.model, int(w.samples)).runtime(attempt)),
         gpu_mem_mb=lambda w: RES.soft_targets_job(PLAN, w.model, int(w.samples)).gpu_mb,
     params:
         py=PY,
@@ -78,7 +78,7 @@ rule train:
         gpu=1,
         cpus_per_task=lambda w: RES.train_job(PLAN, w.model).cpus,
         mem_mb=lambda w, attempt: RES.train_job(PLAN, w.model).mem(attempt),
-        runtime=lambda w, attempt: RES.train_job(PLAN, w.model).runtime(attempt),
+        runtime=lambda w, attempt: CHAIN_CHECK(RES.train_job(PLAN, w.model).runtime(attempt)),
         gpu_mem_mb=lambda w: RES.train_job(PLAN, w.model).gpu_mb,
     params:
         py=PY,

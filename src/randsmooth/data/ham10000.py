@@ -43,6 +43,7 @@ reference, which normalised in the transform.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -75,6 +76,25 @@ HAM_IMAGE_SIZE = 299
 HAM_DEFAULT_SEED = 1
 HAM_SPLITS = ("lesion", "image")  # split_by: grouped by lesion (default) or the reference's by image
 HAM_IMAGE_TEST_SIZE = 0.2
+HAM_IMAGES = 10_015  # images of the full data set (Tschandl et al. 2018), every one with metadata
+
+
+def expected_split_size(split: str, *, n_splits: int = 5, split_by: str = "lesion") -> int:
+    """Images of ``split`` when the folder holds the full data set (:data:`HAM_IMAGES`).
+
+    ``split_by="image"``: scikit-learn's ``train_test_split(test_size=0.2)`` rounds the test set up,
+    8012 / 2003 (Xin et al.'s split; the counts their code gives). ``"lesion"``: a fold of
+    StratifiedGroupKFold holds about 1 / ``n_splits`` of the images, taken as ``ceil(10015 /
+    n_splits)``; the real fold differs by a few images with the lesions' sizes. Only an estimate
+    (for wall times and the bill): the user's metadata file decides the real split.
+    """
+    if split_by == "image":
+        test = math.ceil(HAM_IMAGE_TEST_SIZE * HAM_IMAGES)
+    else:
+        test = math.ceil(HAM_IMAGES / n_splits)
+    return test if split == "test" else HAM_IMAGES - test
+
+
 MANIFEST_COLUMNS = ("image_id", "lesion_id", "dx", "label", "split")
 _HOW_TO_OBTAIN = (
     "download HAM10000 yourself (Harvard Dataverse doi:10.7910/DVN/DBW86T or ISIC 2018 task 3) and "

@@ -14,6 +14,7 @@ from .cifar import load_cifar10
 from .digits import DIGITS_TEST_SIZE, digits_spec, load_digits_dataset
 from .folders import IMAGENET_CLASSES, load_imagenet, load_imagenette
 from .ham10000 import HAM_DEFAULT_SEED, HAM_IMAGE_SIZE, HAM_SPLITS, load_ham10000
+from .ham10000 import expected_split_size as ham_expected_split_size
 from .imagenet32 import IMAGENET32_CLASSES, load_imagenet32
 from .spec import (
     CIFAR10_CLASSES,
@@ -160,6 +161,19 @@ def split_size(name: str, split: str, **options: Any) -> int | None:
     if name in _SIZES and not ({"url", "md5", "checksums"} & set(options)):
         return _SIZES[name][split]
     return None
+
+
+def expected_split_size(name: str, split: str, **options: Any) -> int | None:
+    """:func:`split_size` where known, else the size the split has on the full published data set
+    (HAM10000: :func:`.ham10000.expected_split_size`); None if neither is known.
+
+    Sizes wall times and the bill before the data is read; never used to accept or refuse a subset.
+    """
+    size = split_size(name, split, **options)
+    if size is None and name == "ham10000":
+        keys = ("n_splits", "split_by")
+        return ham_expected_split_size(split, **{k: options[k] for k in keys if options.get(k) is not None})
+    return size
 
 
 def default_data_dir() -> Path:

@@ -224,6 +224,15 @@ def label(
     return label
 
 
+def expected_subset_size(dataset: DatasetEntry, ex: Mapping[str, Any]) -> int | None:
+    """Size of ``range(start, stop, skip)`` on the split's expected size (``expected_split_size``:
+    the full published data set where the real size is known only once the data is read), for wall
+    times and the bill; :func:`subset_size` has checked the subset already."""
+    size = data_module().expected_split_size(dataset.name, ex["split"], **dataset.loader_options())
+    end = ex["stop"] if size is None else min(size, ex["stop"] if ex["stop"] is not None else size)
+    return None if end is None else len(range(ex["start"], end, ex["skip"]))
+
+
 def subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int | None:
     """Size of ``range(start, stop, skip)``, checked against the split size where it is known."""
     size = data_module().split_size(dataset.name, ex["split"], **dataset.loader_options())

@@ -42,7 +42,7 @@ class GpuJob:
     hours: float | None
     longest: float | None
     asked: float
-    allocations: int  # wall-time allocations the longest job needs at the partition limit (max_minutes)
+    allocations: int  # allocations of max_minutes the longest job needs (JobResources.allocations; 0: not sized)
 
     @property
     def cpu_hours(self) -> float | None:
@@ -61,8 +61,7 @@ def _hours(minutes: float | None) -> float | None:
 
 
 def _job(rule: str, name: str, where: str, count: int, total: float | None, one: RES.JobResources) -> GpuJob:
-    wanted = math.inf if one.minutes is None else one.minutes * one.limits["margin"]
-    allocations = math.ceil(wanted / one.limits["max_minutes"]) if math.isfinite(wanted) else 0
+    allocations = 0 if one.minutes is None else one.allocations()
     longest, asked = _hours(one.minutes), one.runtime() / 60
     return GpuJob(rule, name, where, count, one.cpus, _hours(total), longest, asked, allocations)
 
@@ -103,6 +102,28 @@ def gpu_jobs(plan: Plan, runs: Iterable[str], models: Iterable[str] = ()) -> dic
             )
             todo.append(soft.teacher_key)
     return jobs
+
+
+def chain_warning(plan: Plan, retries: int) -> str | None:
+    """One line when a GPU job of the plan needs more allocations than Snakemake's ``retries``
+    allow (``retries`` + 1 attempts, each at most ``max_minutes``; :meth:`.resources.JobResources.allocations`):
+    how many jobs, the longest of them with its estimate, and the ``--retries`` that covers them
+    all. None when every job fits its attempts."""
+    used = [m for m in plan.used_models() if plan.models[m].trained]
+    short = [j for j in gpu_jobs(plan, plan.used_runs(), used).values() if j.allocations > retries + 1]
+    if not short:
+        return None
+    worst = max(short, key=lambda j: (j.allocations, j.longest or 0.0))
+    limits = plan.config["resources"]
+    jobs = sum(j.count for j in short)
+    estimate = f"{worst.longest:,.1f} h" if (worst.longest or 0.0) >= 1 else f"{(worst.longest or 0.0) * 60:.1f} min"
+    return (
+        f"warning: under SLURM, {jobs} GPU job{' needs' if jobs == 1 else 's need'} more allocations of "
+        f"resources/max_minutes {limits['max_minutes']} min than --retries {retries} allows ({retries + 1}): the "
+        f"longest, {worst.rule} {worst.name} ({worst.where}), estimated {estimate} x margin {limits['margin']:g}, "
+        f"needs {worst.allocations}; run with --retries {worst.allocations - 1} (a job cut at its wall time resumes "
+        "from its checkpoint on the retry) or raise max_minutes"
+    )
 
 
 def target_jobs(plan: Plan, target: str) -> dict[JobId, GpuJob]:
