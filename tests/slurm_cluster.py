@@ -243,6 +243,12 @@ def _free_port() -> int:
 # (`assert 2 == 3`); 12 hours outlast any test run (each Snakemake call is cut at 15 minutes) so
 # the job list no longer depends on the machine's speed. SLURM's own tests keep records the same way.
 MIN_JOB_AGE_S = 12 * 3600
+# Minutes a job may run past its time limit before slurmctld cancels it (a soft limit, as many
+# clusters configure). test_workflow_slurm.py's chained training asks for `-t 1` and stops itself
+# after its 0.5 min time budget; on a loaded 2-core machine Snakemake's job start-up alone took
+# 20-35 s, which pushed a 1-minute allocation past its limit. The grace keeps the test about the
+# chain (pause, retry, resume), not about how fast this machine starts a job.
+OVER_TIME_LIMIT_MIN = 2
 
 
 def _slurm_conf(root: Path, node: str, cpus: int, memory_mb: int) -> str:
@@ -275,6 +281,7 @@ SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 GresTypes=gpu
 MinJobAge={MIN_JOB_AGE_S}
+OverTimeLimit={OVER_TIME_LIMIT_MIN}
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory_mb} Gres=gpu:1 State=UNKNOWN
 PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 """
