@@ -674,7 +674,7 @@ def test_cost_sensitive_shortfall_is_explained_by_the_alpha_split(tmp_path: Path
         verdict.status == claims.FAILS and f"smallest margin -1.000 at r = {eps:g} (0.00 vs 1.00)" in verdict.evidence
     )
     why = verdict.explanation
-    assert f"at r = {eps:g}, 10 of 10 seed points (one = 0.100) are certified by the standard certificate" in why
+    assert f"at r = {eps:g} the standard certificate certifies 10 of the 10 seed points (one = 0.100) that" in why
     assert f"n_A/N = 1.000: standard radius {standard:.3f}, cost-sensitive {ours:.3f}" in why
     assert (
         f"|Ω| = 9 targets: at n_A = N = 1,000 it reaches {ours:.3f} where the standard one reaches {standard:.3f}"

@@ -345,12 +345,15 @@ def _cap(table: TableData, run: RunInfo) -> float:
 
 
 def _envelope_side(table: TableData, runs: list[RunInfo], name: str, row: pd.Series, caps: dict[str, float]) -> str:
-    """One group's envelope at a radius: the sigma attaining it, that sigma's clean accuracy, and
-    the group's sigmas whose cap is below the radius."""
+    """One group's envelope at a radius: the sigma attaining it (if any certifies a point), that
+    sigma's clean accuracy, and the group's sigmas whose cap is below the radius."""
     best = next(r for r in runs if r.sigma == float(row["sigma"]))
     below = [r for r in sorted(runs, key=lambda r: r.sigma) if caps[r.run] < float(row["radius"])]
     value = float(row["certified_accuracy"])
-    text = f"{name} {value:.2f} at σ = {best.sigma:g} (clean accuracy {table.clean_accuracy(best):.2f})"
+    if value > 0:
+        text = f"{name} {value:.2f} at σ = {best.sigma:g} (clean accuracy {table.clean_accuracy(best):.2f})"
+    else:
+        text = f"{name} 0.00 (no σ certifies a point there)"
     if below:
         text += ", its σ = " + ", ".join(f"{r.sigma:g} (cap {caps[r.run]:.2f})" for r in below) + " cannot reach r"
     return text
@@ -526,8 +529,8 @@ def _split_reason(table: TableData, run: RunInfo, cost: dict[str, Any], cs: pd.D
     reference = float(rob_cs(table, run, cost, eps, legacy=True)[0])
     standard = float(metrics.certified_accuracy(std.reset_index(), eps))
     return (
-        f"at r = {eps:g}, {len(lost)} of {len(seeds)} seed points (one = {1 / len(seeds):.3f}) are certified by the "
-        f"standard certificate and not by the cost-sensitive one ({shown}). At one total α = {table.alpha:g} the "
+        f"at r = {eps:g} the standard certificate certifies {len(lost)} of the {len(seeds)} seed points (one = "
+        f"{1 / len(seeds):.3f}) that the cost-sensitive one does not ({shown}). At one total α = {table.alpha:g} the "
         f"cost-sensitive certificate spends α/2 on p_A and α/(2|Ω|) on each of the |Ω| = {len(targets)} targets: at "
         f"n_A = N = {run.n:,} it reaches {float(at_cap.r):.3f} where the standard one reaches "
         f"{float(at_cap.r_std):.3f} (σ = {run.sigma:g}), the union bound's price, paid where p_A is near 1. Under "
