@@ -612,6 +612,11 @@ def test_failing_cohen_claims_explain_themselves_with_numbers(tmp_path: Path) ->
     assert verdict.status == claims.UNMEASURABLE and "0.00 at N = 100, 0.00 at N = 1,000" in verdict.evidence
     assert "the least unanimous of its 10 test points has n1 = " in verdict.explanation
     assert "PREDICT answers" in verdict.explanation
+    # a claim not measurable for want of runs: its evidence is its explanation, listed in the README
+    one_sigma = claims.evaluate([claims.Claim("one", "c", "s", "sigma_tradeoff", {"method": "stability"})], loaded)
+    assert one_sigma["explanation"].iloc[0] == one_sigma["evidence"].iloc[0] == "needs runs at two sigmas, got []"
+    text = readme.write_readme(loaded, one_sigma, [], False, tmp_path / "README.md")
+    assert "* **one** (table `digits`, not measurable here): needs runs at two sigmas, got []." in text
 
 
 def test_failing_yang_claim_names_each_sigmas_cap_and_accuracy(tmp_path: Path) -> None:

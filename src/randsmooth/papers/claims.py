@@ -98,7 +98,8 @@ def evaluate(claims: list[Claim], spec: PaperSpec) -> pd.DataFrame:
                     "table": table.name,
                     "status": verdict.status,
                     "evidence": verdict.evidence,
-                    "explanation": verdict.explanation,
+                    # not measurable without more to say: what is missing is the evidence itself
+                    "explanation": verdict.explanation or (verdict.evidence if verdict.status == UNMEASURABLE else ""),
                 }
             )
         if not tables:

@@ -231,12 +231,11 @@ def write_readme(
     lines += [f"* {d}" for d in deviations(spec)] or ["* none"]
     lines += ["", "## Published values", "", published_note(artifact_csvs), "", "## Claims, checked on this run", ""]
     lines += [claims_section(claims).rstrip("\n"), ""]
-    explain = diagnostics(spec, claims)
+    explain, reasons = diagnostics(spec, claims), claim_explanations(claims)
+    if explain or reasons:
+        lines += ["## What may explain a claim that does not hold here", "", *reasons]
     if explain:
         lines += [
-            "## What may explain a claim that does not hold here",
-            "",
-            *claim_explanations(claims),
             'The numbers behind each table with such a claim (radii in the table\'s norm; "cap" = the largest '
             'radius CERTIFY can return at N and α with Gaussian noise, σ Φ⁻¹(α^(1/N)); "one point" = the '
             "accuracy one test point is worth):",
