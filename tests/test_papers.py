@@ -153,7 +153,16 @@ def build(tmp: Path, cfg: dict[str, Any], paper: str, data: dict[str, tuple[list
         for run in table["runs"]:
             labels, top, n_top = data[run["run"]]
             sel, est = counts(labels, top, n_top)
-            frame = synthetic_table(labels, sel, est, sigma=run["sigma"], dim=64, budgets=[100])
+            frame = synthetic_table(
+                labels,
+                sel,
+                est,
+                sigma=run["sigma"],
+                noise=run["noise"],
+                noise_params=run["noise_params"],
+                dim=64,
+                budgets=[100],
+            )
             Path(run["counts"]).parent.mkdir(parents=True, exist_ok=True)
             write_table(frame, run["counts"])
     for e in plan.paper_entries(paper):  # what the metrics jobs write: each variant's decisions
@@ -330,7 +339,10 @@ def test_yang_envelope_table_and_claims(tmp_path: Path) -> None:
         assert read(out / "digits" / f"envelope_{norm}.data.csv")["line"].nunique() == 3
     loaded = load_spec(spec)
     verdict = claims.CHECKS["envelope_dominates"](loaded.tables[0], {"better": "uniform", "worse": "laplace"})
-    assert verdict.status == claims.FAILS and "r = 1: 0.00 vs 0.50" in verdict.evidence
+    # r = 1 is beyond Uniform's l1 cap 2 sqrt(3) sigma (alpha^(1/N) - 1/2) = 0.85 at sigma 0.5: not compared
+    cap = 2 * np.sqrt(3) * 0.5 * (ALPHA ** (1 / N) - 0.5)
+    assert verdict.status == claims.HOLDS and "r = 0.5: 1.00 vs 0.50" in verdict.evidence
+    assert f"r = 1 not compared: beyond Uniform's largest cap {cap:.2f} (σ = 0.5, N = 1,000)" in verdict.evidence
     verdict = claims.CHECKS["envelope_dominates"](loaded.tables[0], {"better": "uniform", "worse": "uniform+stability"})
     assert verdict.status == claims.UNMEASURABLE
 
@@ -558,6 +570,123 @@ def test_sigma_tradeoff_holds_and_fails_on_known_data(tmp_path: Path) -> None:
         assert verdict.status == status, verdict.evidence
         # sigma 0.25 can certify up to 0.62 with N = 1,000: r = 1 is the first grid radius beyond
         assert "certified accuracy at r = 1 (beyond the cap 0.62)" in verdict.evidence
+
+
+def lcb(k: int, n: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson lower bound Beta(alpha; k, n - k + 1), from scipy directly."""
+    from scipy.stats import beta
+
+    return float(beta.ppf(alpha, k, n - k + 1))
+
+
+def test_failing_cohen_claims_explain_themselves_with_numbers(tmp_path: Path) -> None:
+    """sigma_tradeoff: a clean-accuracy tie in test points, and the lower bound on p_A the first
+    radius beyond the smaller sigma's cap needs against the best one the larger sigma has; the
+    paper README lists the explanation under the claim. PREDICT without abstention: not measurable."""
+    from scipy.stats import norm
+
+    cfg = base_config(tmp_path)
+    options = {"vary_train_noise_sigma": 1.0, "high_prob_sigma": 1.0}
+    table = {"runs": ["g25", "g100"], "radii": [0.0, 0.5, 1.0, 2.0], "options": options}
+    cfg["papers"]["cohen2019"] = {"tables": {"digits": table}}
+    # sigma 0.25: every point right with n_A = N; sigma 1: every point right with n_A = 800 of N
+    spec = build(tmp_path, cfg, "cohen2019", {"g25": ALL_RIGHT, "g100": (LABELS, LABELS, [800] * 10)})
+    loaded = load_spec(spec)
+    verdict = claims.CHECKS["sigma_tradeoff"](loaded.tables[0], {})
+    assert verdict.status == claims.FAILS
+    why = verdict.explanation
+    assert "clean accuracy does not fall: 1.00 vs 1.00, a tie (one point = 0.100 of 10)" in why
+    assert "σ = 0.25 and 1 miss 0 and 0 of 10 test points (d = 64)" in why
+    cap = float(bounds.max_radius(N, ALPHA, 0.25))
+    assert f"σ = 1 certifies 0.00 at r = 1, the first grid radius beyond σ = 0.25's cap {cap:.2f}" in why
+    assert f"needs a lower bound p_A ≥ Φ(r/σ) = {norm.cdf(1.0):.4f}" in why
+    best = lcb(800, N, ALPHA)
+    assert f"the highest among its correct points is {best:.4f} (radius {norm.ppf(best):.3f}" in why
+    results = claims.evaluate([claims.Claim("tradeoff", "c", "s", "sigma_tradeoff")], loaded)
+    assert list(results.columns) == claims.COLUMNS and results["explanation"].iloc[0] == why
+    text = readme.write_readme(loaded, results, [], False, tmp_path / "README.md")
+    explained = text.split("## What may explain a claim that does not hold here")[1]
+    assert f"* **tradeoff** (table `digits`, does not hold): {why}." in explained
+    # PREDICT answers every point at both budgets (100 and 1,000): no abstention that could fall
+    verdict = claims.CHECKS["predict_abstention_falls"](loaded.tables[0], {})
+    assert verdict.status == claims.UNMEASURABLE and "0.00 at N = 100, 0.00 at N = 1,000" in verdict.evidence
+    assert "the least unanimous of its 10 test points has n1 = " in verdict.explanation
+    assert "PREDICT answers" in verdict.explanation
+    # a claim not measurable for want of runs: its evidence is its explanation, listed in the README
+    one_sigma = claims.evaluate([claims.Claim("one", "c", "s", "sigma_tradeoff", {"method": "stability"})], loaded)
+    assert one_sigma["explanation"].iloc[0] == one_sigma["evidence"].iloc[0] == "needs runs at two sigmas, got []"
+    text = readme.write_readme(loaded, one_sigma, [], False, tmp_path / "README.md")
+    assert "* **one** (table `digits`, not measurable here): needs runs at two sigmas, got []." in text
+
+
+def test_failing_yang_claim_names_each_sigmas_cap_and_accuracy(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    model = {"dataset": "digits", "arch": "digits_cnn", "recipe": "r"}
+    runs = {"u25": ("uniform", 0.25), "u50": ("uniform", 0.5), "lap50": ("laplace", 0.5)}
+    for name, (noise, sigma) in runs.items():
+        cfg["models"][name] = {**model, "noise": noise, "sigma": sigma}
+        cfg["certify"][name] = {"model": name, "n0": 10, "n": N, "examples": {"stop": 10}}
+    table = {"runs": list(runs), "norm": "l1", "radii": [0.0, 0.25, 0.5]}
+    cfg["papers"]["yang2020"] = {"tables": {"digits": table}}
+    # Uniform: 5 of 10 right at both sigmas, p = 1; Laplace: all 10 right at p = 1
+    data = {"u25": HALF_RIGHT, "u50": HALF_RIGHT, "lap50": ALL_RIGHT}
+    verdict = claims.CHECKS["envelope_dominates"](
+        load_spec(build(tmp_path, cfg, "yang2020", data)).tables[0], {"better": "uniform", "worse": "laplace"}
+    )
+    assert verdict.status == claims.FAILS
+    cap25 = 2 * np.sqrt(3) * 0.25 * (ALPHA ** (1 / N) - 0.5)  # Uniform's l1 radius at LCB(N of N) = 0.43
+    assert verdict.explanation == (
+        "r = 0.25: Uniform 0.50 at σ = 0.25 (clean accuracy 0.50) vs Laplace 1.00 at σ = 0.5 (clean accuracy "
+        "1.00); 0.50 vs 1.00, 5 test points apart (one point = 0.100 of 10); "
+        f"r = 0.5: Uniform 0.50 at σ = 0.5 (clean accuracy 0.50), its σ = 0.25 (cap {cap25:.2f}) cannot reach r "
+        "vs Laplace 1.00 at σ = 0.5 (clean accuracy 1.00); 0.50 vs 1.00, 5 test points apart (one point = 0.100 of 10)"
+    )
+
+
+def test_failing_sun_claim_counts_the_hard_points(tmp_path: Path) -> None:
+    cfg = base_config(tmp_path)
+    cfg["papers"]["sun2025"] = {"tables": {"digits": {"runs": ["g25", "stab25"], "radii": [0.0, 0.25]}}}
+    # Gaussian: 5 of 10 right (true-label p_A 0 for the others; ACR 0.31); Stability: all right at p = 0.98 (ACR 0.45)
+    spec = build(tmp_path, cfg, "sun2025", {"g25": HALF_RIGHT, "stab25": (LABELS, LABELS, [980] * 10)})
+    verdict = claims.CHECKS["acr_up_pa_not_up"](load_spec(spec).tables[0], {"methods": ["stability"]})
+    assert verdict.status == claims.FAILS
+    assert verdict.explanation == (
+        "Stability σ = 0.25 raises ACR and the share of p_A ≥ 0.5: 1.00 vs 0.50, 5 test points apart (one point = "
+        "0.100 of 10); Gaussian training leaves 5 of 10 test points below p_A = 0.5 "
+        "(the hard points the claim is about)"
+    )
+
+
+def test_cost_sensitive_shortfall_is_explained_by_the_alpha_split(tmp_path: Path) -> None:
+    """Seed points with n_A = N: the standard certificate reaches sigma Phi^-1(alpha^(1/N)), ours
+    (alpha/2 for p_A, alpha/(2|Omega|) per target) max(sigma Phi^-1((alpha/2)^(1/N)), sigma/2
+    [Phi^-1((alpha/2)^(1/N)) + Phi^-1((alpha/18)^(1/N))]); a radius between the two is certified
+    by the standard certificate only, and the reference code's accounting certifies it."""
+    from scipy.stats import norm
+
+    sigma, omega = 0.25, 9
+    standard = sigma * norm.ppf(ALPHA ** (1 / N))
+    p_a = norm.ppf((ALPHA / 2) ** (1 / N))
+    ours = max(sigma * p_a, sigma / 2 * (p_a + norm.ppf((ALPHA / (2 * omega)) ** (1 / N))))
+    eps = round((standard + ours) / 2, 4)
+    assert ours < eps < standard
+    cfg = base_config(tmp_path)
+    costs = [{"name": "s-seed 3", "num_classes": 10, "pairs": [[3, j] for j in range(10) if j != 3]}]
+    cfg["papers"]["xin2025"] = {"tables": {"digits": {"runs": ["g25"], "radii": [0.0, eps], "costs": costs}}}
+    spec = build(tmp_path, cfg, "xin2025", {"g25": ([3] * 10, [3] * 10, [N] * 10)})
+    verdict = claims.CHECKS["cs_at_least_standard"](load_spec(spec).tables[0], {})
+    assert (
+        verdict.status == claims.FAILS and f"smallest margin -1.000 at r = {eps:g} (0.00 vs 1.00)" in verdict.evidence
+    )
+    why = verdict.explanation
+    assert f"at r = {eps:g} the standard certificate certifies 10 of the 10 seed points (one = 0.100) that" in why
+    assert f"n_A/N = 1.000: standard radius {standard:.3f}, cost-sensitive {ours:.3f}" in why
+    assert (
+        f"|Ω| = 9 targets: at n_A = N = 1,000 it reaches {ours:.3f} where the standard one reaches {standard:.3f}"
+        in why
+    )
+    assert "Under the reference code's accounting (the max with the standard radius at the full α" in why
+    assert why.endswith("Rob_cs is 1.00 against 1.00")
 
 
 def test_every_artifact_has_a_builder_and_options_are_checked() -> None:

@@ -526,7 +526,7 @@ def test_default_config_deduplicates_shared_runs() -> None:
         assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
     assert plan.run_names["xin_gauss_0.25"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
-    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 38
+    assert len(plan.used_models()) == 33 and len(plan.used_runs()) == 41
 
 
 def test_keys_are_path_safe_and_readable() -> None:

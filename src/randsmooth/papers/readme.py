@@ -166,6 +166,19 @@ def _diagnostics_table(table: TableData) -> str:
     return gfm_table(header, rows, numeric=False).rstrip("\n")
 
 
+def claim_explanations(claims: pd.DataFrame) -> list[str]:
+    """Per claim that does not hold or is not measurable here, what its check measured about why
+    (the ``explanation`` its :class:`.claims.Verdict` computed from the counts), as list items."""
+    if claims.empty or "explanation" not in claims.columns:
+        return []
+    rows = claims[(claims["status"] != "holds") & claims["explanation"].fillna("").astype(bool)]
+    items = [
+        f"* **{r.id}** (table {md_code(r.table) if r.table else 'none'}, {r.status}): {r.explanation}."
+        for r in rows.itertuples(index=False)
+    ]
+    return [*items, ""] if items else []
+
+
 def claims_section(claims: pd.DataFrame) -> str:
     if claims.empty:
         return "No claims are listed for this paper."
@@ -218,11 +231,11 @@ def write_readme(
     lines += [f"* {d}" for d in deviations(spec)] or ["* none"]
     lines += ["", "## Published values", "", published_note(artifact_csvs), "", "## Claims, checked on this run", ""]
     lines += [claims_section(claims).rstrip("\n"), ""]
-    explain = diagnostics(spec, claims)
+    explain, reasons = diagnostics(spec, claims), claim_explanations(claims)
+    if explain or reasons:
+        lines += ["## What may explain a claim that does not hold here", "", *reasons]
     if explain:
         lines += [
-            "## What may explain a claim that does not hold here",
-            "",
             'The numbers behind each table with such a claim (radii in the table\'s norm; "cap" = the largest '
             'radius CERTIFY can return at N and α with Gaussian noise, σ Φ⁻¹(α^(1/N)); "one point" = the '
             "accuracy one test point is worth):",
