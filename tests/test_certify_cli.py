@@ -15,7 +15,14 @@ from randsmooth.__main__ import main as dispatch
 from randsmooth.cli import certify as certify_cli
 from randsmooth.cli.common import key_value, key_values
 from randsmooth.cli.merge import main as merge_main
-from randsmooth.counts import common_budgets, estimation_counts, read_settings, read_table, selection_counts
+from randsmooth.counts import (
+    common_budgets,
+    estimation_counts,
+    read_settings,
+    read_table,
+    samples_used,
+    selection_counts,
+)
 from randsmooth.data import load_dataset
 from randsmooth.engine import CountSampler, SamplerConfig
 from randsmooth.models import create_model, save_checkpoint
@@ -368,6 +375,7 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
     assert seq["alpha"] == 0.01 and seq["radii"] == [0.0, 0.1, 0.3] and seq["bound"] == "cp"
     samples = np.asarray([int(b[-1]) for b in df["prefix_budgets"]])
     assert (samples == [int(c.sum()) for c in df["counts_estimation"]]).all()
+    assert (samples_used(df) == samples).all() and (samples_used(fixed) == 600).all()
     assert samples.min() < 600  # stopped early
     assert [c.tolist() for c in df["counts_selection"]] == [c.tolist() for c in fixed["counts_selection"]]
     full = samples == 600  # rows that ran to max N have the fixed-N counts

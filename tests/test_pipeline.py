@@ -26,6 +26,7 @@ from randsmooth.cli import prepare_data as prepare_cli
 from randsmooth.cli import summary as summary_cli
 from randsmooth.counts.settings import RNG_SCHEMES
 from randsmooth.counts.spec import RUN_DEFAULTS, RunSpec
+from randsmooth.papers import catalog
 from randsmooth.pipeline import commands, config
 from randsmooth.pipeline.identity import check_recipe_file, check_run_file, model_key, run_key_of
 from randsmooth.pipeline.keys import KEY_PATTERN
@@ -381,8 +382,12 @@ SEQ_RUN = "gauss_at_0.50"  # read by one table of ci.yaml: cohen2019/digits (l2,
 
 
 def sequential_cfg(**settings: Any) -> dict[str, Any]:
+    """ci.yaml with SEQ_RUN sequential; its table builds the artifacts that can read it (not
+    PREDICT, which reads fixed-N prefix budgets)."""
     cfg = raw()
     cfg["certify"][SEQ_RUN]["sequential"] = {"mode": "grid", "max_n": 1500, **settings}
+    defaults = catalog.table_artifacts("cohen2019", None, "digits", "")
+    cfg["papers"]["cohen2019"]["tables"]["digits"]["artifacts"] = [a for a in defaults if a != "predict"]
     return cfg
 
 
@@ -451,6 +456,104 @@ def add_reader(cfg: dict[str, Any], **spec: Any) -> None:
 )
 def test_sequential_errors_name_the_key(mutate: Any, message: str) -> None:
     cfg = sequential_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+def sun_reader(cfg: dict[str, Any], artifacts: list[str]) -> None:
+    cfg["papers"]["sun2025"]["tables"]["seq"] = {"runs": [SEQ_RUN], "radii": [0.0, 0.25, 0.5], "artifacts": artifacts}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].pop("artifacts"),
+            r"^config key 'papers/cohen2019/tables/digits/artifacts': artifact 'predict' cannot read sequential "
+            r"run 'gauss_at_0.50': it reads the prefix budgets of fixed-N counts",
+        ),
+        (
+            lambda c: sun_reader(c, ["table", "pa_ecdf"]),
+            r"'papers/sun2025/tables/seq/artifacts': artifact 'pa_ecdf' cannot read .* p_A estimates",
+        ),
+        (lambda c: sun_reader(c, ["acr_budget"]), r"artifact 'acr_budget' cannot read .* prefix budgets"),
+        (lambda c: sun_reader(c, ["pa_histogram"]), r"artifact 'pa_histogram' cannot read"),
+        (
+            lambda c: c["papers"]["yang2020"]["tables"].update(
+                seq={"runs": [SEQ_RUN], "norm": "l2", "radii": [0.0, 0.25, 0.5], "artifacts": ["envelope_l1"]}
+            ),
+            r"'papers/yang2020/tables/seq/artifacts': artifact 'envelope_l1' cannot read .* another norm",
+        ),
+        (
+            lambda c: c["papers"]["xin2025"]["tables"].update(
+                seq={
+                    "runs": [SEQ_RUN],
+                    "radii": [0.0, 0.25, 0.5],
+                    "costs": [{"name": "3 -> 5", "num_classes": 10, "pairs": [[3, 5, 1.0]]}],
+                    "artifacts": ["standard"],
+                }
+            ),
+            r"'papers/xin2025/tables/seq/costs': run 'gauss_at_0.50' is sequential .* expected no costs",
+        ),
+    ],
+)
+def test_paper_code_that_needs_fixed_n_counts_refuses_a_sequential_run_at_plan_time(mutate: Any, message: str) -> None:
+    cfg = sequential_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message) as info:
+        expand(cfg)
+    assert "\n" not in str(info.value)
+    # the same table reading a fixed-N run is fine, as is an artifact in the table's own norm
+    sun_reader(cfg := raw(), ["table", "pa_ecdf", "acr_budget", "pa_histogram"])
+    expand(cfg)
+    cfg = sequential_cfg()
+    cfg["papers"]["yang2020"]["tables"]["seq"] = {"runs": [SEQ_RUN], "norm": "l2", "radii": [0.0, 0.25, 0.5]}
+    cfg["papers"]["yang2020"]["tables"]["seq"]["artifacts"] = ["envelope_l2"]
+    expand(cfg)
+
+
+def test_the_samples_artifacts_pair_each_sequential_run_with_its_fixed_n_twin() -> None:
+    plan = expand(raw())
+    assert plan.tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss"]]
+    assert "pairs" not in plan.tables[("cohen2019", "digits")]
+    tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results), "cohen2019"))
+    by_name = {t["table"]: t for t in tables["tables"]}
+    assert by_name["sequential"]["pairs"] == [["gauss_seq", "gauss"]]
+    runs = {r["run"]: r for r in by_name["sequential"]["runs"]}
+    assert runs["gauss_seq"]["sequential"]["mode"] == "grid" and "sequential" not in runs["gauss"]
+    # the twin shares everything that draws the noise: shards may differ, nothing else
+    cfg = raw()
+    cfg["certify"]["gauss_seq"]["shards"] = 1
+    assert expand(cfg).tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss"]]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["certify"]["gauss_seq"].update(n0=30),
+            r"^config key 'papers/cohen2019/tables/sequential/runs': sequential run 'gauss_seq' has no fixed-N "
+            r"twin in the table",
+        ),
+        (
+            lambda c: c["certify"]["gauss_seq"].update(seed=1),
+            r"sequential run 'gauss_seq' has no fixed-N twin",
+        ),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["sequential"]["runs"].append("uniform"),
+            r"tables/sequential/runs': run 'uniform' is not the fixed-N twin of a sequential run",
+        ),
+        (
+            lambda c: (
+                c["papers"]["cohen2019"]["tables"]["sequential"].update(runs=["gauss"]) or c["certify"].pop("gauss_seq")
+            ),
+            r"tables/sequential/runs': the artifacts \['samples', 'samples_histogram'\] compare .* no sequential run",
+        ),
+    ],
+)
+def test_samples_artifacts_refuse_tables_without_pairs(mutate: Any, message: str) -> None:
+    cfg = raw()
     mutate(cfg)
     with pytest.raises(ValueError, match=message):
         expand(cfg)
