@@ -384,7 +384,7 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
     # certificates: the running max of per-checkpoint Clopper-Pearson bounds at alpha spent, at the stop
     cert = decide.certify(df, 0.01)
     cps = np.asarray(read_settings(tmp_path / "seq.parquet").prefix_budgets)
-    spent = bounds.spend_alpha(0.01, cps.size, 0.6)
+    spent = bounds.spend_alpha(0.01, cps.size, 0.55, 2.0)  # the default tuning
     for row, budgets, prefix, sel in zip(
         cert.itertuples(), df["prefix_budgets"], df["counts_prefix"], df["counts_selection"], strict=True
     ):

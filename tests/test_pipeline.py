@@ -308,7 +308,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 3 and len(plan.runs) == 4  # gauss = again, gauss_at_0.50, uniform, catrs
+    assert len(plan.models) == 3 and len(plan.runs) == 5  # gauss = again, gauss_at_0.50, uniform, catrs, gauss_seq
 
 
 @pytest.mark.parametrize(
@@ -355,7 +355,7 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
             False,
         ),
         (lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.01, two_sided=True), True),
-        (lambda c: c["certify"]["gauss"].update(batch=17), True),
+        (lambda c: [c["certify"][r].update(batch=17) for r in ("gauss", "gauss_twin")], True),  # one folder
         (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
     ],
 )
@@ -515,17 +515,17 @@ def test_paper_code_that_needs_fixed_n_counts_refuses_a_sequential_run_at_plan_t
 
 def test_the_samples_artifacts_pair_each_sequential_run_with_its_fixed_n_twin() -> None:
     plan = expand(raw())
-    assert plan.tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss"]]
+    assert plan.tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss_twin"]]
     assert "pairs" not in plan.tables[("cohen2019", "digits")]
     tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results), "cohen2019"))
     by_name = {t["table"]: t for t in tables["tables"]}
-    assert by_name["sequential"]["pairs"] == [["gauss_seq", "gauss"]]
+    assert by_name["sequential"]["pairs"] == [["gauss_seq", "gauss_twin"]]
     runs = {r["run"]: r for r in by_name["sequential"]["runs"]}
-    assert runs["gauss_seq"]["sequential"]["mode"] == "grid" and "sequential" not in runs["gauss"]
+    assert runs["gauss_seq"]["sequential"]["mode"] == "grid" and "sequential" not in runs["gauss_twin"]
     # the twin shares everything that draws the noise: shards may differ, nothing else
     cfg = raw()
     cfg["certify"]["gauss_seq"]["shards"] = 1
-    assert expand(cfg).tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss"]]
+    assert expand(cfg).tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss_twin"]]
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,10 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
             shards = r["shards"] or 1
         sigma = float(r["sigma"] if r["sigma"] is not None else m["sigma"])
         return _canon(
-            [model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"], r["noise_block"], shards]
+            [
+                *[model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"], r["noise_block"]],
+                *[shards, r["sequential"]],  # a sequential run (its stopping rule) is another run
+            ]
         ), shards
 
     runs: dict[str, int] = {}
@@ -257,26 +260,29 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
-    # 3 models (CAT-RS learns from the Gaussian one's soft targets); 4 runs (2 + 2 + 1 + 1 shards);
-    # metrics: cohen 2 runs, yang 2 runs, sun 3 budgets + the CAT-RS run (the ablation's readings
-    # equal those of the other sun tables), xin 2 costs
+    # 3 models (CAT-RS learns from the Gaussian one's soft targets); 5 runs (2 + 2 + 1 + 1 shards and
+    # the sequential gauss_seq's 2; its twin gauss_twin is gauss's folder); metrics: cohen 2 runs and
+    # gauss_seq (gauss_twin's reading is gauss's), yang 2 runs, sun 3 budgets + the CAT-RS run (the
+    # ablation's readings equal those of the other sun tables), xin 2 costs
     artifacts = {f"{p}_{a}": 1 for p, names in DEFAULT_ARTIFACTS.items() for a in names}
     assert expected_counts(config) == {
         "model_recipe": 3,
         "train": 3,
         "soft_targets": 1,
         "prepare_data": 1,
-        "run_settings": 4,
-        "certify_shard": 6,
-        "merge": 4,
-        "metrics_variant": 10,
-        "metrics": 10,
+        "run_settings": 5,
+        "certify_shard": 8,
+        "merge": 5,
+        "metrics_variant": 11,
+        "metrics": 11,
         "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
         "all": 1,
         **artifacts,
         "sun2025_ablation": 1,
+        "cohen2019_samples": 1,
+        "cohen2019_samples_histogram": 1,
         **{f"{p}_readme": 1 for p in DEFAULT_ARTIFACTS},
         "cohen2019_published_logs": 1,
         "sun2025_published_logs": 1,

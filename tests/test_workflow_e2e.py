@@ -397,7 +397,7 @@ def test_sequential_samples_table_against_the_count_tables(pipeline: dict[str, A
     plan, paths = pipeline["plan"], pipeline["paths"]
     folder = Path(paths.paper_dir("cohen2019")) / "sequential"
     frame = pd.read_csv(folder / "samples.csv")
-    seq_name, fixed_name = "gauss_seq", "gauss" + HOSTILE
+    seq_name, fixed_name = "gauss_seq", "gauss_twin"
     seq_table, fixed_table = (read_table(paths.counts.format(run=plan.run_names[n])) for n in (seq_name, fixed_name))
     used = samples_used(seq_table)
     assert (used == [int(np.asarray(b)[-1]) for b in seq_table["prefix_budgets"]]).all() and used.min() < 2000
