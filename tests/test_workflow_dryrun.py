@@ -281,8 +281,7 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
         "all": 1,
         **artifacts,
         "sun2025_ablation": 1,
-        "cohen2019_samples": 1,
-        "cohen2019_samples_histogram": 1,
+        **{f"{p}_{a}": 1 for p in DEFAULT_ARTIFACTS for a in ("samples", "samples_histogram")},
         **{f"{p}_readme": 1 for p in DEFAULT_ARTIFACTS},
         "cohen2019_published_logs": 1,
         "sun2025_published_logs": 1,
@@ -299,18 +298,21 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
 # (20 shards and 4 cost matrices each), SmoothAdv-CS on Imagenette (8 shards, 3 matrices) and the
 # cost-weighted HAM Margin-CS (8 shards, 1 matrix; its Gaussian row is the HAM table's reading)).
 PAPER_JOB_COUNTS = {
-    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 18, "papers": 1},
-    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
-    "sun2025": {"models": 41, "soft_targets": 6, "data": 2, "runs": 38, "shards": 760, "variants": 149, "papers": 1},
+    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 13, "shards": 180, "variants": 20, "papers": 1},
+    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 96, "shards": 1920, "variants": 97, "papers": 1},
+    "sun2025": {"models": 41, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 151, "papers": 1},
     "sun2025+stability": {
-        **{"models": 44, "soft_targets": 6, "data": 2, "runs": 41, "shards": 820, "variants": 161, "papers": 1}
+        **{"models": 44, "soft_targets": 6, "data": 2, "runs": 42, "shards": 840, "variants": 163, "papers": 1}
     },
-    "xin2025": {"models": 40, "soft_targets": 0, "data": 5, "runs": 40, "shards": 584, "variants": 121, "papers": 1},
+    "xin2025": {"models": 40, "soft_targets": 0, "data": 5, "runs": 41, "shards": 604, "variants": 123, "papers": 1},
 }
+# Each paper config also has one sequential run (Cohen: 10 shards, the others 20), the twin of a
+# fixed-N run, read by its `sequential` table: +1 run and +2 metrics variants (the sequential run's
+# and its twin's reading at that table's radii), +2 artifact jobs (samples, samples_histogram).
 # Paper artifact jobs (one per artifact a table builds, the README, the released-log tables, the
-# index): Cohen's 8 artifacts + 3, Yang's 6 + 2, Sun's 7 (the ablation included) + 3, Xin's 4
-# (precision/recall for the HAM10000 tables) + 2.
-PAPER_ARTIFACT_JOBS = {"cohen2019": 11, "yang2020": 8, "sun2025": 10, "sun2025+stability": 10, "xin2025": 6}
+# index): Cohen's 8 artifacts + 2 sequential + 3, Yang's 6 + 2 + 2, Sun's 7 (the ablation included)
+# + 2 + 3, Xin's 4 (precision/recall for the HAM10000 tables) + 2 + 2.
+PAPER_ARTIFACT_JOBS = {"cohen2019": 13, "yang2020": 10, "sun2025": 12, "sun2025+stability": 12, "xin2025": 8}
 
 
 @pytest.mark.parametrize("config", list(PAPER_JOB_COUNTS))

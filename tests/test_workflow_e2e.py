@@ -402,7 +402,8 @@ def test_sequential_samples_table_against_the_count_tables(pipeline: dict[str, A
     used = samples_used(seq_table)
     assert (used == [int(np.asarray(b)[-1]) for b in seq_table["prefix_budgets"]]).all() and used.min() < 2000
     assert (samples_used(fixed_table) == 2000).all()
-    # the twin's prefix counts at every checkpoint the sequential run reached are its counts there
+    # at every budget both recorded (the twin's prefix budgets, max N) the two runs have the same counts
+    compared = 0
     for budgets, prefix, full_b, full_p in zip(
         seq_table["prefix_budgets"],
         seq_table["counts_prefix"],
@@ -411,7 +412,11 @@ def test_sequential_samples_table_against_the_count_tables(pipeline: dict[str, A
         strict=True,
     ):
         at = {int(b): np.asarray(c).tolist() for b, c in zip(full_b, full_p, strict=True)}
-        assert all(at.get(int(b)) == np.asarray(c).tolist() for b, c in zip(budgets, prefix, strict=True))
+        for b, c in zip(budgets, prefix, strict=True):
+            if int(b) in at:
+                assert at[int(b)] == np.asarray(c).tolist()
+                compared += 1
+    assert compared >= (used == 2000).sum() > 0
     rows = {row: group.set_index("metric") for row, group in frame.groupby("row")}
     seq_row = rows[next(r for r in rows if r.startswith("sequential"))]
     fixed_row = rows["fixed N = 2,000"]

@@ -144,8 +144,8 @@ def sequential_settings(value: Any) -> dict[str, Any]:
     ``max_n`` (the largest sample size), ``norm`` ("l1", "l2", "linf"), ``alpha`` (the one-sided
     error level of the certificates, in (0, 1/2)) and the rule's tuning (:data:`SEQUENTIAL_DEFAULTS`:
     ``bound`` "cp" or "mixture", checkpoints ``first`` * ``ratio``^t, ``final_share`` of alpha at
-    max_n and the rest in proportion to t^``spend_power``,
-    ``futility_alpha``). Grid mode stores ``radii`` ascending; radius mode ``radii`` = [radius].
+    max_n and the rest in proportion to t^``spend_power``, ``futility_alpha``). Grid mode stores
+    ``radii`` ascending; radius mode ``radii`` = [radius].
     """
     if not isinstance(value, dict):
         raise ValueError(f"sequential must be a mapping (mode, max_n, radii or radius, norm, alpha), got {value!r}")

@@ -47,21 +47,24 @@ def samples(job: Job) -> None:
         header = ["certification", *(f"samples, {s}" for s in STATISTICS), "share of N"]
         header += [f"r = {r:g}" for r in table.radii]
         rows, curves = [], {}
-        for run, name in ((seq, _mode(seq)), (fixed, f"fixed N = {fixed.n:,}")):
+        for run, how, name in ((seq, "sequential", _mode(seq)), (fixed, "fixed", f"fixed N = {fixed.n:,}")):
             used = samples_used(table.counts(run))
             curves[run.run] = table.certified_accuracy(run, table.radii)
-            stats = [*_statistics(used), float(np.mean(used)) / fixed.n]
-            keys = [f"samples_{s.split()[0]}" for s in STATISTICS] + ["samples_share"]
-            cells = [Cell(v, run.cell_keys(k), digits=0) for v, k in zip(stats[:3], keys, strict=False)]
-            cells.append(Cell(stats[3], run.cell_keys(keys[3]), digits=3))
+            metrics = [f"samples_{s.split()[0]}" for s in STATISTICS]
+            cells = [
+                Cell(v, run.cell_keys(m, certification=how), digits=0)
+                for v, m in zip(_statistics(used), metrics, strict=True)
+            ]
+            share = float(np.mean(used)) / fixed.n
+            cells.append(Cell(share, run.cell_keys("samples_share", certification=how), digits=3))
             cells += [
-                Cell(float(v), run.cell_keys("certified_accuracy", radius=r))
+                Cell(float(v), run.cell_keys("certified_accuracy", radius=r, certification=how))
                 for r, v in zip(table.radii, curves[run.run], strict=True)
             ]
             rows.append((name, cells))
         diff = 100 * (curves[seq.run] - curves[fixed.run])
         cells = [Cell("")] * 4 + [
-            Cell(float(d), seq.cell_keys("certified_accuracy_diff_pp", radius=r))
+            Cell(float(d), seq.cell_keys("certified_accuracy_diff_pp", radius=r, certification="difference"))
             for r, d in zip(table.radii, diff, strict=True)
         ]
         rows.append(("difference (percentage points)", cells))
