@@ -634,7 +634,8 @@ def test_default_config_deduplicates_shared_runs() -> None:
         assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
     assert plan.run_names["xin_gauss_0.25"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
-    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 38
+    # and the four sequential runs, whose fixed-N twins are runs above
+    assert len(plan.used_models()) == 30 and len(plan.used_runs()) == 42
 
 
 def test_keys_are_path_safe_and_readable() -> None:
@@ -745,7 +746,7 @@ def test_free_form_cost_matrix_is_in_the_variant() -> None:
     custom = next(v for v in plan.variants.values() if "pairs" in v.spec.get("cost", {}))
     matrix = from_config(custom.spec["cost"])
     assert matrix.num_classes == 10 and matrix.matrix[3, 5] == 1.0 and matrix.matrix.sum() == 1.0
-    labels = [e.label for e in plan.entries if e.paper == "xin2025"]
+    labels = [e.label for e in plan.entries if (e.paper, e.table) == ("xin2025", "digits")]
     assert labels == ["gauss [digit 3 -> 5]", "gauss [s-pair]"]
 
 
@@ -802,6 +803,7 @@ def fake_metrics(path: Path, values: dict[float, float], acr: float) -> None:
 def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     cfg = raw()
     cfg["results"] = str(tmp_path / "res")
+    del cfg["papers"]["yang2020"]["tables"]["sequential"]  # the summary of the digits table alone
     plan = expand(cfg)
     spec_text = commands.paper_tables_json(plan, Paths(plan.results), "yang2020")
     spec = json.loads(spec_text)
