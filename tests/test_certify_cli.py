@@ -373,6 +373,13 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
     assert without_time(merged) == without_time(df)  # shards and batch size change nothing
     seq = df.attrs["settings"]["sequential"]
     assert seq["alpha"] == 0.01 and seq["radii"] == [0.0, 0.1, 0.3] and seq["bound"] == "cp"
+    # a table recorded before spend_power existed was sampled spending alpha equally (power 0)
+    import dataclasses
+
+    settings = read_settings(tmp_path / "seq.parquet")
+    legacy = {k: v for k, v in settings.sequential.items() if k != "spend_power"}
+    assert settings.sequential["spend_power"] == 2.0
+    assert dataclasses.replace(settings, sequential=legacy).sequential == {**settings.sequential, "spend_power": 0.0}
     samples = np.asarray([int(b[-1]) for b in df["prefix_budgets"]])
     assert (samples == [int(c.sum()) for c in df["counts_estimation"]]).all()
     assert (samples_used(df) == samples).all() and (samples_used(fixed) == 600).all()
