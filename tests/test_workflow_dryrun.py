@@ -408,17 +408,18 @@ def test_slurm_jobs_ask_for_the_resources_of_their_data_set_and_architecture(tmp
     )
     # train: 90 epochs x 0.3 (CIFAR-10 ResNet-110) or 60 (ImageNet ResNet-50) minutes x margin 1.5,
     # ImageNet cut at max_minutes = 2880; certify: a shard of 50 CIFAR-10 images x 15 s (at least
-    # min_minutes = 30) or of 25 ImageNet images x 150 s, x 1.5
+    # min_minutes = 30) or of 25 ImageNet images x 150 s, x 1.5; the sequential CIFAR-10 run's 10
+    # shards ask for their worst case (every image to max_n), as the fixed-N ones
     assert asked == {
         ("train", False, ("1", "4", "16000", "41")): 4,
         ("train", True, ("1", "16", "64000", "2880")): 3,
-        ("certify_shard", False, ("1", "4", "16000", "30")): 70,
+        ("certify_shard", False, ("1", "4", "16000", "30")): 80,
         ("certify_shard", False, ("1", "4", "32000", "94")): 100,
     }
     # estimated peak GPU memory (randsmooth.pipeline.memory), MiB: ResNet-110 / ResNet-50 training at
     # batch 400, certification at batch 400
     gpu = Counter((rule, resources["gpu_mem_mb"]) for rule, _, resources in job_resources(output) if "gpu" in resources)
-    expected = {("train", "5592"): 4, ("train", "42891"): 3, ("certify_shard", "1702"): 70}
+    expected = {("train", "5592"): 4, ("train", "42891"): 3, ("certify_shard", "1702"): 80}
     assert gpu == {**expected, ("certify_shard", "9443"): 100}
 
 
