@@ -23,8 +23,8 @@ their quotient (issue #22's target: wall clock <= 1.2 x samples share), and the 
 of both at the grid radii.
 
     python benchmarks/sequential.py [DATA_CSV] [--results DIR] [--n 100000] [--alpha 0.001]
-        [--sigmas 0.25,0.5] [--bound cp|mixture] [--first 30] [--ratio 1.15] [--final-share 0.6]
-        [--futility-alpha 0.04] [--abstain-range 0.3,0.5] [--reps 20] [--seed 0]
+        [--sigmas 0.25,0.5] [--bound cp|mixture] [--first 30] [--ratio 1.15] [--final-share 0.55]
+        [--spend-power 2] [--futility-alpha 0.045] [--abstain-range 0.3,0.5] [--reps 20] [--seed 0]
         [--engine 100] [--engine-n 10000] [--engine-sigma 0.25] [--engine-batch 1000]
         [--engine-epochs 15]
 
@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from randsmooth import bounds, sequential
+from randsmooth.counts.spec import SEQUENTIAL_DEFAULTS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cohen2019_cifar10_released_radii.csv"
 
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> None:
         radii = grid(args.n, args.alpha, sigma)
         thr = sequential.p_thresholds(noise, radii, "l2")
         opts = dict(bound=args.bound, first=args.first, ratio=args.ratio, final_share=args.final_share)
+        opts["spend_power"] = args.spend_power
         opts["futility_alpha"] = args.futility_alpha
         rule = sequential.make_rule("grid", thr, args.n, args.alpha, **opts)
         dec, k_n = sequential.simulate(rule, p_a, args.reps, args.seed)
@@ -208,10 +210,11 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.001)
     parser.add_argument("--sigmas", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5])
     parser.add_argument("--bound", choices=sequential.BOUNDS, default="cp")
-    parser.add_argument("--first", type=int, default=30)
-    parser.add_argument("--ratio", type=float, default=1.15)
-    parser.add_argument("--final-share", type=float, default=0.6)
-    parser.add_argument("--futility-alpha", type=float, default=0.04)
+    parser.add_argument("--first", type=int, default=SEQUENTIAL_DEFAULTS["first"])
+    parser.add_argument("--ratio", type=float, default=SEQUENTIAL_DEFAULTS["ratio"])
+    parser.add_argument("--final-share", type=float, default=SEQUENTIAL_DEFAULTS["final_share"])
+    parser.add_argument("--spend-power", type=float, default=SEQUENTIAL_DEFAULTS["spend_power"])
+    parser.add_argument("--futility-alpha", type=float, default=SEQUENTIAL_DEFAULTS["futility_alpha"])
     parser.add_argument("--abstain-range", type=lambda s: tuple(float(x) for x in s.split(",")), default=(0.3, 0.5))
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)

@@ -15,7 +15,14 @@ from randsmooth.__main__ import main as dispatch
 from randsmooth.cli import certify as certify_cli
 from randsmooth.cli.common import key_value, key_values
 from randsmooth.cli.merge import main as merge_main
-from randsmooth.counts import common_budgets, estimation_counts, read_settings, read_table, selection_counts
+from randsmooth.counts import (
+    common_budgets,
+    estimation_counts,
+    read_settings,
+    read_table,
+    samples_used,
+    selection_counts,
+)
 from randsmooth.data import load_dataset
 from randsmooth.engine import CountSampler, SamplerConfig
 from randsmooth.models import create_model, save_checkpoint
@@ -366,8 +373,16 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
     assert without_time(merged) == without_time(df)  # shards and batch size change nothing
     seq = df.attrs["settings"]["sequential"]
     assert seq["alpha"] == 0.01 and seq["radii"] == [0.0, 0.1, 0.3] and seq["bound"] == "cp"
+    # a table recorded before spend_power existed was sampled spending alpha equally (power 0)
+    import dataclasses
+
+    settings = read_settings(tmp_path / "seq.parquet")
+    legacy = {k: v for k, v in settings.sequential.items() if k != "spend_power"}
+    assert settings.sequential["spend_power"] == 2.0
+    assert dataclasses.replace(settings, sequential=legacy).sequential == {**settings.sequential, "spend_power": 0.0}
     samples = np.asarray([int(b[-1]) for b in df["prefix_budgets"]])
     assert (samples == [int(c.sum()) for c in df["counts_estimation"]]).all()
+    assert (samples_used(df) == samples).all() and (samples_used(fixed) == 600).all()
     assert samples.min() < 600  # stopped early
     assert [c.tolist() for c in df["counts_selection"]] == [c.tolist() for c in fixed["counts_selection"]]
     full = samples == 600  # rows that ran to max N have the fixed-N counts
@@ -376,7 +391,7 @@ def test_sequential_certify_shards_merge_resume_and_certificates(digits_checkpoi
     # certificates: the running max of per-checkpoint Clopper-Pearson bounds at alpha spent, at the stop
     cert = decide.certify(df, 0.01)
     cps = np.asarray(read_settings(tmp_path / "seq.parquet").prefix_budgets)
-    spent = bounds.spend_alpha(0.01, cps.size, 0.6)
+    spent = bounds.spend_alpha(0.01, cps.size, 0.55, 2.0)  # the default tuning
     for row, budgets, prefix, sel in zip(
         cert.itertuples(), df["prefix_budgets"], df["counts_prefix"], df["counts_selection"], strict=True
     ):

@@ -50,11 +50,12 @@ def test_ci_bill_by_rule_from_the_default_speeds(ci_plan: Plan) -> None:
     train = (2 + 2 + 2 * 2 * 3) * 10 / 60
     soft = 1347 * 20 / UNIT * 60 / 3600  # the CAT-RS teacher's 20 draws per training image
     samples = 150 * 2020 + 150 * 2064 + 50 * 520 + 75 * 1020  # examples x (n0 + n) of the four runs
+    samples += 150 * 2020  # the sequential gauss_seq, billed at its worst case (every example to max_n)
     certify = samples / UNIT * 60 / 3600
     assert line(lines, "rule", "train").gpu_hours == pytest.approx(train)
     assert line(lines, "rule", "soft_targets").gpu_hours == pytest.approx(soft)
     assert line(lines, "rule", "certify_shard").gpu_hours == pytest.approx(certify)
-    assert [line(lines, "rule", r).jobs for r in ("train", "soft_targets", "certify_shard")] == [3, 1, 6]
+    assert [line(lines, "rule", r).jobs for r in ("train", "soft_targets", "certify_shard")] == [3, 1, 8]
     assert line(lines, "total", "all GPU jobs").gpu_hours == pytest.approx(train + soft + certify)
     assert line(lines, "target", "all").gpu_hours == pytest.approx(train + soft + certify)
     # CPUs: the config's threads (1) for every job
@@ -78,18 +79,20 @@ def test_targets_need_their_runs_models_and_teachers_only(ci_plan: Plan) -> None
 
 def test_cohen2019_total_and_largest_jobs(cohen_plan: Plan) -> None:
     """Cohen et al.: 4 CIFAR-10 models x 90 epochs x 0.3 min, 3 ImageNet models x 90 x 60 min; 7
-    CIFAR-10 runs of 500 images x 15 s and 5 ImageNet runs of 500 images x 150 s (n0 + n = 100,100)."""
+    CIFAR-10 runs of 500 images x 15 s and 5 ImageNet runs of 500 images x 150 s (n0 + n = 100,100),
+    and the sequential CIFAR-10 run, billed at its worst case (every image to max_n)."""
     lines = bill(cohen_plan)
     train = (4 * 90 * 0.3 + 3 * 90 * 60) / 60
-    certify = (7 * 500 * 15 + 5 * 500 * 150) / 3600
+    certify = (8 * 500 * 15 + 5 * 500 * 150) / 3600
     assert line(lines, "rule", "train").gpu_hours == pytest.approx(train)
     assert line(lines, "rule", "certify_shard").gpu_hours == pytest.approx(certify)
     assert line(lines, "total", "all GPU jobs").gpu_hours == pytest.approx(train + certify)
-    assert line(lines, "rule", "certify_shard").jobs == 7 * 10 + 5 * 20  # shards of 50 / 25 images
+    assert line(lines, "rule", "certify_shard").jobs == 8 * 10 + 5 * 20  # shards of 50 / 25 images
     # a table's line counts its own runs and models: the CIFAR-10 table, 7 runs of the 4 models
     assert line(lines, "table", "cohen2019/cifar10").gpu_hours == pytest.approx((4 * 27 + 7 * 500 * 15 / 60) / 60)
     # an artifact: the tables that build it; Table 1 reads the CIFAR-10 and ImageNet tables
-    assert line(lines, "artifact", "cohen2019_table1").gpu_hours == pytest.approx(train + certify)
+    table1 = train + certify - 500 * 15 / 3600  # not the sequential run
+    assert line(lines, "artifact", "cohen2019_table1").gpu_hours == pytest.approx(table1)
     assert not [x for x in lines if x.item == "cohen2019_radius_vs_pa"]  # analytic figure: no GPU job
     top = largest_jobs(cohen_plan, count=3)
     assert [(j.rule, j.where, j.hours) for j in top] == [("train", "imagenet/resnet50", 90.0)] * 3

@@ -26,6 +26,7 @@ from randsmooth.cli import prepare_data as prepare_cli
 from randsmooth.cli import summary as summary_cli
 from randsmooth.counts.settings import RNG_SCHEMES
 from randsmooth.counts.spec import RUN_DEFAULTS, RunSpec
+from randsmooth.papers import catalog
 from randsmooth.pipeline import commands, config
 from randsmooth.pipeline.identity import check_recipe_file, check_run_file, model_key, run_key_of
 from randsmooth.pipeline.keys import KEY_PATTERN
@@ -307,7 +308,7 @@ def test_identical_recipes_share_one_model_folder() -> None:
     plan = expand(cfg)
     assert plan.model_names["gauss"] == plan.model_names["other name, same recipe"]
     assert plan.run_names["gauss"] == plan.run_names["again"]
-    assert len(plan.models) == 3 and len(plan.runs) == 4  # gauss = again, gauss_at_0.50, uniform, catrs
+    assert len(plan.models) == 3 and len(plan.runs) == 5  # gauss = again, gauss_at_0.50, uniform, catrs, gauss_seq
 
 
 @pytest.mark.parametrize(
@@ -354,7 +355,7 @@ def test_model_key_changes_with_the_recipe_only(section: str, change: Any, same:
             False,
         ),
         (lambda c: c["papers"]["cohen2019"]["tables"]["digits"].update(alpha=0.01, two_sided=True), True),
-        (lambda c: c["certify"]["gauss"].update(batch=17), True),
+        (lambda c: [c["certify"][r].update(batch=17) for r in ("gauss", "gauss_twin")], True),  # one folder
         (lambda c: [c["models"][m].update(noise_space="normalized") for m in c["models"]], False),
     ],
 )
@@ -381,8 +382,12 @@ SEQ_RUN = "gauss_at_0.50"  # read by one table of ci.yaml: cohen2019/digits (l2,
 
 
 def sequential_cfg(**settings: Any) -> dict[str, Any]:
+    """ci.yaml with SEQ_RUN sequential; its table builds the artifacts that can read it (not
+    PREDICT, which reads fixed-N prefix budgets)."""
     cfg = raw()
     cfg["certify"][SEQ_RUN]["sequential"] = {"mode": "grid", "max_n": 1500, **settings}
+    defaults = catalog.table_artifacts("cohen2019", None, "digits", "")
+    cfg["papers"]["cohen2019"]["tables"]["digits"]["artifacts"] = [a for a in defaults if a != "predict"]
     return cfg
 
 
@@ -451,6 +456,109 @@ def add_reader(cfg: dict[str, Any], **spec: Any) -> None:
 )
 def test_sequential_errors_name_the_key(mutate: Any, message: str) -> None:
     cfg = sequential_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message):
+        expand(cfg)
+
+
+def sun_reader(cfg: dict[str, Any], artifacts: list[str]) -> None:
+    cfg["papers"]["sun2025"]["tables"]["seq"] = {"runs": [SEQ_RUN], "radii": [0.0, 0.25, 0.5], "artifacts": artifacts}
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["digits"].pop("artifacts"),
+            r"^config key 'papers/cohen2019/tables/digits/artifacts': artifact 'predict' cannot read sequential "
+            r"run 'gauss_at_0.50': it reads the prefix budgets of fixed-N counts",
+        ),
+        (
+            lambda c: sun_reader(c, ["table", "pa_ecdf"]),
+            r"'papers/sun2025/tables/seq/artifacts': artifact 'pa_ecdf' cannot read .* p_A estimates",
+        ),
+        (lambda c: sun_reader(c, ["acr_budget"]), r"artifact 'acr_budget' cannot read .* prefix budgets"),
+        (lambda c: sun_reader(c, ["pa_histogram"]), r"artifact 'pa_histogram' cannot read"),
+        (
+            lambda c: c["papers"]["yang2020"]["tables"].update(
+                seq={"runs": [SEQ_RUN], "norm": "l2", "radii": [0.0, 0.25, 0.5], "artifacts": ["envelope_l1"]}
+            ),
+            r"'papers/yang2020/tables/seq/artifacts': artifact 'envelope_l1' cannot read .* another norm",
+        ),
+        (
+            lambda c: c["papers"]["xin2025"]["tables"].update(
+                seq={
+                    "runs": [SEQ_RUN],
+                    "radii": [0.0, 0.25, 0.5],
+                    "costs": [{"name": "3 -> 5", "num_classes": 10, "pairs": [[3, 5, 1.0]]}],
+                    "artifacts": ["standard"],
+                }
+            ),
+            r"'papers/xin2025/tables/seq/costs': run 'gauss_at_0.50' is sequential .* expected no costs",
+        ),
+    ],
+)
+def test_paper_code_that_needs_fixed_n_counts_refuses_a_sequential_run_at_plan_time(mutate: Any, message: str) -> None:
+    cfg = sequential_cfg()
+    mutate(cfg)
+    with pytest.raises(ValueError, match=message) as info:
+        expand(cfg)
+    assert "\n" not in str(info.value)
+    # the same table reading a fixed-N run is fine, as is an artifact in the table's own norm
+    sun_reader(cfg := raw(), ["table", "pa_ecdf", "acr_budget", "pa_histogram"])
+    expand(cfg)
+    cfg = sequential_cfg()
+    cfg["papers"]["yang2020"]["tables"]["seq"] = {"runs": [SEQ_RUN], "norm": "l2", "radii": [0.0, 0.25, 0.5]}
+    cfg["papers"]["yang2020"]["tables"]["seq"]["artifacts"] = ["envelope_l2"]
+    expand(cfg)
+
+
+def only_fixed_n_in_cohens_sequential_table(cfg: dict[str, Any]) -> None:
+    for paper in ("yang2020", "sun2025", "xin2025"):
+        del cfg["papers"][paper]["tables"]["sequential"]
+    cfg["papers"]["cohen2019"]["tables"]["sequential"]["runs"] = ["gauss"]
+    del cfg["certify"]["gauss_seq"]
+
+
+def test_the_samples_artifacts_pair_each_sequential_run_with_its_fixed_n_twin() -> None:
+    plan = expand(raw())
+    assert plan.tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss_twin"]]
+    assert "pairs" not in plan.tables[("cohen2019", "digits")]
+    tables = json.loads(commands.paper_tables_json(plan, Paths(plan.results), "cohen2019"))
+    by_name = {t["table"]: t for t in tables["tables"]}
+    assert by_name["sequential"]["pairs"] == [["gauss_seq", "gauss_twin"]]
+    runs = {r["run"]: r for r in by_name["sequential"]["runs"]}
+    assert runs["gauss_seq"]["sequential"]["mode"] == "grid" and "sequential" not in runs["gauss_twin"]
+    # the twin shares everything that draws the noise: shards may differ, nothing else
+    cfg = raw()
+    cfg["certify"]["gauss_seq"]["shards"] = 1
+    assert expand(cfg).tables[("cohen2019", "sequential")]["pairs"] == [["gauss_seq", "gauss_twin"]]
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["certify"]["gauss_seq"].update(n0=30),
+            r"^config key 'papers/cohen2019/tables/sequential/runs': sequential run 'gauss_seq' has no fixed-N "
+            r"twin in the table",
+        ),
+        (
+            lambda c: c["certify"]["gauss_seq"].update(seed=1),
+            r"sequential run 'gauss_seq' has no fixed-N twin",
+        ),
+        (
+            lambda c: c["papers"]["cohen2019"]["tables"]["sequential"]["runs"].append("uniform"),
+            r"tables/sequential/runs': run 'uniform' is not the fixed-N twin of a sequential run",
+        ),
+        (
+            lambda c: only_fixed_n_in_cohens_sequential_table(c),
+            r"tables/sequential/runs': the artifacts \['samples', 'samples_histogram'\] compare .* no sequential run",
+        ),
+    ],
+)
+def test_samples_artifacts_refuse_tables_without_pairs(mutate: Any, message: str) -> None:
+    cfg = raw()
     mutate(cfg)
     with pytest.raises(ValueError, match=message):
         expand(cfg)
@@ -526,7 +634,8 @@ def test_default_config_deduplicates_shared_runs() -> None:
         assert plan.run_names[f"sun_gauss_{sigma}"] == plan.run_names[f"cohen_{sigma}"]
     assert plan.run_names["yang_gauss_0.50"] != plan.run_names["cohen_0.50"]  # n0 = 64
     assert plan.run_names["xin_gauss_0.25"] == plan.run_names["xinm_gauss"]  # the same sampling: counted once
-    assert len(plan.used_models()) == 33 and len(plan.used_runs()) == 41
+    # and the four sequential runs, whose fixed-N twins are runs above
+    assert len(plan.used_models()) == 33 and len(plan.used_runs()) == 45
 
 
 def test_keys_are_path_safe_and_readable() -> None:
@@ -637,7 +746,7 @@ def test_free_form_cost_matrix_is_in_the_variant() -> None:
     custom = next(v for v in plan.variants.values() if "pairs" in v.spec.get("cost", {}))
     matrix = from_config(custom.spec["cost"])
     assert matrix.num_classes == 10 and matrix.matrix[3, 5] == 1.0 and matrix.matrix.sum() == 1.0
-    labels = [e.label for e in plan.entries if e.paper == "xin2025"]
+    labels = [e.label for e in plan.entries if (e.paper, e.table) == ("xin2025", "digits")]
     assert labels == ["gauss [digit 3 -> 5]", "gauss [s-pair]"]
 
 
@@ -694,6 +803,7 @@ def fake_metrics(path: Path, values: dict[float, float], acr: float) -> None:
 def test_summary_combines_runs_and_envelope(tmp_path: Path) -> None:
     cfg = raw()
     cfg["results"] = str(tmp_path / "res")
+    del cfg["papers"]["yang2020"]["tables"]["sequential"]  # the summary of the digits table alone
     plan = expand(cfg)
     spec_text = commands.paper_tables_json(plan, Paths(plan.results), "yang2020")
     spec = json.loads(spec_text)

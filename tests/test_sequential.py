@@ -51,6 +51,13 @@ def test_geometric_checkpoints_and_spending() -> None:
     assert spent.sum() <= 0.001 and spent.sum() == pytest.approx(0.001, rel=1e-12)
     assert spent[-1] == pytest.approx(0.0005) and np.allclose(spent[:-1], 0.00005)
     assert bounds.spend_alpha(0.01, 1).tolist() == [0.01]
+    # power 2: the looks before the last get (1 - final_share) alpha in proportion to t^2
+    grown = bounds.spend_alpha(0.001, 5, final_share=0.55, power=2.0)
+    assert grown.sum() <= 0.001 and grown[-1] == pytest.approx(0.00055)
+    assert grown[:-1] == pytest.approx(0.00045 * np.array([1, 4, 9, 16]) / 30, rel=1e-12)
+    for bad in (-1.0, 11.0, True, "2"):
+        with pytest.raises(ValueError, match="power"):
+            bounds.spend_alpha(0.01, 3, 0.5, bad)
     with pytest.raises(ValueError, match="ratio"):
         bounds.geometric_checkpoints(1, 10, 1.0)
     with pytest.raises(ValueError, match="final_share"):

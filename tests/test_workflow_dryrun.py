@@ -185,7 +185,10 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
             shards = r["shards"] or 1
         sigma = float(r["sigma"] if r["sigma"] is not None else m["sigma"])
         return _canon(
-            [model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"], r["noise_block"], shards]
+            [
+                *[model_id(r["model"]), noise, params, sigma, r["n0"], r["n"], ex, r["seed"], r["noise_block"]],
+                *[shards, r["sequential"]],  # a sequential run (its stopping rule) is another run
+            ]
         ), shards
 
     runs: dict[str, int] = {}
@@ -257,26 +260,28 @@ def expected_counts(config: dict[str, Any]) -> dict[str, int]:
 
 def test_expected_counts_of_the_ci_config_by_hand() -> None:
     config = yaml.safe_load(CONFIGS["ci"].read_text())
-    # 3 models (CAT-RS learns from the Gaussian one's soft targets); 4 runs (2 + 2 + 1 + 1 shards);
-    # metrics: cohen 2 runs, yang 2 runs, sun 3 budgets + the CAT-RS run (the ablation's readings
-    # equal those of the other sun tables), xin 2 costs
+    # 3 models (CAT-RS learns from the Gaussian one's soft targets); 5 runs (2 + 2 + 1 + 1 shards and
+    # the sequential gauss_seq's 2; its twin gauss_twin is gauss's folder); metrics: cohen 2 runs and
+    # gauss_seq (gauss_twin's reading is gauss's), yang 2 runs, sun 3 budgets + the CAT-RS run (the
+    # ablation's readings equal those of the other sun tables), xin 2 costs
     artifacts = {f"{p}_{a}": 1 for p, names in DEFAULT_ARTIFACTS.items() for a in names}
     assert expected_counts(config) == {
         "model_recipe": 3,
         "train": 3,
         "soft_targets": 1,
         "prepare_data": 1,
-        "run_settings": 4,
-        "certify_shard": 6,
-        "merge": 4,
-        "metrics_variant": 10,
-        "metrics": 10,
+        "run_settings": 5,
+        "certify_shard": 8,
+        "merge": 5,
+        "metrics_variant": 11,
+        "metrics": 11,
         "paper_tables": 4,
         "paper_summary": 4,
         "summary": 1,
         "all": 1,
         **artifacts,
         "sun2025_ablation": 1,
+        **{f"{p}_{a}": 1 for p in DEFAULT_ARTIFACTS for a in ("samples", "samples_histogram")},
         **{f"{p}_readme": 1 for p in DEFAULT_ARTIFACTS},
         "cohen2019_published_logs": 1,
         "sun2025_published_logs": 1,
@@ -293,18 +298,21 @@ def test_expected_counts_of_the_ci_config_by_hand() -> None:
 # (20 shards and 4 cost matrices each), SmoothAdv-CS on Imagenette (8 shards, 3 matrices) and the
 # cost-weighted HAM Margin-CS (8 shards, 1 matrix; its Gaussian row is the HAM table's reading)).
 PAPER_JOB_COUNTS = {
-    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 12, "shards": 170, "variants": 18, "papers": 1},
-    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 95, "shards": 1900, "variants": 95, "papers": 1},
-    "sun2025": {"models": 41, "soft_targets": 6, "data": 2, "runs": 38, "shards": 760, "variants": 149, "papers": 1},
+    "cohen2019": {"models": 7, "soft_targets": 0, "data": 2, "runs": 13, "shards": 180, "variants": 20, "papers": 1},
+    "yang2020": {"models": 110, "soft_targets": 0, "data": 3, "runs": 96, "shards": 1920, "variants": 97, "papers": 1},
+    "sun2025": {"models": 41, "soft_targets": 6, "data": 2, "runs": 39, "shards": 780, "variants": 151, "papers": 1},
     "sun2025+stability": {
-        **{"models": 44, "soft_targets": 6, "data": 2, "runs": 41, "shards": 820, "variants": 161, "papers": 1}
+        **{"models": 44, "soft_targets": 6, "data": 2, "runs": 42, "shards": 840, "variants": 163, "papers": 1}
     },
-    "xin2025": {"models": 40, "soft_targets": 0, "data": 5, "runs": 40, "shards": 584, "variants": 121, "papers": 1},
+    "xin2025": {"models": 40, "soft_targets": 0, "data": 5, "runs": 41, "shards": 604, "variants": 123, "papers": 1},
 }
+# Each paper config also has one sequential run (Cohen: 10 shards, the others 20), the twin of a
+# fixed-N run, read by its `sequential` table: +1 run and +2 metrics variants (the sequential run's
+# and its twin's reading at that table's radii), +2 artifact jobs (samples, samples_histogram).
 # Paper artifact jobs (one per artifact a table builds, the README, the released-log tables, the
-# index): Cohen's 8 artifacts + 3, Yang's 6 + 2, Sun's 7 (the ablation included) + 3, Xin's 4
-# (precision/recall for the HAM10000 tables) + 2.
-PAPER_ARTIFACT_JOBS = {"cohen2019": 11, "yang2020": 8, "sun2025": 10, "sun2025+stability": 10, "xin2025": 6}
+# index): Cohen's 8 artifacts + 2 sequential + 3, Yang's 6 + 2 + 2, Sun's 7 (the ablation included)
+# + 2 + 3, Xin's 4 (precision/recall for the HAM10000 tables) + 2 + 2.
+PAPER_ARTIFACT_JOBS = {"cohen2019": 13, "yang2020": 10, "sun2025": 12, "sun2025+stability": 12, "xin2025": 8}
 
 
 @pytest.mark.parametrize("config", list(PAPER_JOB_COUNTS))
@@ -400,17 +408,18 @@ def test_slurm_jobs_ask_for_the_resources_of_their_data_set_and_architecture(tmp
     )
     # train: 90 epochs x 0.3 (CIFAR-10 ResNet-110) or 60 (ImageNet ResNet-50) minutes x margin 1.5,
     # ImageNet cut at max_minutes = 2880; certify: a shard of 50 CIFAR-10 images x 15 s (at least
-    # min_minutes = 30) or of 25 ImageNet images x 150 s, x 1.5
+    # min_minutes = 30) or of 25 ImageNet images x 150 s, x 1.5; the sequential CIFAR-10 run's 10
+    # shards ask for their worst case (every image to max_n), as the fixed-N ones
     assert asked == {
         ("train", False, ("1", "4", "16000", "41")): 4,
         ("train", True, ("1", "16", "64000", "2880")): 3,
-        ("certify_shard", False, ("1", "4", "16000", "30")): 70,
+        ("certify_shard", False, ("1", "4", "16000", "30")): 80,
         ("certify_shard", False, ("1", "4", "32000", "94")): 100,
     }
     # estimated peak GPU memory (randsmooth.pipeline.memory), MiB: ResNet-110 / ResNet-50 training at
     # batch 400, certification at batch 400
     gpu = Counter((rule, resources["gpu_mem_mb"]) for rule, _, resources in job_resources(output) if "gpu" in resources)
-    expected = {("train", "5592"): 4, ("train", "42891"): 3, ("certify_shard", "1702"): 70}
+    expected = {("train", "5592"): 4, ("train", "42891"): 3, ("certify_shard", "1702"): 80}
     assert gpu == {**expected, ("certify_shard", "9443"): 100}
 
 

@@ -481,21 +481,27 @@ def geometric_checkpoints(first: int, max_n: int, ratio: float) -> np.ndarray:
     return np.asarray(sizes, dtype=np.int64)
 
 
-def spend_alpha(alpha: float, num_checkpoints: int, final_share: float = 0.5) -> np.ndarray:
+def spend_alpha(alpha: float, num_checkpoints: int, final_share: float = 0.5, power: float = 0.0) -> np.ndarray:
     """Split ``alpha`` over ``num_checkpoints`` looks: ``final_share*alpha`` at the last one, the rest
-    equally over the others (float64, sums to alpha up to rounding, never above it).
+    over the others in proportion to t^power (t = 1, 2, ...: equal shares at power 0, growing with
+    the look at power > 0); float64, sums to alpha up to rounding, never above it.
 
     Weighting the last look keeps the bound at the maximum N close to the fixed-N bound at alpha
-    (examples near a threshold end there). With one checkpoint the whole alpha goes to it.
+    (examples near a threshold end there); a positive power moves alpha from the first looks, where
+    few samples certify little whatever their level, to the later ones where most examples are
+    decided. With one checkpoint the whole alpha goes to it.
     """
     a = float(_check_alpha(alpha))
     if not isinstance(num_checkpoints, (int, np.integer)) or num_checkpoints < 1:
         raise ValueError(f"num_checkpoints must be a positive integer, got {num_checkpoints!r}")
     if not 0.0 < final_share <= 1.0 or (final_share == 1.0 and num_checkpoints > 1):
         raise ValueError(f"final_share must be in (0, 1) (or 1 with one checkpoint), got {final_share!r}")
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0.0 <= power <= 10.0:
+        raise ValueError(f"power must be a number in [0, 10], got {power!r}")
     if num_checkpoints == 1:
         return np.asarray([a])
-    rest = np.full(num_checkpoints - 1, a * (1.0 - final_share) / (num_checkpoints - 1))
+    weights = np.arange(1, num_checkpoints, dtype=np.float64) ** float(power)
+    rest = a * (1.0 - final_share) * weights / weights.sum()
     out = np.append(rest, a * final_share)
     return out * min(1.0, a / out.sum())  # never spend more than alpha through rounding
 

@@ -148,15 +148,18 @@ def make_rule(
     bound: str = "cp",
     first: int = 30,
     ratio: float = 1.15,
-    final_share: float = 0.6,
-    futility_alpha: float = 0.04,
+    final_share: float = 0.55,
+    spend_power: float = 2.0,
+    futility_alpha: float = 0.045,
 ) -> Rule:
     """Build a rule: checkpoints ``geometric_checkpoints(first, max_n, ratio)`` (one checkpoint,
     max_n, in ``"fixed"`` mode, where the bound is Clopper-Pearson at alpha), alpha spent with
-    ``final_share`` at max_n ("cp"). ``thresholds`` from :func:`p_thresholds` (one for ``"radius"``;
+    ``final_share`` at max_n and the rest in proportion to t^``spend_power`` over the earlier looks
+    (``"cp"``, :func:`randsmooth.bounds.spend_alpha`). ``thresholds`` from :func:`p_thresholds` (one for ``"radius"``;
     ``"fixed"`` uses them only to report which radii are certified).
 
-    The defaults (30, ratio 1.15, 60% of alpha at max_n, futility level 0.04 per look) were tuned
+    The defaults (30, ratio 1.15, 55% of alpha at max_n, the rest growing as t^2, futility level
+    0.045 per look) were tuned
     with ``benchmarks/sequential.py`` on Cohen et al.'s released CIFAR-10 p_A distributions; they
     change the samples used and the accuracy against fixed-N CERTIFY, never the guarantee.
     """
@@ -175,7 +178,9 @@ def make_rule(
         cps, bound, spent = np.asarray([max_n], dtype=np.int64), "cp", np.asarray([a])
     else:
         cps = bounds.geometric_checkpoints(first, max_n, ratio)
-        spent = bounds.spend_alpha(a, cps.size, final_share) if bound == "cp" else np.full(cps.size, np.nan)
+        spent = (
+            bounds.spend_alpha(a, cps.size, final_share, spend_power) if bound == "cp" else np.full(cps.size, np.nan)
+        )
     # reach: smallest k/max_n whose lower bound at max_n reaches each threshold (bisection on k)
     lo, hi = np.zeros(thr.shape, dtype=np.int64), np.full(thr.shape, int(max_n))
     ok_hi = _last_lower(bound, hi, max_n, spent[-1], a) >= thr
@@ -195,7 +200,7 @@ def rule_from_settings(settings: dict[str, Any], noise: HasRadius) -> Rule:
     :func:`p_thresholds` of the radii in the norm."""
     seq = sequential_settings(settings)
     thresholds = p_thresholds(noise, seq["radii"], seq["norm"])
-    tuning = {key: seq[key] for key in ("bound", "first", "ratio", "final_share", "futility_alpha")}
+    tuning = {key: seq[key] for key in ("bound", "first", "ratio", "final_share", "spend_power", "futility_alpha")}
     return make_rule(seq["mode"], thresholds, seq["max_n"], seq["alpha"], **tuning)
 
 

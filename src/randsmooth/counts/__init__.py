@@ -48,6 +48,7 @@ from .access import (
     noise_from_table,
     noise_groups,
     require_columns,
+    samples_used,
     selection_counts,
     synthetic_table,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "read_table",
     "records_to_table",
     "require_columns",
+    "samples_used",
     "selection_counts",
     "synthetic_table",
     "with_settings",

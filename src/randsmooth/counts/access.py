@@ -126,6 +126,16 @@ def common_budgets(table: pd.DataFrame) -> list[int]:
     return sorted(common or [])
 
 
+def samples_used(table: pd.DataFrame) -> np.ndarray:
+    """(N,) int64 estimation samples drawn per row: ``n`` in a fixed-N table, the last checkpoint
+    reached (where the stopping rule stopped the example) in a sequential one. The n0 selection
+    samples are not counted."""
+    if (table.attrs.get("settings") or {}).get("sequential") is None:
+        return int_column(table, "n")
+    require_columns(table, ["prefix_budgets"], "the samples used")
+    return np.asarray([int(np.asarray(b).ravel()[-1]) for b in table["prefix_budgets"]], dtype=np.int64)
+
+
 # ------------------------------------------------------------------------------- noise
 _NOISE_COLUMNS = ["noise", "noise_params", "sigma", "dim"]
 

@@ -162,7 +162,9 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         if self.sequential is not None:
-            object.__setattr__(self, "sequential", sequential_settings(self.sequential))
+            # tables sampled before spend_power was recorded spent alpha equally (power 0)
+            recorded = {"spend_power": 0.0, **self.sequential} if "max_n" in self.sequential else self.sequential
+            object.__setattr__(self, "sequential", sequential_settings(recorded))
             if self.sequential["max_n"] != self.n:
                 raise ValueError(f"sequential.max_n {self.sequential['max_n']} must equal n {self.n}")
         if self.noise_space not in NOISE_SPACES:

@@ -122,8 +122,9 @@ SEQUENTIAL_DEFAULTS: dict[str, Any] = {
     "bound": "cp",
     "first": 30,
     "ratio": 1.15,
-    "final_share": 0.6,
-    "futility_alpha": 0.04,
+    "final_share": 0.55,
+    "spend_power": 2.0,
+    "futility_alpha": 0.045,
 }
 """Defaults of :func:`randsmooth.sequential.make_rule` (tuned on ``benchmarks/sequential.py``)."""
 
@@ -143,7 +144,8 @@ def sequential_settings(value: Any) -> dict[str, Any]:
     ``max_n`` (the largest sample size), ``norm`` ("l1", "l2", "linf"), ``alpha`` (the one-sided
     error level of the certificates, in (0, 1/2)) and the rule's tuning (:data:`SEQUENTIAL_DEFAULTS`:
     ``bound`` "cp" or "mixture", checkpoints ``first`` * ``ratio``^t, ``final_share`` of alpha at
-    max_n, ``futility_alpha``). Grid mode stores ``radii`` ascending; radius mode ``radii`` = [radius].
+    max_n and the rest in proportion to t^``spend_power``, ``futility_alpha``). Grid mode stores
+    ``radii`` ascending; radius mode ``radii`` = [radius].
     """
     if not isinstance(value, dict):
         raise ValueError(f"sequential must be a mapping (mode, max_n, radii or radius, norm, alpha), got {value!r}")
@@ -185,6 +187,7 @@ def sequential_settings(value: Any) -> dict[str, Any]:
         "first": _number(out["first"], "first", 1, float("inf"), integer=True),
         "ratio": _number(out["ratio"], "ratio", 1.0000001, 100.0),
         "final_share": _number(out["final_share"], "final_share", 0.0, 1.0),
+        "spend_power": _number(out["spend_power"], "spend_power", 0.0, 10.0),
         "futility_alpha": _number(out["futility_alpha"], "futility_alpha", 1e-300, 0.4999999),
     }
 

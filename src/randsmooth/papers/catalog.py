@@ -40,7 +40,9 @@ class Artifact:
     counts: whether it reads the runs' class counts (analytic figures do not); opt_in: built only
     for tables that list it; datasets: built only for tables of these data sets (empty = any);
     per_run: a file name pattern written once per run besides the main files (``{stem}`` =
-    ``<method>_<sigma>``, as in Sun et al.'s released ``data/ecdf``).
+    ``<method>_<sigma>``, as in Sun et al.'s released ``data/ecdf``); fixed_n: why it cannot read a
+    sequential run ("" = it can; :meth:`sequential_problem`); pairs: it compares the table's
+    sequential runs with their fixed-N twins (every run of the table is in one pair).
     """
 
     paper: str
@@ -53,10 +55,20 @@ class Artifact:
     opt_in: bool = False
     datasets: tuple[str, ...] = ()
     per_run: str | None = None
+    fixed_n: str = ""
+    pairs: bool = False
 
     @property
     def target(self) -> str:
         return f"{self.paper}_{self.name}"
+
+    def sequential_problem(self, norm: str) -> str:
+        """Why this artifact of a table in ``norm`` cannot read a sequential run ("" if it can): a
+        sequential run's counts stop where its rule decided, so there are no fixed-N p_A estimates
+        or prefix budgets, and its certificate exists only in the norm it was sampled for."""
+        if self.name.startswith("envelope_") and self.name != f"envelope_{norm}":
+            return f"it reads the runs in {self.name.removeprefix('envelope_')}, another norm than the table's"
+        return self.fixed_n
 
     def files(self, stems: Sequence[str] = ()) -> list[str]:
         """File names (relative to the table folder); ``stems`` name the per-run files, one per
@@ -66,6 +78,45 @@ class Artifact:
         if self.per_run:
             names += [self.per_run.format(stem=stem) for stem in stems]
         return names
+
+
+# why an artifact cannot read a sequential run (Artifact.fixed_n)
+_P_A = "it reads p_A estimates from fixed-N counts"
+_BUDGETS = "it reads the prefix budgets of fixed-N counts"
+_COSTS = "cost-sensitive certification reads fixed-N counts"
+
+
+def sequential_artifacts(paper: str) -> tuple[Artifact, Artifact]:
+    """The two artifacts every paper has for sequential certification (opt-in: a table lists them
+    with its sequential runs and their fixed-N twins): the samples table and their histogram."""
+    keys = "tables/<t>/runs (sequential runs and their fixed-N twins), alpha, norm, radii, artifacts"
+    reference = (
+        "not in the paper: sequential certification (README 'Sequential certification') against the "
+        "paper's fixed-N CERTIFY (Cohen et al. 2019, section 3.2) on the same model and noise"
+    )
+    return (
+        Artifact(
+            paper,
+            "samples",
+            "table",
+            "Samples used vs fixed N: mean, median and 95th percentile of estimation samples per test "
+            "point, certified accuracy at each radius under both",
+            reference,
+            keys,
+            opt_in=True,
+            pairs=True,
+        ),
+        Artifact(
+            paper,
+            "samples_histogram",
+            "figure",
+            "Histogram of the estimation samples used per test point by sequential certification",
+            reference,
+            keys,
+            opt_in=True,
+            pairs=True,
+        ),
+    )
 
 
 # Artifact(paper, name, kind, title, reference, keys, ...), in the order of each paper's text
@@ -120,6 +171,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "PREDICT at each budget N: accuracy, abstention, agreement with the largest N, time",
             "Cohen et al. 2019, PREDICT experiment (appendix; released code/analyze_predict.py)",
             "tables/<t>/runs (their prefix budgets), alpha",
+            fixed_n=_BUDGETS,
         ),
         Artifact(
             "cohen2019",
@@ -139,6 +191,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "tables/<t>/runs (their sigmas), alpha",
             counts=False,
         ),
+        *sequential_artifacts("cohen2019"),
     ),
     "yang2020": (
         Artifact(
@@ -178,6 +231,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "options/curve_sigma, options/curve_p, options/families, options/dims",
             counts=False,
         ),
+        *sequential_artifacts("yang2020"),
     ),
     "sun2025": (
         Artifact(
@@ -197,6 +251,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, Figure 9 (the released data/ecdf files)",
             "tables/<t>/runs, alpha, two_sided",
             per_run="ecdf/{stem}.csv",
+            fixed_n=_P_A,
         ),
         Artifact(
             "sun2025",
@@ -205,6 +260,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Histogram of the true-label p_A per method and sigma",
             "Sun et al. 2025, the p_A distribution they propose instead of ACR (abstract)",
             "tables/<t>/runs, options/histogram_bins",
+            fixed_n=_P_A,
         ),
         Artifact(
             "sun2025",
@@ -223,6 +279,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "with the ranking of the methods per budget and sigma",
             "Sun et al. 2025, ACR's strong dependence on the certification budget (abstract)",
             "tables/<t>/runs (their prefix budgets), alpha, two_sided, options/plugin_budgets",
+            fixed_n=_BUDGETS,
         ),
         Artifact(
             "sun2025",
@@ -231,6 +288,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "ACR against the budget N' per method and sigma (solid: prefix counts; dashed: extrapolation)",
             "Sun et al. 2025, ACR against the certification budget",
             "tables/<t>/runs, alpha, two_sided, options/plugin_budgets",
+            fixed_n=_BUDGETS,
         ),
         Artifact(
             "sun2025",
@@ -241,7 +299,9 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Sun et al. 2025, ablation of discarding, reweighting and the adaptive attack",
             "tables/<t>/runs (listed in ablation order, baseline first), artifacts: [ablation]",
             opt_in=True,
+            fixed_n=_P_A,
         ),
+        *sequential_artifacts("sun2025"),
     ),
     "xin2025": (
         Artifact(
@@ -260,6 +320,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "split beside ours",
             "Xin et al. 2025, main tables (Rob_cs, Rob_cost) and Algorithm 1",
             _RUNS + ", costs, options/epsilon",
+            fixed_n=_COSTS,
         ),
         Artifact(
             "xin2025",
@@ -268,6 +329,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "Rob_cs against the radius, one panel per cost scenario, one line per run",
             "Xin et al. 2025, Rob_cs against the radius per scenario",
             _RUNS + ", costs",
+            fixed_n=_COSTS,
         ),
         Artifact(
             "xin2025",
@@ -278,6 +340,7 @@ ARTIFACTS: dict[str, tuple[Artifact, ...]] = {
             "tables/<t>/runs, costs/<i>/positive_class",
             datasets=("ham10000",),
         ),
+        *sequential_artifacts("xin2025"),
     ),
 }
 

@@ -117,8 +117,23 @@ def evaluate(claims: list[Claim], spec: PaperSpec) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+# checks that read fixed-N counts (p_A estimates, prefix budgets, cost-sensitive certification)
+FIXED_N_CHECKS = frozenset(
+    {"predict_abstention_falls", "acr_up_pa_not_up", "ranking_changes_with_budget"}
+    | {"method_beats_baseline", "cs_at_least_standard"}
+)
+
+
 def run_check(claim: Claim, table: TableData) -> Verdict:
-    """The claim's check on one table; "not measurable here" if it read a degenerate run."""
+    """The claim's check on one table; "not measurable here" if it read a degenerate run, or if it
+    reads fixed-N counts and the table has sequential runs (whose counts stop where their rule
+    decided: no p_A estimate, no prefix budgets)."""
+    sequential = [r.run for r in table.runs if r.sequential is not None]
+    if claim.check in FIXED_N_CHECKS and sequential:
+        return Verdict(
+            UNMEASURABLE,
+            f"the check reads fixed-N counts (p_A estimates or prefix budgets); runs {sequential} are sequential",
+        )
     with table.reads() as read:
         verdict = CHECKS[claim.check](table, dict(claim.params))
     degenerate = [r for r in table.runs if r.run in read and table.degenerate(r)]

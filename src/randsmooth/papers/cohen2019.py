@@ -13,6 +13,7 @@ from scipy.stats import norm
 
 from .. import bounds, metrics
 from ..counts import common_budgets
+from . import samples
 from .build import CA_LABEL, Job, radius_label, run_styles, sigma_key
 from .data import RunInfo, TableData, method_label
 from .figures import Line, Panel
@@ -187,6 +188,7 @@ def radius_vs_n(job: Job) -> None:
 
 
 BUILDERS = {
+    **samples.BUILDERS,
     "certified_accuracy": certified_accuracy,
     "table1": table1,
     "vary_sigma": vary_sigma,

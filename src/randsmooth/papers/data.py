@@ -122,6 +122,7 @@ class RunInfo:
     counts: str
     run_dir: str
     stem: str = ""
+    sequential: dict[str, Any] | None = None  # the stopping rule's settings (None: fixed N)
 
     def cell_keys(self, metric: str, **extra: Any) -> dict[str, Any]:
         """The keys of a table cell of this run (method, sigma, N, metric and e.g. the radius),
@@ -172,6 +173,7 @@ class TableData:
     decisions: dict[str, dict[str, str]] = field(default_factory=dict)  # run -> budget -> per-example file
     _reads: set[str] | None = field(default=None, repr=False, compare=False)  # see reads()
     scale: dict[str, Any] | None = None  # {paper_dataset, factor}: this table's sigma = factor x the paper's
+    pairs: list[list[str]] = field(default_factory=list)  # [sequential run, its fixed-N twin] (samples artifacts)
 
     def scale_line(self, runs: Sequence[RunInfo] | None = None) -> str:
         """The scale rule of a reduced reproduction (config key ``scale``), with the sigmas of
@@ -272,6 +274,13 @@ class TableData:
             table = self._counts(run)
             _DECISIONS[key] = decide.certify(table, alpha, norm=norm, budget=budget, two_sided=self.two_sided)
         return _DECISIONS[key]
+
+    def run(self, name: str) -> RunInfo:
+        """The run of this table named ``name`` in the config."""
+        for run in self.runs:
+            if run.run == name:
+                return run
+        raise ValueError(f"table {self.name!r} has no run {name!r}; it has {[r.run for r in self.runs]}")
 
     def certified_accuracy(self, run: RunInfo, radii: Sequence[float], *, norm: str | None = None) -> np.ndarray:
         return np.atleast_1d(metrics.certified_accuracy(self.certify(run, norm=norm), list(radii)))
@@ -374,4 +383,5 @@ def _table(raw: dict[str, Any]) -> TableData:
         noise_space=raw.get("noise_space", "pixel"),
         decisions={run: dict(files) for run, files in raw.get("decisions", {}).items()},
         scale=raw.get("scale"),
+        pairs=[list(p) for p in raw.get("pairs", [])],
     )

@@ -19,6 +19,7 @@ import pandas as pd
 from .. import bounds, metrics
 from ..counts import common_budgets
 from ..logs import write_ecdf
+from . import samples
 from .build import Job, radius_label, run_styles, sigma_key
 from .data import RunInfo, TableData, method_label
 from .figures import Line, Panel
@@ -172,6 +173,7 @@ def acr_budget_figure(job: Job) -> None:
 
 
 BUILDERS = {
+    **samples.BUILDERS,
     "table": table,
     "pa_ecdf": pa_ecdf,
     "pa_histogram": pa_histogram,

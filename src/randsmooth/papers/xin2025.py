@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import decide, metrics
 from ..costs import CostMatrix, from_config
+from . import samples
 from .build import Job, radius_label, run_styles
 from .data import RunInfo, TableData
 from .figures import Line, Panel
@@ -157,6 +158,7 @@ def precision_recall(job: Job) -> None:
 
 
 BUILDERS = {
+    **samples.BUILDERS,
     "standard": standard,
     "cost_sensitive": cost_sensitive,
     "rob_cs_curves": rob_cs_curves,

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import metrics
 from ..sampling import get_noise
+from . import samples
 from .build import CA_LABEL, Job, noise_key, radius_label
 from .data import DEGENERATE_MARK, RunInfo, TableData, group_label, noise_label
 from .figures import Line, Panel
@@ -149,6 +150,7 @@ def linf_vs_dim(job: Job) -> None:
 
 
 BUILDERS = {
+    **samples.BUILDERS,
     "table1": table1,
     "envelope_l1": envelope_l1,
     "envelope_l2": envelope_l2,

@@ -111,6 +111,7 @@ def run_info(plan: Plan, paths: Paths, run_name: str, dims: dict[str, int]) -> d
         spec = data_module().dataset_spec(run.dataset.name, **run.dataset.loader_options())
         dims[run.dataset.key] = int(spec.dim)
     examples = {"split": run.split, "start": run.start, "stop": run.stop, "skip": run.skip}
+    sequential = {} if run.sequential is None else {"sequential": run.sequential}  # fixed N: left out
     return {
         "run": run_name,
         "model": plan.config["certify"][run_name]["model"],
@@ -130,6 +131,7 @@ def run_info(plan: Plan, paths: Paths, run_name: str, dims: dict[str, int]) -> d
         "num_examples": subset_size(run.dataset, examples, f"certify/{run_name}"),
         "counts": paths.counts.format(run=run.key),
         "run_dir": paths.counts.format(run=run.key).rsplit("/", 1)[0],
+        **sequential,
     }
 
 

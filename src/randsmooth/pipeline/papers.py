@@ -30,7 +30,7 @@ from .checks import (
 )
 from .entries import ModelEntry, RunEntry, TableEntry, Variant
 from .keys import content_key, format_number, slug
-from .sequential import check_table
+from .sequential import check_artifacts, check_table, twins
 
 # papers whose authors released per-example certification logs
 LOG_PAPERS = ("cohen2019", "sun2025")
@@ -123,9 +123,14 @@ def _add_table(out: Paper, src: Sources, paper: str, table: str, spec: Mapping[s
     check_table_runs(
         paper, out.tables[(paper, table)], {n: (r, src.models[r.model_key]) for n, r in by_name.items()}, where
     )
+    artifacts = [catalog.get_artifact(paper, a) for a in out.tables[(paper, table)]["artifacts"]]
+    paired = [a.name for a in artifacts if a.pairs]
+    if paired:
+        out.tables[(paper, table)]["pairs"] = twins(by_name, paired, where)
     for run_name, run in zip(spec["runs"], runs, strict=True):
         if run.sequential is not None:
             check_table(run.sequential, spec, run_name, where)
+            check_artifacts({a.name: a.sequential_problem(spec["norm"]) for a in artifacts}, run_name, where)
         model = src.models[run.model_key]
         group = run.noise if model.method["name"] == "gaussian" else f"{run.noise}+{model.method['name']}"
         for budget in spec["budgets"]:

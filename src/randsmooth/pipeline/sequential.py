@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..counts.spec import sequential_settings
+from .entries import RunEntry
 
 _FROM_TABLES = ("norm", "alpha", "radii")
 
@@ -66,7 +67,8 @@ def _table_value(spec: Mapping[str, Any], key: str) -> Any:
 
 def check_table(seq: Mapping[str, Any], spec: Mapping[str, Any], run_name: str, where: str) -> None:
     """Refuse table ``spec`` (config key ``where``) reading sequential run ``run_name`` (settings
-    ``seq``) with another alpha, norm or radii (grid mode), prefix budgets or two-sided bounds."""
+    ``seq``) with another alpha, norm or radii (grid mode), prefix budgets, two-sided bounds or cost
+    matrices."""
     checks = [
         ("alpha", float(spec["alpha"]) == seq["alpha"], f"alpha {seq['alpha']:g}"),
         ("norm", spec["norm"] == seq["norm"], f"norm {seq['norm']}"),
@@ -77,6 +79,7 @@ def check_table(seq: Mapping[str, Any], spec: Mapping[str, Any], run_name: str, 
         ),
         ("budgets", list(spec["budgets"]) == [None], "budgets [null] (certificates at the stop only)"),
         ("two_sided", not spec["two_sided"], "two_sided false (one-sided certificates)"),
+        ("costs", not spec["costs"], "no costs (cost-sensitive certification reads fixed-N counts)"),
     ]
     for key, ok, expected in checks:
         if not ok:
@@ -85,3 +88,55 @@ def check_table(seq: Mapping[str, Any], spec: Mapping[str, Any], run_name: str, 
                 f"alpha {seq['alpha']:g}, norm {seq['norm']}, radii {seq['radii']}); expected {expected}, "
                 f"got {spec[key]!r}"
             )
+
+
+def check_artifacts(problems: Mapping[str, str], run_name: str, where: str) -> None:
+    """Refuse a table listing sequential run ``run_name`` and an artifact that cannot read it
+    (``problems``: artifact name -> why, "" where it can;
+    :meth:`randsmooth.papers.catalog.Artifact.sequential_problem`)."""
+    for name, why in problems.items():
+        if why:
+            raise ValueError(
+                f"config key '{where}/artifacts': artifact {name!r} cannot read sequential run {run_name!r}: "
+                f"{why} (a sequential run stops each example where its rule decided); list the table's "
+                "artifacts without it, or read a fixed-N run"
+            )
+
+
+def _sampling(run: RunEntry) -> dict[str, Any]:
+    """What makes two runs draw the same noise for the same examples (sharding does not matter)."""
+    out = run.identity()
+    out.pop("sequential", None)
+    out.pop("shards", None)
+    return out
+
+
+def twins(runs: Mapping[str, RunEntry], artifacts: list[str], where: str) -> list[list[str]]:
+    """``[sequential run, its fixed-N twin]`` for every sequential run of a table whose ``artifacts``
+    compare the two (config key ``where``): the twin samples the same model, noise, sigma, n0,
+    examples and seed with n = max_n, so its prefix counts equal the sequential run's counts at
+    every checkpoint the latter reached (:mod:`randsmooth.rounds`). Every run must be in a pair."""
+    sequential = [name for name, run in runs.items() if run.sequential is not None]
+    fixed = [name for name, run in runs.items() if run.sequential is None]
+    if not sequential:
+        raise ValueError(
+            f"config key '{where}/runs': the artifacts {artifacts} compare sequential runs with their "
+            "fixed-N twins; the table lists no sequential run"
+        )
+    pairs = []
+    for name in sequential:
+        match = [f for f in fixed if _sampling(runs[f]) == _sampling(runs[name])]
+        if not match:
+            raise ValueError(
+                f"config key '{where}/runs': sequential run {name!r} has no fixed-N twin in the table "
+                f"(a run of the same model, noise, sigma, n0, examples and seed with n = max_n "
+                f"{runs[name].n}) for the artifacts {artifacts}"
+            )
+        pairs.append([name, match[0]])
+    unpaired = [f for f in fixed if f not in {twin for _, twin in pairs}]
+    if unpaired:
+        raise ValueError(
+            f"config key '{where}/runs': run {unpaired[0]!r} is not the fixed-N twin of a sequential run "
+            f"of the table (the artifacts {artifacts} show pairs only)"
+        )
+    return pairs
