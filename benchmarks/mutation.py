@@ -4,14 +4,25 @@ Not a test, and not run in CI (it takes tens of minutes). Each mutant changes on
 source file -- a flipped sign or operator (+/-, *//, &/|), a changed reduction (mean/sum,
 max/min, min()/max(), max(...).values -> mean(...)), a perturbed numeric constant (int n -> n + 1,
 float c -> 2c, 0.0 -> 1.0) or a flipped comparison (< / <=, > / >=, == / !=) -- in a temporary
-copy of ``src/`` and ``tests/``, and runs the test files that cover that source file (stopping at
-the first failure, with a time limit per mutant). A mutant is *killed* if a test fails (or the run
-times out), *survived* otherwise. Prints one line per mutant and the score (killed / total).
+copy of ``src/`` and ``tests/``, and runs the tests that cover it (stopping at the first failure,
+with a time limit per mutant). A mutant is *killed* if a test fails (or the run times out),
+*survived* otherwise. Prints one line per mutant and the score (killed / total).
+
+Which tests run: before the mutants, the test files of every target (``TARGETS``) run once
+unmutated with a line tracer (``benchmarks/mutation_trace.py``) that records, per test, the lines
+of the mutated files it executes. A mutant then runs only the tests that execute one of its lines,
+fastest first. A mutant that survives them is rerun against the whole test files of its source
+file, so the verdict is the same as running every covering file (only faster); a mutant whose lines
+no test executes is *uncovered* (a survivor, not run); one whose lines run only at import time
+(module constants, default arguments) runs the whole files.
 
     python benchmarks/mutation.py [--max-per-file 15] [--seed 0] [--files src/randsmooth/decide.py ...]
-                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv] [--list]
+                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv]
+                                  [--resume] [--list]
 
-``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file.
+``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file. With
+``--out`` each mutant's row is written as soon as it is done; ``--resume`` keeps the rows already in
+that file and runs only the other mutants (a killed run is continued, not restarted).
 Run it at low priority on a shared machine: ``nice -n 19 python benchmarks/mutation.py``.
 """
 
@@ -21,6 +32,7 @@ import argparse
 import ast
 import copy
 import csv
+import json
 import logging
 import os
 import random
@@ -83,6 +95,7 @@ class Mutant:
     path: str
     index: int
     line: int
+    end_line: int
     kind: str
     what: str
 
@@ -178,7 +191,8 @@ def candidates(path: str) -> list[Mutant]:
         if id(node) in skipped:
             continue
         for kind, what in _changes(node):
-            found.append(Mutant(path, index, getattr(node, "lineno", 0), kind, what))
+            line = getattr(node, "lineno", 0)
+            found.append(Mutant(path, index, line, getattr(node, "end_lineno", None) or line, kind, what))
     return found
 
 
@@ -200,7 +214,8 @@ def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str,
     """('killed' | 'survived' | 'timeout', seconds) of the test stages in the work tree.
 
     Any failure (a failing test, a collection error, a crash) kills the mutant; ``timeout`` is the
-    limit per stage (a mutant that makes the tests hang is killed as 'timeout').
+    limit per stage (a mutant that makes the tests hang is killed as 'timeout'). A stage is a list
+    of pytest arguments (test files or node ids, run in that order).
     """
     env = {**os.environ, "PYTHONPATH": str(work / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.perf_counter()
@@ -213,6 +228,69 @@ def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str,
         if proc.returncode != 0:
             return "killed", time.perf_counter() - started
     return "survived", time.perf_counter() - started
+
+
+@dataclass
+class Coverage:
+    """Per test: seconds and executed lines ({source path relative to the repository: lines});
+    ``outside``: the lines executed outside any test (imports, module-level code)."""
+
+    seconds: dict[str, float]
+    lines: dict[str, dict[str, set[int]]]
+    outside: dict[str, set[int]]
+
+    def tests_of(self, mutant: Mutant) -> list[str] | None:
+        """The node ids that execute a line of ``mutant``, fastest first; None if its lines run only
+        outside tests (then the whole files must run); [] if no test executes them."""
+        span = set(range(mutant.line, mutant.end_line + 1))
+        tests = [test for test, files in self.lines.items() if span & files.get(mutant.path, set())]
+        if not tests and span & self.outside.get(mutant.path, set()):
+            return None
+        return sorted(tests, key=lambda test: self.seconds[test])
+
+
+def trace_coverage(work: Path, files: list[str], timeout: float) -> Coverage:
+    """Run ``files`` once, unmutated, under the line tracer; raises if a test fails."""
+    out = work / "trace.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(work / "src"), str(REPO / "benchmarks")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MUTATION_TRACE_ROOT": str(work),
+        "MUTATION_TRACE_OUT": str(out),
+    }
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "mutation_trace"]
+    proc = subprocess.run(
+        [*cmd, "-m", "not slow", *files], cwd=work, env=env, capture_output=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        tail = proc.stdout.decode(errors="replace").strip().splitlines()[-1:]
+        raise RuntimeError(f"the unmutated tests fail ({' '.join(files)}): {' '.join(tail)}; fix them first")
+    data = json.loads(out.read_text())
+    seconds = {test: record["seconds"] for test, record in data["tests"].items()}
+    lines = {test: {f: set(v) for f, v in record["lines"].items()} for test, record in data["tests"].items()}
+    return Coverage(seconds, lines, {f: set(v) for f, v in data["outside"].items()})
+
+
+def judge(work: Path, mutant: Mutant, coverage: Coverage, timeout: float) -> tuple[str, float]:
+    """(status, seconds) of one mutant already written to the work tree: the covering tests first,
+    then, if it survived them, the whole test files of its source file."""
+    tests = coverage.tests_of(mutant)
+    if tests == []:
+        return "uncovered", 0.0
+    status, seconds = "survived", 0.0
+    if tests is not None:
+        status, seconds = run_tests(work, [tests], timeout)
+    if status == "survived":
+        status, more = run_tests(work, TARGETS[mutant.path], timeout)
+        seconds += more
+    return status, seconds
+
+
+def _done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Rows of a previous run's CSV, by (file, node, mutation)."""
+    with open(out, newline="") as handle:
+        return {(row["file"], row["node"], row["mutation"]): row for row in csv.DictReader(handle)}
 
 
 def copy_tree(work: Path) -> None:
@@ -239,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per test stage (then: killed)")
     parser.add_argument("--out", type=Path, default=None, help="CSV with one row per mutant")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in --out, run the others")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # clean up the work tree and the running tests on kill
@@ -263,47 +342,50 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mutants)} mutants")
         return 0
 
-    rows: list[dict[str, object]] = []
-    fields = ["file", "line", "kind", "mutation", "status", "seconds"]
-    out = None if args.out is None else open(args.out, "w", newline="")  # noqa: SIM115 (written row by row)
+    fields = ["file", "node", "line", "kind", "mutation", "status", "seconds"]
+    done: dict[tuple[str, str, str], dict[str, str]] = {}
+    if args.resume and args.out is not None and args.out.exists():
+        done = _done_rows(args.out)
+    rows: list[dict[str, object]] = [row for row in done.values()]
+    todo = [m for m in mutants if (m.path, str(m.index), m.what) not in done]
+    logger.info("%d mutants, %d already done, %d to run", len(mutants), len(mutants) - len(todo), len(todo))
+    out = None if args.out is None else open(args.out, "a" if done else "w", newline="")  # noqa: SIM115
     writer = None if out is None else csv.DictWriter(out, fieldnames=fields)
-    if writer is not None:
+    if writer is not None and not done:
         writer.writeheader()
     try:
         with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
             work = Path(tmp)
             copy_tree(work)
-            baseline = {tuple(tuple(stage) for stage in TARGETS[path]) for path in args.files}
-            for stages in baseline:  # the unmutated tree must pass, or every mutant would look killed
-                status, seconds = run_tests(work, [list(stage) for stage in stages], args.timeout)
-                names = " ".join(" ".join(stage) for stage in stages)
-                if status != "survived":
-                    print(f"error: the unmutated tests fail ({names}): fix them first", file=sys.stderr)
-                    return 2
-                logger.info("baseline %s passes in %.0f s", names, seconds)
-            for number, mutant in enumerate(mutants, 1):
+            files = sorted({f for path in {m.path for m in todo} for stage in TARGETS[path] for f in stage})
+            coverage = trace_coverage(work, files, 10 * args.timeout) if files else Coverage({}, {}, {})
+            logger.info("traced %d tests of %s", len(coverage.seconds), " ".join(files))
+            for number, mutant in enumerate(todo, 1):
                 original = (REPO / mutant.path).read_text()
                 (work / mutant.path).write_text(mutated_source(mutant))
                 try:
-                    status, seconds = run_tests(work, TARGETS[mutant.path], args.timeout)
+                    status, seconds = judge(work, mutant, coverage, args.timeout)
                 finally:
                     (work / mutant.path).write_text(original)
                 where = f"{mutant.path}:{mutant.line}"
-                logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(mutants), status, where, mutant.what, seconds)
-                row = dict(zip(fields, [mutant.path, mutant.line, mutant.kind, mutant.what, status], strict=False))
-                row["seconds"] = round(seconds, 1)
+                logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(todo), status, where, mutant.what, seconds)
+                values = [mutant.path, mutant.index, mutant.line, mutant.kind, mutant.what, status, round(seconds, 1)]
+                row = dict(zip(fields, values, strict=True))
                 rows.append(row)
                 if writer is not None:
                     writer.writerow(row)
                     out.flush()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if out is not None:
             out.close()
 
-    killed = sum(row["status"] != "survived" for row in rows)
+    killed = sum(row["status"] in ("killed", "timeout") for row in rows)
     for row in rows:
-        if row["status"] == "survived":
-            print(f"survived: {row['file']}:{row['line']} {row['kind']} {row['mutation']}")
+        if row["status"] not in ("killed", "timeout"):
+            print(f"{row['status']}: {row['file']}:{row['line']} {row['kind']} {row['mutation']}")
     print(f"mutation score: {killed}/{len(rows)} killed ({100.0 * killed / max(len(rows), 1):.1f} %)")
     return 0
 
