@@ -7,8 +7,8 @@ and a 50 MB file takes minutes to load. No profile or Snakefile code runs before
 This command parses the arguments with Snakemake's own parser (profiles included), reads each
 config file with :func:`randsmooth.pipeline.config.load_yaml` (size, encoding, depth, alias and
 shape limits; one line naming the file and key, exit status 2) and then replaces itself with
-``python -m snakemake`` and the same arguments. Arguments Snakemake cannot parse are left to
-Snakemake to report.
+Snakemake (this interpreter's ``snakemake`` script, else ``python -m snakemake``) and the same
+arguments. Arguments Snakemake cannot parse are left to Snakemake to report.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip())
         return 0
     check_configfiles(argv)
+    script = Path(sys.executable).with_name("snakemake")
+    cmd = [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "snakemake"]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "snakemake", *argv])
+    os.execv(cmd[0], [*cmd, *argv])
     return 0  # not reached: execv replaces the process
