@@ -43,8 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,9 +226,24 @@ def preload() -> None:
     import torch.nn.functional  # noqa: F401
 
 
-def run_pytest(work: Path, args: list[str], timeout: float) -> int | None:
+class _RecordFailures:
+    """pytest plugin: appends the node id of every failing test to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report: object) -> None:
+        if getattr(report, "failed", False):
+            with open(self.path, "a") as handle:
+                handle.write(f"{getattr(report, 'nodeid', '')}\n")
+
+
+def run_pytest(work: Path, args: list[str], timeout: float) -> tuple[int | None, str | None]:
     """``pytest ARGS`` in the work tree, in a forked child of this process (see :func:`preload`):
-    its exit status, or None if it ran longer than ``timeout`` seconds (then it is killed)."""
+    (its exit status, or None if it ran longer than ``timeout`` seconds and was killed; the first
+    failing test's node id or None)."""
+    failed = work / ".failed"
+    failed.unlink(missing_ok=True)
     pid = os.fork()
     if pid == 0:  # the child: output discarded, the work tree's src first on the path
         code = 99
@@ -240,23 +256,24 @@ def run_pytest(work: Path, args: list[str], timeout: float) -> int | None:
             sys.dont_write_bytecode = True
             import pytest
 
-            code = int(pytest.main(args))
+            code = int(pytest.main(args, plugins=[_RecordFailures(failed)]))
         finally:
             os._exit(code)
     deadline = time.monotonic() + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status)
+            killer = failed.read_text().split("\n", 1)[0] if failed.exists() else None
+            return os.waitstatus_to_exitcode(status), killer or None
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return None
+            return None, None
         time.sleep(0.05)
 
 
-def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str, float]:
-    """('killed' | 'survived' | 'timeout', seconds) of the test stages in the work tree.
+def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str, float, str | None]:
+    """('killed' | 'survived' | 'timeout', seconds, the failing test) of the test stages in the work tree.
 
     Any failure (a failing test, a collection error, a crash) kills the mutant; ``timeout`` is the
     limit per stage (a mutant that makes the tests hang is killed as 'timeout'). A stage is a list
@@ -264,12 +281,12 @@ def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str,
     """
     started = time.perf_counter()
     for tests in stages:
-        code = run_pytest(work, ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests], timeout)
+        code, killer = run_pytest(work, ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests], timeout)
         if code is None:
-            return "timeout", time.perf_counter() - started
+            return "timeout", time.perf_counter() - started, None
         if code != 0:
-            return "killed", time.perf_counter() - started
-    return "survived", time.perf_counter() - started
+            return "killed", time.perf_counter() - started, killer
+    return "survived", time.perf_counter() - started, None
 
 
 @dataclass
@@ -280,15 +297,17 @@ class Coverage:
     seconds: dict[str, float]
     lines: dict[str, dict[str, set[int]]]
     outside: dict[str, set[int]]
+    kills: Counter[str] = field(default_factory=Counter)  # mutants each test killed so far
 
     def tests_of(self, mutant: Mutant) -> list[str] | None:
-        """The node ids that execute a line of ``mutant``, fastest first; None if its lines run only
-        outside tests (then the whole files must run); [] if no test executes them."""
+        """The node ids that execute a line of ``mutant``, those that killed most mutants so far
+        first, then the fastest; None if its lines run only outside tests (then the whole files
+        must run); [] if no test executes them."""
         span = set(range(mutant.line, mutant.end_line + 1))
         tests = [test for test, files in self.lines.items() if span & files.get(mutant.path, set())]
         if not tests and span & self.outside.get(mutant.path, set()):
             return None
-        return sorted(tests, key=lambda test: self.seconds[test])
+        return sorted(tests, key=lambda test: (-self.kills[test], self.seconds[test]))
 
 
 def trace_coverage(work: Path, files: list[str], timeout: float) -> Coverage:
@@ -314,19 +333,21 @@ def trace_coverage(work: Path, files: list[str], timeout: float) -> Coverage:
     return Coverage(seconds, lines, {f: set(v) for f, v in data["outside"].items()})
 
 
-def judge(work: Path, mutant: Mutant, coverage: Coverage, timeout: float) -> tuple[str, float]:
-    """(status, seconds) of one mutant already written to the work tree: the covering tests first,
-    then, if it survived them, the whole test files of its source file."""
+def judge(work: Path, mutant: Mutant, coverage: Coverage, timeout: float) -> tuple[str, float, str | None]:
+    """(status, seconds, the test that killed it) of one mutant already written to the work tree:
+    the covering tests first, then, if it survived them, the whole test files of its source file."""
     tests = coverage.tests_of(mutant)
     if tests == []:
         return "uncovered", 0.0
-    status, seconds = "survived", 0.0
+    status, seconds, killer = "survived", 0.0, None
     if tests is not None:
-        status, seconds = run_tests(work, [tests], timeout)
+        status, seconds, killer = run_tests(work, [tests], timeout)
     if status == "survived":
-        status, more = run_tests(work, TARGETS[mutant.path], timeout)
+        status, more, killer = run_tests(work, TARGETS[mutant.path], timeout)
         seconds += more
-    return status, seconds
+    if killer is not None:
+        coverage.kills[killer] += 1
+    return status, seconds, killer
 
 
 def _done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
@@ -384,17 +405,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mutants)} mutants")
         return 0
 
-    fields = ["file", "node", "line", "kind", "mutation", "status", "seconds"]
+    fields = ["file", "node", "line", "kind", "mutation", "status", "seconds", "killer"]
     done: dict[tuple[str, str, str], dict[str, str]] = {}
     if args.resume and args.out is not None and args.out.exists():
         done = _done_rows(args.out)
     rows: list[dict[str, object]] = [row for row in done.values()]
     todo = [m for m in mutants if (m.path, str(m.index), m.what) not in done]
     logger.info("%d mutants, %d already done, %d to run", len(mutants), len(mutants) - len(todo), len(todo))
-    out = None if args.out is None else open(args.out, "a" if done else "w", newline="")  # noqa: SIM115
-    writer = None if out is None else csv.DictWriter(out, fieldnames=fields)
-    if writer is not None and not done:
+    out = None if args.out is None else open(args.out, "w", newline="")  # noqa: SIM115 (written row by row)
+    writer = None if out is None else csv.DictWriter(out, fieldnames=fields, restval="", extrasaction="ignore")
+    if writer is not None:  # the resumed rows first
         writer.writeheader()
+        writer.writerows(done.values())
+        out.flush()
     try:
         with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
             work = Path(tmp)
@@ -403,16 +426,18 @@ def main(argv: list[str] | None = None) -> int:
             files = sorted({f for path in {m.path for m in todo} for stage in TARGETS[path] for f in stage})
             coverage = trace_coverage(work, files, 10 * args.timeout) if files else Coverage({}, {}, {})
             logger.info("traced %d tests of %s", len(coverage.seconds), " ".join(files))
+            coverage.kills.update(row["killer"] for row in done.values() if row.get("killer"))
             for number, mutant in enumerate(todo, 1):
                 original = (REPO / mutant.path).read_text()
                 (work / mutant.path).write_text(mutated_source(mutant))
                 try:
-                    status, seconds = judge(work, mutant, coverage, args.timeout)
+                    status, seconds, killer = judge(work, mutant, coverage, args.timeout)
                 finally:
                     (work / mutant.path).write_text(original)
                 where = f"{mutant.path}:{mutant.line}"
                 logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(todo), status, where, mutant.what, seconds)
                 values = [mutant.path, mutant.index, mutant.line, mutant.kind, mutant.what, status, round(seconds, 1)]
+                values.append(killer or "")
                 row = dict(zip(fields, values, strict=True))
                 rows.append(row)
                 if writer is not None:
