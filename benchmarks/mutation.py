@@ -59,12 +59,14 @@ LOSS_TESTS = [
         "tests/test_losses_sun2025.py",
     ],
 ]
+SEQUENTIAL_TESTS = ["tests/test_sequential.py", "tests/test_soundness.py"]
 # source file (relative to the repository) -> stages of test files that cover it: a later stage
 # runs only if the mutant survived the earlier ones (the fastest killers first)
 TARGETS: dict[str, list[list[str]]] = {
     **{f"src/randsmooth/losses/{p.name}": LOSS_TESTS for p in sorted((REPO / "src/randsmooth/losses").glob("*.py"))},
-    "src/randsmooth/decide.py": [["tests/test_decide.py"]],
-    "src/randsmooth/bounds.py": [["tests/test_bounds.py"]],
+    # the sequential bounds and decisions (checkpoint CP, mixture CS) are tested in test_sequential
+    "src/randsmooth/decide.py": [["tests/test_decide.py"], SEQUENTIAL_TESTS],
+    "src/randsmooth/bounds.py": [["tests/test_bounds.py"], SEQUENTIAL_TESTS],
 }
 SKIP = {"src/randsmooth/losses/__init__.py", "src/randsmooth/losses/registry.py"}  # imports and lookup only
 
@@ -338,7 +340,7 @@ def judge(work: Path, mutant: Mutant, coverage: Coverage, timeout: float) -> tup
     the covering tests first, then, if it survived them, the whole test files of its source file."""
     tests = coverage.tests_of(mutant)
     if tests == []:
-        return "uncovered", 0.0
+        return "uncovered", 0.0, None
     status, seconds, killer = "survived", 0.0, None
     if tests is not None:
         status, seconds, killer = run_tests(work, [tests], timeout)
