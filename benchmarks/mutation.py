@@ -363,7 +363,7 @@ def _done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
 
 
 def copy_tree(work: Path) -> None:
-    for name in ("src", "tests"):
+    for name in ("src", "tests", "benchmarks"):  # benchmarks: some tests run them
         shutil.copytree(REPO / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml",):
         shutil.copy2(REPO / name, work / name)
