@@ -688,3 +688,38 @@ def test_cost_sensitive_standard_radius_with_a_single_top_class_count() -> None:
     assert res.r_std[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.001, 1, 10)), rel=1e-12)
     assert res.r_shared[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.0005, 1, 10)), rel=1e-12)
     assert res.r_std[1] == -np.inf and res.r_shared[1] == -np.inf
+
+
+# ------------------------------------------------------- boundaries found by the mutation check
+def test_certificate_alpha_is_the_open_interval_zero_to_one_half() -> None:
+    from randsmooth.bounds import CERTIFICATE_ALPHA, certificate_alpha
+
+    assert CERTIFICATE_ALPHA == (0.0, 0.5)
+    for alpha in (1e-300, 0.001, 0.4999):
+        assert certificate_alpha(alpha) == alpha
+    for alpha in (0.0, 0.5, -0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
+            certificate_alpha(alpha)
+
+
+def test_predict_returns_the_class_when_the_pvalue_equals_alpha() -> None:
+    """Cohen et al.'s PREDICT returns c_A if the p-value is <= alpha: n1 = 4, n2 = 0 has the exact
+    p-value 2 * 2^-4 = 0.125."""
+    assert predict_pvalue(4, 0) == 0.125
+    assert bool(predict_abstains(4, 0, 0.125)) is False
+    assert bool(predict_abstains(4, 0, 0.1249)) is True
+
+
+def test_cost_sensitive_radius_with_one_class() -> None:
+    """K = 1 is allowed (c_A = 0 in Omega = [0]): r is the shared-bound standard radius,
+    sigma * Phi^-1(LCB(n; alpha/2)) with LCB(n; a) = a^(1/n) for n_A = n."""
+    res = cost_sensitive_radius([100], 0, [0], 0.01, 0.5)
+    assert float(res.r) == pytest.approx(0.5 * norm.ppf(0.005 ** (1 / 100)), rel=1e-12)
+
+
+def test_legacy_alpha_b_of_exactly_one_is_refused() -> None:
+    """legacy alpha_b = alpha * |Omega| / 2 must be < 1: alpha 0.25 with 8 targets gives exactly 1."""
+    counts = [50, 10, 10, 10, 10, 10, 10, 10, 10, 10]
+    with pytest.raises(ValueError, match="legacy alpha_b = alpha"):
+        cost_sensitive_radius(counts, 0, list(range(1, 9)), 0.25, 0.5, legacy_alpha=True)
+    assert np.isfinite(cost_sensitive_radius(counts, 0, list(range(1, 8)), 0.25, 0.5, legacy_alpha=True).r)
