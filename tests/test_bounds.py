@@ -723,3 +723,24 @@ def test_legacy_alpha_b_of_exactly_one_is_refused() -> None:
     with pytest.raises(ValueError, match="legacy alpha_b = alpha"):
         cost_sensitive_radius(counts, 0, list(range(1, 9)), 0.25, 0.5, legacy_alpha=True)
     assert np.isfinite(cost_sensitive_radius(counts, 0, list(range(1, 8)), 0.25, 0.5, legacy_alpha=True).r)
+
+
+@pytest.mark.parametrize(("k", "n", "a", "b"), [(7, 10, 0.5, 0.5), (30, 40, 1.0, 1.0), (2, 25, 0.5, 0.5), (0, 9, 2, 1)])
+def test_betabinomial_cs_ends_are_on_the_rejected_side(k: int, n: int, a: float, b: float) -> None:
+    """Both returned ends are rejected points: log M_n(end) >= log(1/alpha), with
+    log M_n(p) = ln B(a+k, b+n-k) - ln B(a, b) - k ln p - (n-k) ln(1-p) (Howard et al. 2021, eq. (14))
+    computed here in float64 (rounding ~1e-14, far below the bisection's safety margin)."""
+    from scipy.special import betaln
+
+    from randsmooth.bounds import betabinomial_cs
+
+    alpha = 0.05
+    lower, upper = betabinomial_cs(k, n, alpha, a=a, b=b)
+
+    def log_m(p: float) -> float:
+        return betaln(a + k, b + n - k) - betaln(a, b) - k * np.log(p) - (n - k) * np.log1p(-p)
+
+    for end in (lower, upper):
+        if 0 < end < 1:
+            assert log_m(end) - np.log(1 / alpha) >= 0.0, (end, log_m(end) - np.log(1 / alpha))
+    assert betabinomial_cs(k, n, alpha) == betabinomial_cs(k, n, alpha, a=0.5, b=0.5)  # Jeffreys by default
