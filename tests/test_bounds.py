@@ -744,3 +744,17 @@ def test_betabinomial_cs_ends_are_on_the_rejected_side(k: int, n: int, a: float,
         if 0 < end < 1:
             assert log_m(end) - np.log(1 / alpha) >= 0.0, (end, log_m(end) - np.log(1 / alpha))
     assert betabinomial_cs(k, n, alpha) == betabinomial_cs(k, n, alpha, a=0.5, b=0.5)  # Jeffreys by default
+
+
+def test_spend_alpha_never_spends_more_than_alpha_through_rounding() -> None:
+    """The levels sum to at most alpha (the union bound's budget) even where the float sum of the
+    equal shares rounds above it (e.g. alpha 0.001, 13 looks, final share 1/4)."""
+    from randsmooth.bounds import spend_alpha
+
+    rest = np.full(12, 0.001 * 0.75 / 12)
+    assert np.append(rest, 0.001 * 0.25).sum() > 0.001  # the naive split overspends by rounding
+    for alpha in (1e-5, 0.001, 0.01, 0.05, 0.123, 0.45):
+        for looks in range(1, 40):
+            for share in (0.1, 0.25, 0.5, 0.9):
+                spent = spend_alpha(alpha, looks, share)
+                assert spent.sum() <= alpha and spent.sum() == pytest.approx(alpha, rel=1e-12)
