@@ -528,7 +528,7 @@ def test_sun2025_step_loss(name: str, params: dict, epoch: int) -> None:
 @pytest.mark.parametrize("weighted", [False, True])
 def test_gaussian_cs(seed_weight: float, weighted: bool) -> None:
     delta = draws()
-    sw = np.array([1.0, 0.0, 2.0, 1.0, 0.5]) if weighted else None
+    sw = np.array([0.5, 0.0, 2.0, 1.0, 0.25]) if weighted else None  # the seeds' weights sum to 0.75 < 1
     value, dw, db, result = library(
         "gaussian_cs", {"cost": COST, "seed_weight": seed_weight}, (delta,), sample_weights=sw
     )
@@ -628,6 +628,7 @@ def test_gaussian_cs_without_weight_on_the_seeds_adds_no_seed_term() -> None:
         ("smoothadv", "steps", 0, -1),
         ("smoothadv", "warmup", 1, 0),
         ("macer", "gamma", 1e-9, 0.0),
+        ("macer", "beta", 1e-9, 0.0),
         ("catrs", "teacher_samples", 1, 0),
         ("catrs", "steps", 0, -1),
         ("catrs", "epsilon", 0.0, -1e-9),
