@@ -476,7 +476,10 @@ def test_predictions_outside_the_classes_are_refused(bad: int) -> None:
     cm = costs.preset("s-seed", "cifar10")
     with pytest.raises(ValueError, match="predict must be -1"):
         decide.cs_correct(np.array([0, 1]), np.array([0, bad]), cm)
-    assert decide.cs_correct(np.array([0, 1]), np.array([-1, K - 1]), cm).shape == (2,)
+    # the last class is a prediction like any other: only 0 -> K-1 costs (not 0 -> K-2, not 0 -> 0)
+    last = costs.from_pairs(K, [(0, K - 1, 1.0)])
+    got = decide.cs_correct(np.array([0, 0, 0, 0]), np.array([-1, 0, K - 2, K - 1]), last)
+    np.testing.assert_array_equal(got, [1, 1, 1, 0])
 
 
 def test_predict_with_one_class() -> None:
