@@ -671,3 +671,13 @@ def test_smoothed_nll_log_guard() -> None:
     assert g_y.min() < 1e-12 < g_y.max()
     value, dw, db, _ = library("macer", {"lbd": 0.0}, (delta,), m=4, w=w, b=b)
     check(value, dw, db, lambda w, b: mean_of(macer_ref(w, b, delta, 0.0, 8.0, 16.0)), at=(w, b))
+
+
+def test_integer_and_number_ranges_include_their_ends() -> None:
+    """[low, high] is closed for integers (e.g. a step count equal to its maximum is accepted)."""
+    from randsmooth.losses import params as P
+
+    assert P.integer("m", "k", 5, low=5, high=5) == 5
+    for bad in (4, 6, True, 5.0):
+        with pytest.raises(ValueError, match="method.params.k"):
+            P.integer("m", "k", bad, low=5, high=5)
