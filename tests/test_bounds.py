@@ -758,3 +758,17 @@ def test_spend_alpha_never_spends_more_than_alpha_through_rounding() -> None:
             for share in (0.1, 0.25, 0.5, 0.9):
                 spent = spend_alpha(alpha, looks, share)
                 assert spent.sum() <= alpha and spent.sum() == pytest.approx(alpha, rel=1e-12)
+
+
+def test_probits_of_bounds_next_to_one_are_exact() -> None:
+    """At n = 2^53 (the largest count) the bounds lie within a few ulps of 1 in float64; their
+    probits come from the complements (1 - LCB = -expm1(ln(alpha)/n) for n_A = n, 1 - UCB =
+    -expm1(ln(1 - alpha_b)/n) for n_B = n - 1), not from the rounded bounds (off by ~1 %)."""
+    n, alpha = 2**53, 0.001
+    top = cost_sensitive_radius([n, 0], 0, [1], alpha, 0.5)
+    assert float(top.r_std) == pytest.approx(0.5 * norm.isf(-np.expm1(np.log(alpha) / n)), rel=1e-9)
+    m = 5 * 10**10  # 1 - UCB ~ 1e-14: representable next to 1, but only to ~1 %
+    other = cost_sensitive_radius([1, m - 1], 0, [1], alpha, 0.5)
+    z_b = norm.isf(-np.expm1(np.log1p(-alpha / 2) / m))  # alpha_b = alpha / (2 |Omega|)
+    z_a = norm.ppf(beta.ppf(alpha / 2, 1, m))
+    assert float(other.r_cs) == pytest.approx(0.25 * (z_a - z_b), rel=1e-9)
