@@ -19,9 +19,11 @@ test: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The default pipeline (config/config.yaml: all four papers reduced to digits, on the CPU) into
-# results/; about 13 minutes on 2 idle cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n".
+# results/; about 13 minutes on 2 idle cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n";
+# another config: make pipeline CONFIG=config/ci.yaml (checked first by `randsmooth snakemake`).
+CONFIG ?=
 pipeline: venv
-	$(VENV)/bin/snakemake --cores all $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/python -m randsmooth snakemake --cores all $(SNAKEMAKE_ARGS) $(if $(CONFIG),--configfile $(CONFIG))
 
 # Lint (ruff: pyflakes, pycodestyle, bugbear, import order) and formatting checks (ruff format, snakefmt).
 lint: venv

@@ -45,19 +45,3 @@ rule certify_all:
 rule metrics_all:
     input:
         P.metrics_of(PLAN),
-
-
-# Notices missing or corrupt merged counts of the runs the config uses (the default target does not
-# look at them once the metrics made from them exist): a missing one is merged again from its shards.
-rule check:
-    input:
-        P.certify_targets(PLAN),
-    log:
-        P.log("check", "check.log"),
-    localrule: True
-    conda:
-        ANALYSIS_ENV
-    params:
-        py=PY,
-    shell:  # shown and logged (the shell runs with pipefail)
-        "{params.py} -m randsmooth check-counts {input:q} 2>&1 | tee {log:q}"

@@ -4,14 +4,26 @@ Not a test, and not run in CI (it takes tens of minutes). Each mutant changes on
 source file -- a flipped sign or operator (+/-, *//, &/|), a changed reduction (mean/sum,
 max/min, min()/max(), max(...).values -> mean(...)), a perturbed numeric constant (int n -> n + 1,
 float c -> 2c, 0.0 -> 1.0) or a flipped comparison (< / <=, > / >=, == / !=) -- in a temporary
-copy of ``src/`` and ``tests/``, and runs the test files that cover that source file (stopping at
-the first failure, with a time limit per mutant). A mutant is *killed* if a test fails (or the run
-times out), *survived* otherwise. Prints one line per mutant and the score (killed / total).
+copy of ``src/`` and ``tests/``, and runs the tests that cover it (stopping at the first failure,
+with a time limit per mutant). A mutant is *killed* if a test fails (or the run times out),
+*survived* otherwise. Prints one line per mutant and the score (killed / total).
+
+Which tests run: before the mutants, the test files of every target (``TARGETS``) run once
+unmutated with a line tracer (``benchmarks/mutation_trace.py``) that records, per test, the lines
+of the mutated files it executes. A mutant then runs only the tests that execute one of its lines,
+fastest first, each run in a forked child of a process that has imported torch, numpy, scipy and
+pytest once (a few seconds less per mutant). A mutant that survives them is rerun against the
+whole test files of its source file, so the verdict is the same as running every covering file
+(only faster); a mutant whose lines no test executes is *uncovered* (a survivor, not run); one
+whose lines run only at import time (module constants, default arguments) runs the whole files.
 
     python benchmarks/mutation.py [--max-per-file 15] [--seed 0] [--files src/randsmooth/decide.py ...]
-                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv] [--list]
+                                  [--match 'decide.py:180 &'] [--timeout 300] [--out mutation.csv]
+                                  [--resume] [--list]
 
-``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file.
+``--max-per-file 0`` runs every mutant; otherwise a seeded sample of that many per file. With
+``--out`` each mutant's row is written as soon as it is done; ``--resume`` keeps the rows already in
+that file and runs only the other mutants (a killed run is continued, not restarted).
 Run it at low priority on a shared machine: ``nice -n 19 python benchmarks/mutation.py``.
 """
 
@@ -21,6 +33,9 @@ import argparse
 import ast
 import copy
 import csv
+import functools
+import hashlib
+import json
 import logging
 import os
 import random
@@ -30,8 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,12 +61,14 @@ LOSS_TESTS = [
         "tests/test_losses_sun2025.py",
     ],
 ]
+SEQUENTIAL_TESTS = ["tests/test_sequential.py", "tests/test_soundness.py"]
 # source file (relative to the repository) -> stages of test files that cover it: a later stage
 # runs only if the mutant survived the earlier ones (the fastest killers first)
 TARGETS: dict[str, list[list[str]]] = {
     **{f"src/randsmooth/losses/{p.name}": LOSS_TESTS for p in sorted((REPO / "src/randsmooth/losses").glob("*.py"))},
-    "src/randsmooth/decide.py": [["tests/test_decide.py"]],
-    "src/randsmooth/bounds.py": [["tests/test_bounds.py"]],
+    # the sequential bounds and decisions (checkpoint CP, mixture CS) are tested in test_sequential
+    "src/randsmooth/decide.py": [["tests/test_decide.py"], SEQUENTIAL_TESTS],
+    "src/randsmooth/bounds.py": [["tests/test_bounds.py"], SEQUENTIAL_TESTS],
 }
 SKIP = {"src/randsmooth/losses/__init__.py", "src/randsmooth/losses/registry.py"}  # imports and lookup only
 
@@ -83,6 +101,7 @@ class Mutant:
     path: str
     index: int
     line: int
+    end_line: int
     kind: str
     what: str
 
@@ -169,22 +188,35 @@ def _apply(node: ast.AST) -> ast.AST:
     return new
 
 
+@functools.cache
+def source(path: str) -> str:
+    """The text of a source file as this run first read it (later edits of the tree do not reach
+    the run: node indexes refer to this text)."""
+    return (REPO / path).read_text()
+
+
+def version(path: str) -> str:
+    """Short hash of :func:`source`: a CSV row is resumed only for the same text."""
+    return hashlib.sha256(source(path).encode()).hexdigest()[:12]
+
+
 def candidates(path: str) -> list[Mutant]:
     """Every mutant of one source file, in ast.walk order."""
-    tree = ast.parse((REPO / path).read_text())
+    tree = ast.parse(source(path))
     skipped = _skipped_nodes(tree)
     found = []
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skipped:
             continue
         for kind, what in _changes(node):
-            found.append(Mutant(path, index, getattr(node, "lineno", 0), kind, what))
+            line = getattr(node, "lineno", 0)
+            found.append(Mutant(path, index, line, getattr(node, "end_lineno", None) or line, kind, what))
     return found
 
 
 def mutated_source(mutant: Mutant) -> str:
     """Source of ``mutant.path`` with the one change applied (re-generated by ast.unparse)."""
-    tree = ast.parse((REPO / mutant.path).read_text())
+    tree = ast.parse(source(mutant.path))
     target = list(ast.walk(tree))[mutant.index]
 
     class Replace(ast.NodeTransformer):
@@ -196,27 +228,161 @@ def mutated_source(mutant: Mutant) -> str:
     return ast.unparse(ast.fix_missing_locations(Replace().visit(tree)))
 
 
-def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str, float]:
-    """('killed' | 'survived' | 'timeout', seconds) of the test stages in the work tree.
+def preload() -> None:
+    """Import the heavy third-party modules the tests use once, in this process, so that each
+    forked test run (:func:`run_pytest`) starts without them (never ``randsmooth``: the children
+    import it from the work tree)."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pytest  # noqa: F401
+    import scipy.optimize  # noqa: F401
+    import scipy.special  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import torch  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+
+
+class _RecordFailures:
+    """pytest plugin: appends the node id of every failing test to ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def pytest_runtest_logreport(self, report: object) -> None:
+        if getattr(report, "failed", False):
+            with open(self.path, "a") as handle:
+                handle.write(f"{getattr(report, 'nodeid', '')}\n")
+
+
+def run_pytest(work: Path, args: list[str], timeout: float) -> tuple[int | None, str | None]:
+    """``pytest ARGS`` in the work tree, in a forked child of this process (see :func:`preload`):
+    (its exit status, or None if it ran longer than ``timeout`` seconds and was killed; the first
+    failing test's node id or None)."""
+    failed = work / ".failed"
+    failed.unlink(missing_ok=True)
+    pid = os.fork()
+    if pid == 0:  # the child: output discarded, the work tree's src first on the path
+        code = 99
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.chdir(work)
+            sys.path.insert(0, str(work / "src"))
+            sys.dont_write_bytecode = True
+            import pytest
+
+            code = int(pytest.main(args, plugins=[_RecordFailures(failed)]))
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            killer = failed.read_text().split("\n", 1)[0] if failed.exists() else None
+            return os.waitstatus_to_exitcode(status), killer or None
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, None
+        time.sleep(0.05)
+
+
+def run_tests(work: Path, stages: list[list[str]], timeout: float) -> tuple[str, float, str | None]:
+    """('killed' | 'survived' | 'timeout', seconds, the failing test) of the test stages in the work tree.
 
     Any failure (a failing test, a collection error, a crash) kills the mutant; ``timeout`` is the
-    limit per stage (a mutant that makes the tests hang is killed as 'timeout').
+    limit per stage (a mutant that makes the tests hang is killed as 'timeout'). A stage is a list
+    of pytest arguments (test files or node ids, run in that order).
     """
-    env = {**os.environ, "PYTHONPATH": str(work / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.perf_counter()
     for tests in stages:
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests]
-        try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return "timeout", time.perf_counter() - started
-        if proc.returncode != 0:
-            return "killed", time.perf_counter() - started
-    return "survived", time.perf_counter() - started
+        code, killer = run_pytest(work, ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests], timeout)
+        if code is None:
+            return "timeout", time.perf_counter() - started, None
+        if code != 0:
+            return "killed", time.perf_counter() - started, killer
+    return "survived", time.perf_counter() - started, None
+
+
+@dataclass
+class Coverage:
+    """Per test: seconds and executed lines ({source path relative to the repository: lines});
+    ``outside``: the lines executed outside any test (imports, module-level code)."""
+
+    seconds: dict[str, float]
+    lines: dict[str, dict[str, set[int]]]
+    outside: dict[str, set[int]]
+    kills: Counter[str] = field(default_factory=Counter)  # mutants each test killed so far
+
+    def tests_of(self, mutant: Mutant) -> list[str] | None:
+        """The node ids that execute a line of ``mutant``, those that killed most mutants so far
+        first, then the fastest; None if its lines run only outside tests (then the whole files
+        must run); [] if no test executes them."""
+        span = set(range(mutant.line, mutant.end_line + 1))
+        tests = [test for test, files in self.lines.items() if span & files.get(mutant.path, set())]
+        if not tests and span & self.outside.get(mutant.path, set()):
+            return None
+        return sorted(tests, key=lambda test: (-self.kills[test], self.seconds[test]))
+
+
+def trace_coverage(work: Path, files: list[str], timeout: float) -> Coverage:
+    """Run ``files`` once, unmutated, under the line tracer; raises if a test fails (a test that
+    fails only under the tracer, e.g. on a time limit, is rerun without it and must pass)."""
+    out = work / "trace.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(work / "src"), str(REPO / "benchmarks")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MUTATION_TRACE_ROOT": str(work),
+        "MUTATION_TRACE_OUT": str(out),
+    }
+    cmd = [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-p", "mutation_trace"]
+    proc = subprocess.run(
+        [*cmd, "-m", "not slow", *files], cwd=work, env=env, capture_output=True, timeout=timeout, check=False
+    )
+    output = proc.stdout.decode(errors="replace").strip().splitlines()
+    failed = [line.split()[1] for line in output if line.startswith("FAILED ")]
+    if proc.returncode != 0 and failed:
+        logger.warning("failed under the tracer, rerun without it: %s", " ".join(failed))
+    if proc.returncode != 0 and (not failed or run_tests(work, [failed], timeout)[0] != "survived"):
+        raise RuntimeError(f"the unmutated tests fail ({' '.join(files)}): {' '.join(output[-1:])}; fix them first")
+    data = json.loads(out.read_text())
+    seconds = {test: record["seconds"] for test, record in data["tests"].items()}
+    lines = {test: {f: set(v) for f, v in record["lines"].items()} for test, record in data["tests"].items()}
+    return Coverage(seconds, lines, {f: set(v) for f, v in data["outside"].items()})
+
+
+def judge(work: Path, mutant: Mutant, coverage: Coverage, timeout: float) -> tuple[str, float, str | None]:
+    """(status, seconds, the test that killed it) of one mutant already written to the work tree:
+    the covering tests first, then, if it survived them, the whole test files of its source file."""
+    tests = coverage.tests_of(mutant)
+    if tests == []:
+        return "uncovered", 0.0, None
+    status, seconds, killer = "survived", 0.0, None
+    if tests is not None:
+        status, seconds, killer = run_tests(work, [tests], timeout)
+    if status == "survived":
+        status, more, killer = run_tests(work, TARGETS[mutant.path], timeout)
+        seconds += more
+    if killer is not None:
+        coverage.kills[killer] += 1
+    return status, seconds, killer
+
+
+def _done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Rows of a previous run's CSV, by (file, node, mutation); rows of a mutated file whose text
+    has changed since (another :func:`version`) are dropped, to be run again."""
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    kept = [r for r in rows if r["file"] not in TARGETS or r.get("source") == version(r["file"])]
+    if len(kept) < len(rows):
+        logger.info("%d rows of changed source files dropped from %s", len(rows) - len(kept), out)
+    return {(row["file"], row["node"], row["mutation"]): row for row in kept}
 
 
 def copy_tree(work: Path) -> None:
-    for name in ("src", "tests"):
+    for name in ("src", "tests", "benchmarks"):  # benchmarks: some tests run them
         shutil.copytree(REPO / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml",):
         shutil.copy2(REPO / name, work / name)
@@ -239,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per test stage (then: killed)")
     parser.add_argument("--out", type=Path, default=None, help="CSV with one row per mutant")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in --out, run the others")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)  # clean up the work tree and the running tests on kill
@@ -263,47 +430,57 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(mutants)} mutants")
         return 0
 
-    rows: list[dict[str, object]] = []
-    fields = ["file", "line", "kind", "mutation", "status", "seconds"]
+    fields = ["file", "node", "line", "kind", "mutation", "status", "seconds", "killer", "source"]
+    done: dict[tuple[str, str, str], dict[str, str]] = {}
+    if args.resume and args.out is not None and args.out.exists():
+        done = _done_rows(args.out)
+    rows: list[dict[str, object]] = [row for row in done.values()]
+    todo = [m for m in mutants if (m.path, str(m.index), m.what) not in done]
+    logger.info("%d mutants, %d already done, %d to run", len(mutants), len(mutants) - len(todo), len(todo))
     out = None if args.out is None else open(args.out, "w", newline="")  # noqa: SIM115 (written row by row)
-    writer = None if out is None else csv.DictWriter(out, fieldnames=fields)
-    if writer is not None:
+    writer = None if out is None else csv.DictWriter(out, fieldnames=fields, restval="", extrasaction="ignore")
+    if writer is not None:  # the resumed rows first
         writer.writeheader()
+        writer.writerows(done.values())
+        out.flush()
     try:
         with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
             work = Path(tmp)
             copy_tree(work)
-            baseline = {tuple(tuple(stage) for stage in TARGETS[path]) for path in args.files}
-            for stages in baseline:  # the unmutated tree must pass, or every mutant would look killed
-                status, seconds = run_tests(work, [list(stage) for stage in stages], args.timeout)
-                names = " ".join(" ".join(stage) for stage in stages)
-                if status != "survived":
-                    print(f"error: the unmutated tests fail ({names}): fix them first", file=sys.stderr)
-                    return 2
-                logger.info("baseline %s passes in %.0f s", names, seconds)
-            for number, mutant in enumerate(mutants, 1):
-                original = (REPO / mutant.path).read_text()
+            for path in {m.path for m in mutants}:  # the text the mutants were made from
+                (work / path).write_text(source(path))
+            preload()
+            files = sorted({f for path in {m.path for m in todo} for stage in TARGETS[path] for f in stage})
+            coverage = trace_coverage(work, files, 10 * args.timeout) if files else Coverage({}, {}, {})
+            logger.info("traced %d tests of %s", len(coverage.seconds), " ".join(files))
+            coverage.kills.update(row["killer"] for row in done.values() if row.get("killer"))
+            for number, mutant in enumerate(todo, 1):
+                original = source(mutant.path)
                 (work / mutant.path).write_text(mutated_source(mutant))
                 try:
-                    status, seconds = run_tests(work, TARGETS[mutant.path], args.timeout)
+                    status, seconds, killer = judge(work, mutant, coverage, args.timeout)
                 finally:
                     (work / mutant.path).write_text(original)
                 where = f"{mutant.path}:{mutant.line}"
-                logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(mutants), status, where, mutant.what, seconds)
-                row = dict(zip(fields, [mutant.path, mutant.line, mutant.kind, mutant.what, status], strict=False))
-                row["seconds"] = round(seconds, 1)
+                logger.info("[%d/%d] %s %s %s (%.0f s)", number, len(todo), status, where, mutant.what, seconds)
+                values = [mutant.path, mutant.index, mutant.line, mutant.kind, mutant.what, status, round(seconds, 1)]
+                values += [killer or "", version(mutant.path)]
+                row = dict(zip(fields, values, strict=True))
                 rows.append(row)
                 if writer is not None:
                     writer.writerow(row)
                     out.flush()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if out is not None:
             out.close()
 
-    killed = sum(row["status"] != "survived" for row in rows)
+    killed = sum(row["status"] in ("killed", "timeout") for row in rows)
     for row in rows:
-        if row["status"] == "survived":
-            print(f"survived: {row['file']}:{row['line']} {row['kind']} {row['mutation']}")
+        if row["status"] not in ("killed", "timeout"):
+            print(f"{row['status']}: {row['file']}:{row['line']} {row['kind']} {row['mutation']}")
     print(f"mutation score: {killed}/{len(rows)} killed ({100.0 * killed / max(len(rows), 1):.1f} %)")
     return 0
 

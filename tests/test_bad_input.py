@@ -407,9 +407,10 @@ def test_config_error_is_one_line_before_any_job(dry_runs: Any, name: str, make:
 
 # Config files refused by the loader and the plan (randsmooth.pipeline.plan.load_workflow, which the
 # workflow runs first and prints as one line, as the dry runs above show); tested in-process.
-# Snakemake reads --configfile files itself before the workflow does: an empty, list or scalar file
-# gets its WorkflowError, a non-UTF-8 or 5,000-deep one its traceback, before our check; `python -m
-# randsmooth describe --config FILE` checks such a file with one line (tested here too).
+# Plain Snakemake reads --configfile files itself before the workflow does: an empty, list or scalar
+# file gets its WorkflowError, a non-UTF-8 or 5,000-deep one its traceback, before our check; `python
+# -m randsmooth snakemake ...` and `describe --config FILE` check such a file with one line (tested
+# here and below).
 LOAD_ERRORS = [
     (
         "NaN model sigma",
@@ -492,6 +493,58 @@ def test_config_file_error_is_one_line(tmp_path: Path, name: str, make: Any, exp
     code, stderr = run_in_process(main, ["--config", str(config), "--schema", str(REPO / "config" / "schema.yaml")])
     assert code == 2 and expected in one_error_line(stderr), stderr
     assert not (tmp_path / "results").exists()
+
+
+# files that plain `snakemake --configfile FILE` cannot load itself (WorkflowError without the file's
+# name, a traceback, or minutes of loading a 50 MB file): the wrapper refuses each in one line
+MALFORMED_FILES = [
+    ("empty file", lambda: b"", "is empty; a config is a mapping of keys"),
+    ("a list", lambda: b"- certify\n", "holds a list; a config is a mapping of keys"),
+    ("a scalar", lambda: b"5\n", "holds the value 5; a config is a mapping of keys"),
+    ("Latin-1 byte", lambda: b"results: caf\xe9\n", "line 1: not UTF-8 text (byte 0xe9)"),
+    ("5,000-deep nesting", lambda: b"x-deep: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than 32 levels"),
+    ("alias bomb", lambda: BOMB.encode(), "config key 'x-bomb/a4': expands to more than 100000 values (aliases)"),
+    ("self-referencing alias", lambda: b"x-loop: &loop [*loop]\n", "'x-loop/0': an alias refers to itself"),
+    ("50 MB", lambda: b"x-big: " + b"a" * (50 << 20) + b"\n", "larger than 1 MiB; a config is a short YAML file"),
+]
+
+
+@pytest.mark.parametrize("name, make, expected", MALFORMED_FILES, ids=[c[0] for c in MALFORMED_FILES])
+def test_snakemake_wrapper_refuses_a_malformed_configfile(tmp_path: Path, name: str, make: Any, expected: str) -> None:
+    """``python -m randsmooth snakemake -n --configfile GOOD BAD``: one line naming BAD, exit status
+    2, before Snakemake (and so any job) starts."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(make())
+    args = ["-n", "--cores", "1", "--configfile", "config/ci.yaml", str(bad), "--config", f"results={tmp_path / 'r'}"]
+    result = subprocess.run(
+        [sys.executable, "-m", "randsmooth", "snakemake", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr == f"error: {bad}: {result.stderr.split(': ', 2)[2]}" and result.stderr.count("\n") == 1
+    assert expected in result.stderr and result.stdout == "", result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_snakemake_wrapper_runs_snakemake_after_the_check(tmp_path: Path) -> None:
+    """Well-formed config files (from the arguments and from a profile) pass, and Snakemake runs
+    with the same arguments; unparseable arguments are Snakemake's to report."""
+    from randsmooth.cli.snakemake import configfiles
+
+    assert configfiles(["--cores", "1", "all", "--configfile", "config/ci.yaml", "a.yaml"]) == [
+        Path("config/ci.yaml"),
+        Path("a.yaml"),
+    ]
+    assert configfiles(["--configfile=config/ci.yaml"]) == [Path("config/ci.yaml")]
+    assert configfiles(["--no-such-option"]) == []
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / "config.yaml").write_text(f"configfile: [{REPO / 'config' / 'ci.yaml'}]\n")
+    assert configfiles(["--profile", str(profile)]) == [REPO / "config" / "ci.yaml"]
+    cmd = [sys.executable, "-m", "randsmooth", "snakemake", "--configfile", "config/ci.yaml", "--version"]
+    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    from snakemake import __version__
+
+    assert result.returncode == 0 and result.stdout.strip() == __version__, result.stderr[-2000:]
 
 
 def test_describe_handles_dev_null_and_a_closed_pipe() -> None:

@@ -688,3 +688,87 @@ def test_cost_sensitive_standard_radius_with_a_single_top_class_count() -> None:
     assert res.r_std[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.001, 1, 10)), rel=1e-12)
     assert res.r_shared[0] == pytest.approx(0.5 * norm.ppf(beta.ppf(0.0005, 1, 10)), rel=1e-12)
     assert res.r_std[1] == -np.inf and res.r_shared[1] == -np.inf
+
+
+# ------------------------------------------------------- boundaries found by the mutation check
+def test_certificate_alpha_is_the_open_interval_zero_to_one_half() -> None:
+    from randsmooth.bounds import CERTIFICATE_ALPHA, certificate_alpha
+
+    assert CERTIFICATE_ALPHA == (0.0, 0.5)
+    for alpha in (1e-300, 0.001, 0.4999):
+        assert certificate_alpha(alpha) == alpha
+    for alpha in (0.0, 0.5, -0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
+            certificate_alpha(alpha)
+
+
+def test_predict_returns_the_class_when_the_pvalue_equals_alpha() -> None:
+    """Cohen et al.'s PREDICT returns c_A if the p-value is <= alpha: n1 = 4, n2 = 0 has the exact
+    p-value 2 * 2^-4 = 0.125."""
+    assert predict_pvalue(4, 0) == 0.125
+    assert bool(predict_abstains(4, 0, 0.125)) is False
+    assert bool(predict_abstains(4, 0, 0.1249)) is True
+
+
+def test_cost_sensitive_radius_with_one_class() -> None:
+    """K = 1 is allowed (c_A = 0 in Omega = [0]): r is the shared-bound standard radius,
+    sigma * Phi^-1(LCB(n; alpha/2)) with LCB(n; a) = a^(1/n) for n_A = n."""
+    res = cost_sensitive_radius([100], 0, [0], 0.01, 0.5)
+    assert float(res.r) == pytest.approx(0.5 * norm.ppf(0.005 ** (1 / 100)), rel=1e-12)
+
+
+def test_legacy_alpha_b_of_exactly_one_is_refused() -> None:
+    """legacy alpha_b = alpha * |Omega| / 2 must be < 1: alpha 0.25 with 8 targets gives exactly 1."""
+    counts = [50, 10, 10, 10, 10, 10, 10, 10, 10, 10]
+    with pytest.raises(ValueError, match="legacy alpha_b = alpha"):
+        cost_sensitive_radius(counts, 0, list(range(1, 9)), 0.25, 0.5, legacy_alpha=True)
+    assert np.isfinite(cost_sensitive_radius(counts, 0, list(range(1, 8)), 0.25, 0.5, legacy_alpha=True).r)
+
+
+@pytest.mark.parametrize(("k", "n", "a", "b"), [(7, 10, 0.5, 0.5), (30, 40, 1.0, 1.0), (2, 25, 0.5, 0.5), (0, 9, 2, 1)])
+def test_betabinomial_cs_ends_are_on_the_rejected_side(k: int, n: int, a: float, b: float) -> None:
+    """Both returned ends are rejected points: log M_n(end) >= log(1/alpha), with
+    log M_n(p) = ln B(a+k, b+n-k) - ln B(a, b) - k ln p - (n-k) ln(1-p) (Howard et al. 2021, eq. (14))
+    computed here in float64 (rounding ~1e-14, far below the bisection's safety margin)."""
+    from scipy.special import betaln
+
+    from randsmooth.bounds import betabinomial_cs
+
+    alpha = 0.05
+    lower, upper = betabinomial_cs(k, n, alpha, a=a, b=b)
+
+    def log_m(p: float) -> float:
+        return betaln(a + k, b + n - k) - betaln(a, b) - k * np.log(p) - (n - k) * np.log1p(-p)
+
+    for end in (lower, upper):
+        if 0 < end < 1:
+            assert log_m(end) - np.log(1 / alpha) >= 0.0, (end, log_m(end) - np.log(1 / alpha))
+    assert betabinomial_cs(k, n, alpha) == betabinomial_cs(k, n, alpha, a=0.5, b=0.5)  # Jeffreys by default
+
+
+def test_spend_alpha_never_spends_more_than_alpha_through_rounding() -> None:
+    """The levels sum to at most alpha (the union bound's budget) even where the float sum of the
+    equal shares rounds above it (e.g. alpha 0.001, 13 looks, final share 1/4)."""
+    from randsmooth.bounds import spend_alpha
+
+    rest = np.full(12, 0.001 * 0.75 / 12)
+    assert np.append(rest, 0.001 * 0.25).sum() > 0.001  # the naive split overspends by rounding
+    for alpha in (1e-5, 0.001, 0.01, 0.05, 0.123, 0.45):
+        for looks in range(1, 40):
+            for share in (0.1, 0.25, 0.5, 0.9):
+                spent = spend_alpha(alpha, looks, share)
+                assert spent.sum() <= alpha and spent.sum() == pytest.approx(alpha, rel=1e-12)
+
+
+def test_probits_of_bounds_next_to_one_are_exact() -> None:
+    """At n = 2^53 (the largest count) the bounds lie within a few ulps of 1 in float64; their
+    probits come from the complements (1 - LCB = -expm1(ln(alpha)/n) for n_A = n, 1 - UCB =
+    -expm1(ln(1 - alpha_b)/n) for n_B = n - 1), not from the rounded bounds (off by ~1 %)."""
+    n, alpha = 2**53, 0.001
+    top = cost_sensitive_radius([n, 0], 0, [1], alpha, 0.5)
+    assert float(top.r_std) == pytest.approx(0.5 * norm.isf(-np.expm1(np.log(alpha) / n)), rel=1e-9)
+    m = 5 * 10**10  # 1 - UCB ~ 1e-14: representable next to 1, but only to ~1 %
+    other = cost_sensitive_radius([1, m - 1], 0, [1], alpha, 0.5)
+    z_b = norm.isf(-np.expm1(np.log1p(-alpha / 2) / m))  # alpha_b = alpha / (2 |Omega|)
+    z_a = norm.ppf(beta.ppf(alpha / 2, 1, m))
+    assert float(other.r_cs) == pytest.approx(0.25 * (z_a - z_b), rel=1e-9)

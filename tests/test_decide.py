@@ -452,3 +452,44 @@ def test_decisions_refuse_an_error_level_outside_zero_to_one_half(alpha) -> None
         decide.predict(table, alpha)
     with pytest.raises(ValueError, match=r"alpha must be a number in \(0, 0.5\)"):
         decide.cost_sensitive(table, costs.overall(2), alpha, mode="overall")
+
+
+# ------------------------------------------------------- boundaries found by the mutation check
+@pytest.mark.parametrize("bad", [-1, K])
+def test_labels_outside_the_classes_are_refused(bad: int) -> None:
+    """A label of -1 or K (one past the last class) is refused by every reading that uses labels."""
+    labels = np.array([0, bad])
+    est = one_hot_counts(np.array([0, 1]), N)
+    table = synthetic_table(labels, one_hot_counts(np.array([0, 1]), 100), est)
+    cm = costs.preset("s-seed", "cifar10")
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        decide.p_a_true(table)
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        decide.cost_sensitive(table, cm, 0.001)
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        decide.cs_correct(labels, np.array([0, 0]), cm)
+
+
+@pytest.mark.parametrize("bad", [-2, K])
+def test_predictions_outside_the_classes_are_refused(bad: int) -> None:
+    """-1 is the abstention; -2 and K are no prediction at all."""
+    cm = costs.preset("s-seed", "cifar10")
+    with pytest.raises(ValueError, match="predict must be -1"):
+        decide.cs_correct(np.array([0, 1]), np.array([0, bad]), cm)
+    # the last class is a prediction like any other: only 0 -> K-1 costs (not 0 -> K-2, not 0 -> 0)
+    # and the first class too: 1 -> 0 costs, 1 -> 1 is correct
+    ends = costs.from_pairs(K, [(0, K - 1, 1.0), (1, 0, 1.0)])
+    got = decide.cs_correct(np.array([0, 0, 0, 0, 1]), np.array([-1, 0, K - 2, K - 1, 0]), ends)
+    np.testing.assert_array_equal(got, [1, 1, 1, 0, 0])
+
+
+def test_predict_with_one_and_two_classes() -> None:
+    """K = 1: the runner-up count is 0, so n_A = 10 samples give p-value 2^-9 and no abstention at
+    alpha = 0.01 (Cohen et al.'s PREDICT with n_B = 0)."""
+    table = synthetic_table([0], one_hot_counts(np.array([0]), 10, k=1), one_hot_counts(np.array([0]), 10, k=1))
+    res = decide.predict(table, 0.01).iloc[0]
+    assert res["pvalue"] == pytest.approx(2.0**-9) and res["predict"] == 0 and res["correct"] == 1
+    # K = 2: the runner-up is the other class (6 vs 4 of 10: p-value of binomtest(6, 10))
+    two = np.array([[6, 4]])
+    res = decide.predict(synthetic_table([0], two, two), 0.01).iloc[0]
+    assert res["pvalue"] == pytest.approx(binomtest(6, 10, 0.5).pvalue, rel=1e-12)

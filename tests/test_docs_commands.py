@@ -46,6 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", REPO / "config" / "README.md"]
 CONFIGS = sorted((REPO / "config").glob("*.yaml")) + sorted((REPO / "config" / "papers").rglob("*.yaml"))
 SNAKEMAKE = ("snakemake", ".venv/bin/snakemake")
+# Snakemake behind the project's check of its config files (randsmooth.cli.snakemake); run as typed
+WRAPPER = "python -m randsmooth snakemake"
 RANDSMOOTH = ("python", "-m", "randsmooth")
 CI_CONFIG = "config/ci.yaml"
 # documented placeholder -> the real instance a run uses (<run> is filled in from `describe`)
@@ -56,7 +58,13 @@ SUBSTITUTIONS = {
     "--config FILE": f"--config {CI_CONFIG}",
 }
 # commands that only name the tool, not a command line
-TOOL_NAMES = {"snakemake", "python -m randsmooth", "python -m randsmooth …", "python -m randsmooth ..."}
+TOOL_NAMES = {
+    "snakemake",
+    "python -m randsmooth",
+    "python -m randsmooth …",
+    "python -m randsmooth ...",
+    "python -m randsmooth snakemake",
+}
 # the README's certification walk-through, made cheap: documented value -> the value run here
 WALKTHROUGH_CHANGES = {"epochs: 6": "epochs: 1", "--n 10000": "--n 200"}
 TIMEOUT_S = 300
@@ -142,7 +150,7 @@ def instances(doc: Documented, run_folder: str) -> list[str]:
         text = text.replace(placeholder, value)
     if text.endswith(("...", "…")):  # a fragment: a Snakemake command runs on the CI config
         text = text.rstrip(".…").rstrip()
-        if text.startswith(SNAKEMAKE):
+        if is_snakemake(text):
             text += f" {CI_CONFIG}" if text.endswith("--configfile") else f" --configfile {CI_CONFIG}"
     lines = [text]
     if doc.alternatives:
@@ -155,9 +163,9 @@ def classify(line: str) -> str:
     """'dry-run', 'unlock', 'lint', 'report' (Snakemake); 'walkthrough', 'synopsis', 'help',
     'describe', 'gpu-lease', 'cost' (randsmooth)."""
     words = shlex.split(line)
-    if words[0] in SNAKEMAKE:
+    if is_snakemake(line):
         for option, kind in (("--unlock", "unlock"), ("--lint", "lint"), ("--report", "report")):
-            if option in words:
+            if option in snakemake_args(line):
                 return kind
         return "dry-run"
     rest = words[3:]
@@ -181,7 +189,7 @@ def test_commands_are_found_in_every_document() -> None:
     assert sum(n for source, n in sources.items() if source.endswith(".yaml")) >= 7, sources
     texts = {c.text for c in ALL}
     # the headline commands of README and config/README, and a table row with alternatives
-    assert "snakemake --cores all --profile slurm --configfile config/papers/cohen2019.yaml" in texts
+    assert f"{WRAPPER} --cores all --profile slurm --configfile config/papers/cohen2019.yaml" in texts
     assert any(c.alternatives == ("certify_all", "metrics_all") for c in ALL), [c for c in ALL if c.alternatives]
     for doc in ALL:  # every one is classified, every placeholder has an instance
         for line in instances(doc, "RUN"):
@@ -189,11 +197,17 @@ def test_commands_are_found_in_every_document() -> None:
             assert not re.search(r"<\w+>", line), f"{doc.source}: unknown placeholder in {doc.text!r}"
 
 
+def is_snakemake(line: str) -> bool:
+    """A Snakemake command line: ``snakemake ...`` or ``python -m randsmooth snakemake ...``."""
+    return line.split(" ", 1)[0] in SNAKEMAKE or line == WRAPPER or line.startswith(WRAPPER + " ")
+
+
 def snakemake_args(line: str) -> list[str]:
-    return shlex.split(line)[1:]
+    """The arguments given to Snakemake (after ``snakemake`` or the wrapper)."""
+    return shlex.split(line)[len(WRAPPER.split()) if line.startswith(WRAPPER) else 1 :]
 
 
-@pytest.mark.parametrize("line", sorted({i for d in ALL for i in instances(d, "RUN") if i.startswith(SNAKEMAKE)}))
+@pytest.mark.parametrize("line", sorted({i for d in ALL for i in instances(d, "RUN") if is_snakemake(i)}))
 def test_snakemake_parses_the_arguments(line: str) -> None:
     """Snakemake's own parser: each --configfile value is an existing config file, and a target
     never follows --configfile (where Snakemake would read it as one more config file)."""
@@ -217,6 +231,8 @@ def run_documented_snakemake(line: str, tmp: Path) -> subprocess.CompletedProces
     args = _rewrite_results(snakemake_args(line), results)
     if kind in ("unlock", "lint"):
         return workflow_run.run_snakemake(tmp / "work", *args, timeout=TIMEOUT_S)
+    if line.startswith(WRAPPER):
+        return run_randsmooth("snakemake", "-n", "--quiet=rules", f"--config=results={results}", *args)
     return workflow_run.run_snakemake(
         REPO, "-n", "--quiet=rules", f"--config=results={results}", *args, timeout=TIMEOUT_S
     )
@@ -243,9 +259,7 @@ def run_folder() -> str:
     return next(Path(row[3]).parent.name for row in rows if row[0] == "run")
 
 
-SNAKEMAKE_LINES = sorted(
-    {i for d in ALL for i in instances(d, "<run>") if i.startswith(SNAKEMAKE) and classify(i) != "report"}
-)
+SNAKEMAKE_LINES = sorted({i for d in ALL for i in instances(d, "<run>") if is_snakemake(i) and classify(i) != "report"})
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +293,7 @@ def test_documented_snakemake_command_runs(snakemake_runs: dict, line: str) -> N
 # the default suite's subset (a few seconds each): the form with a target and --configfile, and
 # the CI fragment under the slurm profile; the slow test above runs every one
 FAST_LINES = [
-    "snakemake --cores 1 cohen2019_published_logs --configfile config/papers/cohen2019.yaml",
+    f"{WRAPPER} --cores 1 cohen2019_published_logs --configfile config/papers/cohen2019.yaml",
     "snakemake -n --profile slurm --configfile config/ci.yaml",
 ]
 
@@ -297,7 +311,7 @@ def _options(text: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text))
 
 
-RANDSMOOTH_LINES = sorted({i for d in ALL for i in instances(d, "RUN") if not i.startswith(SNAKEMAKE)})
+RANDSMOOTH_LINES = sorted({i for d in ALL for i in instances(d, "RUN") if not is_snakemake(i)})
 
 
 def randsmooth_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

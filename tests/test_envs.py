@@ -225,3 +225,19 @@ def test_post_deploy_installs_repository(name: str, stub_python: tuple[dict[str,
     result = run_post_deploy(name, tmp_path, {**env, "RANDSMOOTH_SRC": str(REPO_ROOT)})
     assert result.returncode == 0, result.stderr
     assert record.read_text().splitlines() == [*expected, str(REPO_ROOT)]
+
+
+def test_every_rule_conda_env_resolves_from_its_own_file() -> None:
+    """Snakemake resolves a rule's ``conda:`` path relative to the file that declares the rule: the
+    env constants of common.smk (relative to workflow/rules/) serve only rules declared there (the
+    check target, once in the Snakefile, pointed outside the repository)."""
+    common = (REPO_ROOT / "workflow" / "rules" / "common.smk").read_text()
+    envs = dict(re.findall(r'^(\w+_ENV) = "([^"]+)"$', common, re.MULTILINE))
+    assert set(envs) == {"TRAINING_ENV", "ANALYSIS_ENV"}, envs
+    used = 0
+    for path in [REPO_ROOT / "Snakefile", *sorted((REPO_ROOT / "workflow" / "rules").glob("*.smk"))]:
+        for name in re.findall(r"^\s+conda:\s*\n\s+(\S+)", path.read_text(), re.MULTILINE):
+            assert name in envs, f"{path.name}: conda: {name} is not one of {sorted(envs)}"
+            assert (path.parent / envs[name]).resolve().is_file(), f"{path.name}: conda: {name} -> {envs[name]}"
+            used += 1
+    assert used >= 15, used

@@ -240,3 +240,16 @@ def test_probit_margin_drops_extreme_probabilities_with_finite_gradients() -> No
     (xi * finite).sum().backward()
     assert torch.isfinite(p_a.grad).all() and torch.isfinite(p_b.grad).all()
     assert xi[3].item() == pytest.approx(0.253347 + 0.524401, abs=1e-5)
+
+
+@pytest.mark.parametrize("name, params, m", METHODS, ids=[f"{n}-{p.get('variant', '')}" for n, p, _ in METHODS])
+def test_step_passes_counts_the_forward_passes_of_a_step(name: str, params: dict, m: int) -> None:
+    """``step_passes`` (what the cost and wall-time estimates charge per noisy copy and step) is
+    the number of examples the model actually forwards in one step, divided by batch x m."""
+    for epoch in (0, 5):
+        model, rows = mlp(), []
+        model.register_forward_hook(lambda module, args, out, rows=rows: rows.append(args[0].shape[0]))
+        loss = build(name, params, m)
+        x, y = batch()
+        loss(model, x, y, ctx(m, epoch=epoch))
+        assert sum(rows) == pytest.approx(loss.step_passes(epoch) * len(y) * m), (epoch, rows)

@@ -528,7 +528,7 @@ def test_sun2025_step_loss(name: str, params: dict, epoch: int) -> None:
 @pytest.mark.parametrize("weighted", [False, True])
 def test_gaussian_cs(seed_weight: float, weighted: bool) -> None:
     delta = draws()
-    sw = np.array([1.0, 0.0, 2.0, 1.0, 0.5]) if weighted else None
+    sw = np.array([0.5, 0.0, 2.0, 1.0, 0.25]) if weighted else None  # the seeds' weights sum to 0.75 < 1
     value, dw, db, result = library(
         "gaussian_cs", {"cost": COST, "seed_weight": seed_weight}, (delta,), sample_weights=sw
     )
@@ -628,7 +628,11 @@ def test_gaussian_cs_without_weight_on_the_seeds_adds_no_seed_term() -> None:
         ("smoothadv", "steps", 0, -1),
         ("smoothadv", "warmup", 1, 0),
         ("macer", "gamma", 1e-9, 0.0),
+        ("macer", "beta", 1e-9, 0.0),
         ("catrs", "teacher_samples", 1, 0),
+        ("catrs", "steps", 0, -1),
+        ("catrs", "epsilon", 0.0, -1e-9),
+        ("smoothmix", "steps", 0, -1),
         ("sun2025", "discard_threshold", 1.0, 1.0 + 1e-9),
         ("sun2025", "discard_threshold", 0.0, -1e-9),
         ("sun2025", "reweight_alpha", 0.999, 1.0),
@@ -667,3 +671,13 @@ def test_smoothed_nll_log_guard() -> None:
     assert g_y.min() < 1e-12 < g_y.max()
     value, dw, db, _ = library("macer", {"lbd": 0.0}, (delta,), m=4, w=w, b=b)
     check(value, dw, db, lambda w, b: mean_of(macer_ref(w, b, delta, 0.0, 8.0, 16.0)), at=(w, b))
+
+
+def test_integer_and_number_ranges_include_their_ends() -> None:
+    """[low, high] is closed for integers (e.g. a step count equal to its maximum is accepted)."""
+    from randsmooth.losses import params as P
+
+    assert P.integer("m", "k", 5, low=5, high=5) == 5
+    for bad in (4, 6, True, 5.0):
+        with pytest.raises(ValueError, match="method.params.k"):
+            P.integer("m", "k", bad, low=5, high=5)

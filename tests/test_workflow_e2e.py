@@ -509,6 +509,90 @@ def test_nothing_left_to_do(pipeline: dict[str, Any]) -> None:
         assert "Nothing to be done" in result.stdout + result.stderr, result.stdout[-2000:]
 
 
+# ------------------------------------------------------- the check target and the results lock
+def check_args(pipeline: dict[str, Any], config: Path | None = None) -> tuple[str, ...]:
+    """The README's check command (the target before --configfile) on the pipeline's config."""
+    return ("--cores", "1", "check", "--configfile", str(config or pipeline["config"]))
+
+
+def test_check_target_names_a_corrupt_counts_file(pipeline: dict[str, Any]) -> None:
+    """A merged counts.parquet of a finished run corrupted in place (bit rot, a bad disk: its
+    modification time unchanged): the default target does not look at it, the check target fails
+    with one line naming it (and says how to re-make it)."""
+    plan, paths = pipeline["plan"], pipeline["paths"]
+    counts = Path(paths.counts.format(run=plan.used_runs()[0]))
+    original, times = counts.read_bytes(), (counts.stat().st_atime_ns, counts.stat().st_mtime_ns)
+    try:
+        counts.write_bytes(original[: len(original) // 2])
+        os.utime(counts, ns=times)
+        default = run(pipeline["workdir"], *pipeline["args"], "-n")
+        assert "Nothing to be done" in default.stdout + default.stderr  # why the check target exists
+        result = run(pipeline["workdir"], *check_args(pipeline))
+        assert result.returncode != 0
+        log = Path(paths.log("check", "check.log")).read_text()
+        errors = [line for line in log.splitlines() if line.startswith("error: ")]
+        named = str(counts.relative_to(pipeline["workdir"]))  # as the config gives it: relative
+        assert len(errors) == 1 and named in errors[0] and "run the workflow's check target" in errors[0], log
+    finally:
+        counts.write_bytes(original)
+        os.utime(counts, ns=times)
+
+
+def test_check_target_remerges_a_deleted_counts_file_and_holds_the_results_lock(
+    pipeline: dict[str, Any], tmp_path: Path
+) -> None:
+    """``counts.parquet`` of a finished run deleted: the check target merges it again from its
+    shards (the same table) and checks every run's counts. While that Snakemake run holds the
+    results folder, a second Snakemake run on the same folder from another working directory (a
+    second clone) is refused with one line naming the holder and runs no job; afterwards the
+    second run finds the merge done (no job ran twice)."""
+    plan, paths = pipeline["plan"], pipeline["paths"]
+    counts = Path(paths.counts.format(run=plan.used_runs()[1]))
+    before = read_table(counts)
+    counts.unlink()
+    default = run(pipeline["workdir"], *pipeline["args"], "-n")
+    assert "Nothing to be done" in default.stdout + default.stderr  # the default target does not notice
+    lock_file = pipeline["results"] / ".randsmooth.lock"
+    first = subprocess.Popen(
+        snakemake_cmd(*check_args(pipeline)),
+        cwd=pipeline["workdir"],
+        env=snakemake_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    stopped = False
+    try:
+        started = time.monotonic()
+        while f"pid {first.pid} on " not in (lock_file.read_text() if lock_file.exists() else ""):
+            assert first.poll() is None and time.monotonic() - started < RUN_TIMEOUT_S, "no lock taken"
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGSTOP)  # the first run holds the lock until it goes on
+        stopped = True
+        clone = tmp_path / "clone"
+        config = dict(yaml.safe_load(pipeline["config"].read_text()), results=str(pipeline["results"]))
+        second = run(clone, *check_args(pipeline, write_config(tmp_path / "c.yaml", config)))
+        output = second.stdout + second.stderr
+        assert second.returncode != 0, output[-3000:]
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, output[-3000:]
+        assert f"is in use by another Snakemake run (pid {first.pid} on " in errors[0], errors
+        assert str(pipeline["results"].resolve()) in errors[0], errors
+        # the job stats list what was planned; no job started or finished
+        assert not re.search(r"^(local)?rule \w+:", output, re.MULTILINE) and "Finished job" not in output, output
+    finally:
+        if stopped:
+            os.kill(first.pid, signal.SIGCONT)
+        first_output = first.communicate(timeout=RUN_TIMEOUT_S)[0]
+    assert first.returncode == 0, first_output[-3000:]
+    assert job_counts(first_output) == {"check": 1, "merge": 1}, first_output[-3000:]
+    pd.testing.assert_frame_equal(read_table(counts), before)
+    again = run(clone, *check_args(pipeline, tmp_path / "c.yaml"))
+    assert again.returncode == 0 and job_counts(again.stdout + again.stderr) == {"check": 1}, again.stderr[-3000:]
+
+
 def test_corrupt_shard_is_a_clear_error(pipeline: dict[str, Any]) -> None:
     plan, paths = pipeline["plan"], pipeline["paths"]
     key = plan.used_runs()[0]

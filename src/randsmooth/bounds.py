@@ -503,7 +503,10 @@ def spend_alpha(alpha: float, num_checkpoints: int, final_share: float = 0.5, po
     weights = np.arange(1, num_checkpoints, dtype=np.float64) ** float(power)
     rest = a * (1.0 - final_share) * weights / weights.sum()
     out = np.append(rest, a * final_share)
-    return out * min(1.0, a / out.sum())  # never spend more than alpha through rounding
+    out = out * min(1.0, a / out.sum())  # never spend more than alpha through rounding ...
+    while out.sum() > a:  # ... of the split or of this rescale itself (one ulp down per pass)
+        out = np.nextafter(out, 0.0)
+    return out
 
 
 def checkpoint_cp(k: Any, checkpoints: Any, alpha_spent: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -73,3 +73,20 @@ rule merge:
         checks=lambda w: commands.merge_checks(PLAN, w.run),
     shell:
         "{params.py} -m randsmooth merge {input:q} --out {output:q} {params.checks} > {log:q} 2>&1"
+
+
+# The check target (here, not in the Snakefile: ANALYSIS_ENV is relative to workflow/rules/).
+# Notices missing or corrupt merged counts of the runs the config uses (the default target does not
+# look at them once the metrics made from them exist): a missing one is merged again from its shards.
+rule check:
+    input:
+        P.certify_targets(PLAN),
+    log:
+        P.log("check", "check.log"),
+    localrule: True
+    conda:
+        ANALYSIS_ENV
+    params:
+        py=PY,
+    shell:  # shown and logged (the shell runs with pipefail)
+        "{params.py} -m randsmooth check-counts {input:q} 2>&1 | tee {log:q}"

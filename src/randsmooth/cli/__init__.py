@@ -26,4 +26,5 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpu-lease": ("gpu_lease", "run a command on one leased GPU (multi-GPU workstations)"),
     "check-counts": ("check_counts", "check that count tables are present and readable (the check target)"),
     "write-spec": ("write_spec", "write a workflow spec file (run.json, tables.json, ...) atomically"),
+    "snakemake": ("snakemake", "run Snakemake after checking each --configfile (one-line config errors)"),
 }

@@ -125,7 +125,7 @@ def _check_shape(data: Any, path: Path) -> None:
     walk(data, "", 0)
 
 
-def _top_level_mapping(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
+def top_level_mapping(data: Any, path: str | os.PathLike[str]) -> dict[str, Any]:
     """``data`` if it is a mapping; else one line saying what the file holds instead."""
     if isinstance(data, dict):
         return data
@@ -224,7 +224,7 @@ def validate(config: Any, schema_path: str | os.PathLike[str]) -> dict[str, Any]
 
 def load(path: str | os.PathLike[str], schema_path: str | os.PathLike[str] = SCHEMA) -> dict[str, Any]:
     """Read and validate one config file (defaults filled in); errors name the file."""
-    config = _top_level_mapping(load_yaml(path), path)
+    config = top_level_mapping(load_yaml(path), path)
     try:
         return validate(config, schema_path)
     except ValueError as exc:
@@ -244,7 +244,7 @@ def workflow_config(
     files = config_files(configfiles, basedir)
     config: dict[str, Any] = {}
     for path in files:
-        merge(config, _top_level_mapping(load_yaml(path), path))
+        merge(config, top_level_mapping(load_yaml(path), path))
     merge(config, overrides)
     where = ", ".join(str(f) for f in files)
     try:
