@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[test,workflow,lint]"
 	touch $@
 
-# Default suite (excludes tests marked slow); about 15 minutes on 2 cores.
+# Default suite (excludes tests marked slow); about 20 minutes on 2 cores.
 test: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 

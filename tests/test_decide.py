@@ -404,6 +404,11 @@ def test_cost_sensitive_pair_mode():
     assert row["r_pair"][1] == max(row["r_pair"])
     group = decide.cost_sensitive(table, cm, 0.001).iloc[0]
     assert group["r"] == pytest.approx(row["r"])
+    # a normal class (no sensitive targets) gets the standard certificate and no pairwise radii
+    normal = synthetic_table([0], one_hot_counts([0], 100), dict_counts({0: N})[None, :], sigma=0.5)
+    row = decide.cost_sensitive(normal, cm, 0.001, mode="pair").iloc[0]
+    assert row["targets"] == () and len(row["r_pair"]) == 0
+    assert row["r"] == row["r_std"] > 0
 
 
 def test_cost_sensitive_errors():

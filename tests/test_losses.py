@@ -110,6 +110,8 @@ def test_weighted_mean() -> None:
     assert weighted_mean(values, None).item() == pytest.approx(3.0)
     assert weighted_mean(values, torch.tensor([0.0, 0.0, 2.0])).item() == pytest.approx(6.0)
     assert weighted_mean(values, torch.tensor([1.0, 1.0, 2.0])).item() == pytest.approx(15.0 / 4)
+    with pytest.raises(ValueError, match="positive finite sum"):
+        weighted_mean(values, torch.zeros(3))  # all-zero weights: no mean, never 0 / 0
     with pytest.raises(ValueError, match="shape"):
         weighted_mean(values, torch.ones(2))
     with pytest.raises(ValueError, match="non-negative"):

@@ -197,12 +197,21 @@ def test_seed_reweighting_adds_the_seed_mean() -> None:
         ("margin_cs", {"cost": {"preset": "nope", "dataset": "cifar10"}}, "method.params.cost"),
         ("margin_cs", {"cost": COST, "variant": "groupwise"}, "method.params.variant"),
         ("margin_cs", {"cost": COST, "lambda2": -3}, "method.params.lambda2"),
+        ("margin_cs", {"cost": COST, "gamma1": 0.0}, "method.params.gamma1"),
+        ("margin_cs", {"cost": COST, "gamma2": 0.0}, "method.params.gamma2"),
+        ("margin_cs", {"cost": COST, "beta": 0.0}, "method.params.beta"),
     ],
 )
 def test_invalid_hyper_parameters_fail_with_one_line_naming_the_key(name: str, params: dict, key: str) -> None:
     with pytest.raises(ValueError) as info:
         get_loss(name, **params)
     assert key in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["gamma1", "gamma2", "beta"])
+def test_margin_cs_thresholds_accept_any_positive_value(key: str) -> None:
+    """The lower bound of Margin-CS's thresholds and temperature is 0, open: small positive values pass."""
+    assert getattr(get_loss("margin_cs", cost=COST, **{key: 0.01}), key) == 0.01
 
 
 @pytest.mark.parametrize(

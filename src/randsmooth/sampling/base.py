@@ -114,9 +114,8 @@ class Noise(ABC):
     def check_finite(self, num: int = 1) -> None:
         """Raise ``ValueError`` unless the family's scale is finite and ``num`` float32 noisy copies
         of an all-ones input (a fixed seed) are finite: parameters such as expp p = 0.01 or exp1
-        k = 0.01 overflow float32 (|x| ~ Gamma(1/p)^(1/p)), which would give inf inputs and radii."""
-        import torch
-
+        k = 0.01 overflow float32 (|x| ~ Gamma(1/p)^(1/p)), which would give inf inputs and radii.
+        Families that cannot overflow return before torch is imported (count-table readers stay torch-free)."""
         try:
             lambd = self.lambd
         except (OverflowError, ZeroDivisionError):
@@ -125,6 +124,8 @@ class Noise(ABC):
             raise ValueError(f"{self!r}: the noise scale overflows (lambd = sigma / s_q is not finite)")
         if not self.may_overflow or (repr(self), num) in _FINITE:
             return
+        import torch
+
         x = self.sample(torch.ones((num, self.dim)), torch.Generator().manual_seed(0))
         if not torch.isfinite(x).all():
             raise ValueError(
