@@ -19,7 +19,7 @@ test: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The default pipeline (config/config.yaml: all four papers reduced to digits, on the CPU) into
-# results/; about 13 minutes on 2 idle cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n";
+# results/; about 14 minutes on 2 idle cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n";
 # another config: make pipeline CONFIG=config/ci.yaml (checked first by `randsmooth snakemake`).
 CONFIG ?=
 pipeline: venv

@@ -1,7 +1,7 @@
 """Benchmark of the whole workflow: wall time and per-rule times of the default pipeline.
 
     python benchmarks/pipeline.py                      # run config/config.yaml from scratch in a
-                                                       # temporary folder (about 13 min on 2 cores)
+                                                       # temporary folder (about 14 min on 2 cores)
     python benchmarks/pipeline.py --cores 8 --keep     # keep the temporary folder
     python benchmarks/pipeline.py --configfile config/ci.yaml
     python benchmarks/pipeline.py --results results    # only summarise an existing run
