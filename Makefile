@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 SNAKEMAKE_ARGS ?=
 
-.PHONY: test test-all lint format pipeline venv clean-venv
+.PHONY: test test-slurm-chain test-all lint format pipeline venv clean-venv
 
 venv: $(VENV)/.installed
 
@@ -17,6 +17,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # Default suite (excludes tests marked slow); about 20 minutes on 2 cores.
 test: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The time-limit chain on the loopback SLURM cluster (marked slow, about 4 minutes); CI runs it after
+# the default suite.
+test-slurm-chain: venv
+	$(VENV)/bin/python -m pytest -m "slurm and slow" $(PYTEST_ARGS)
 
 # The default pipeline (config/config.yaml: all four papers reduced to digits, on the CPU) into
 # results/; about 14 minutes on 2 idle cores. Extra options: make pipeline SNAKEMAKE_ARGS="-n";

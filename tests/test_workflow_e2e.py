@@ -41,7 +41,7 @@ from randsmooth.pipeline.config import validate
 from randsmooth.pipeline.paths import Paths
 from randsmooth.pipeline.plan import Plan
 from randsmooth.shards import PROGRESS_SUFFIX
-from workflow_run import run_snakemake, snakemake_cmd, snakemake_env
+from workflow_run import run_snakemake, snakemake_env, start_snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
@@ -158,16 +158,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     args = ("--cores", "all", "--configfile", str(config_path))  # the README's command, no profile
 
     started = time.monotonic()
-    proc = subprocess.Popen(
-        snakemake_cmd(*args),
-        cwd=workdir,
-        env=snakemake_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_snakemake(workdir, *args)
     finished: dict[Path, float] = {}
     running: list[Path] = []
     seen: dict[Path, float] = {}  # shard -> when its file first appeared
@@ -553,16 +544,7 @@ def test_check_target_remerges_a_deleted_counts_file_and_holds_the_results_lock(
     default = run(pipeline["workdir"], *pipeline["args"], "-n")
     assert "Nothing to be done" in default.stdout + default.stderr  # the default target does not notice
     lock_file = pipeline["results"] / ".randsmooth.lock"
-    first = subprocess.Popen(
-        snakemake_cmd(*check_args(pipeline)),
-        cwd=pipeline["workdir"],
-        env=snakemake_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    first = start_snakemake(pipeline["workdir"], *check_args(pipeline))
     stopped = False
     try:
         started = time.monotonic()

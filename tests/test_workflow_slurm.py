@@ -7,14 +7,15 @@ go through ``sbatch`` holding ``gpu=1`` (the fake GPU) while computing on the CP
 The merged counts must equal those of a local run of the same config, and the cluster must be
 stopped afterwards.
 
-On the same cluster, a second Snakemake run trains one model whose config declares a one-minute
+On the same cluster, a second test (marked slow: ``make test-slurm-chain``, which CI runs after the
+default suite) trains one model whose config declares a one-minute
 partition limit (``resources/max_minutes: 1``): the train rule asks sbatch for ``-t 1`` and passes
 ``train --time-budget`` 0.5 minutes (the reserve of :func:`randsmooth.pipeline.resources.time_budget`),
 so a three-epoch training whose epochs take about 20 s pauses after each epoch (exit 75) and
 Snakemake's retries resume it: three allocations, ending with a ``final.pt`` byte-identical to an
 uninterrupted training of the same recipe. SLURM's wall time is whole minutes, so the epochs must be
 that long; their size is calibrated on this machine first (``num_noise``), the uninterrupted
-reference trains beside the first run. The test cluster lets a job overrun its limit by
+reference trains after the chain. The test cluster lets a job overrun its limit by
 ``OverTimeLimit`` minutes (tests/slurm_cluster.py), so a slow job start on a loaded machine does not
 cut an allocation: every pause is the time budget's.
 
@@ -26,6 +27,7 @@ Marked ``slurm`` (select with ``-m slurm``, deselect with ``-m "not slurm"``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -33,7 +35,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -191,62 +195,34 @@ def by_rule(jobs: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def test_ci_config_through_slurm(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The loopback cluster, shared by this module's tests; stopped again afterwards."""
+    root = tmp_path_factory.mktemp("cluster")
+    with contextlib.ExitStack() as stack:
+        try:
+            running = stack.enter_context(local_slurm_cluster(root))
+        except SlurmUnavailable as exc:
+            skip_or_fail(str(exc))
+        yield running
+    for daemon in ("slurmctld", "slurmd"):
+        assert not alive(root / "run" / f"{daemon}.pid"), f"{daemon} still running"
+
+
+def test_ci_config_through_slurm(cluster: Any, tmp_path: Path) -> None:
     plan = Plan(config.load(CI_CONFIG, SCHEMA))
     paths = Paths(plan.results)
-    cluster_root = tmp_path / "cluster"
-    slurm_dir, chain_dir = tmp_path / "slurm", tmp_path / "chain"
-    reference_out = tmp_path / "reference" / "out"
-    reference = None
-    try:
-        with local_slurm_cluster(cluster_root) as cluster:
-            # the chained training's epoch size on this machine; its uninterrupted reference trains
-            # beside the CI run (no time budget: not under SLURM)
-            num_noise, epoch_minutes = calibrate(tmp_path)
-            chain_cfg = chain_config(tmp_path / "chain.yaml", num_noise, epoch_minutes)
-            reference_recipe = recipe_of(chain_cfg, tmp_path / "reference")
-            reference = subprocess.Popen(
-                train_cmd(reference_recipe, reference_out),
-                env=train_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            started = time.monotonic()
-            result = snakemake(slurm_dir, cluster.env, "--profile", str(cluster.profile))
-            context = (
-                f"snakemake exit {result.returncode} after {time.monotonic() - started:.0f} s\n"
-                f"{(result.stdout + result.stderr)[-4000:]}\n{slurm_logs(slurm_dir)}\n{cluster.log_tail()}"
-            )
-            assert result.returncode == 0, context
-            _, reference_err = reference.communicate(timeout=TIMEOUT_S)
-            assert reference.returncode == 0, reference_err[-3000:]
-            # the chain: train's wall time from the config (max_minutes 1), retries as many as needed
-            started = time.monotonic()
-            chained = run_snakemake(
-                chain_dir,
-                *("--configfile", str(chain_cfg), "--profile", str(cluster.profile), "--retries", "4", "train_all"),
-                timeout=TIMEOUT_S,
-                env=cluster.env,
-            )
-            context = (
-                f"chain: snakemake exit {chained.returncode} after {time.monotonic() - started:.0f} s, "
-                f"num_noise {num_noise}\n{(chained.stdout + chained.stderr)[-4000:]}\n{slurm_logs(chain_dir)}"
-            )
-            assert chained.returncode == 0, context
-            jobs = slurm_jobs()
-    except SlurmUnavailable as exc:
-        skip_or_fail(str(exc))
-    finally:
-        if reference is not None and reference.poll() is None:
-            reference.kill()
-            reference.wait(timeout=30)
-    # the cluster is stopped again
-    for daemon in ("slurmctld", "slurmd"):
-        assert not alive(cluster_root / "run" / f"{daemon}.pid"), f"{daemon} still running"
+    slurm_dir = tmp_path / "slurm"
+    started = time.monotonic()
+    result = snakemake(slurm_dir, cluster.env, "--profile", str(cluster.profile))
+    context = (
+        f"snakemake exit {result.returncode} after {time.monotonic() - started:.0f} s\n"
+        f"{(result.stdout + result.stderr)[-4000:]}\n{slurm_logs(slurm_dir)}\n{cluster.log_tail()}"
+    )
+    assert result.returncode == 0, context
 
     # training, soft targets and certification went through sbatch, each holding the (fake) GPU
+    jobs = slurm_jobs()
     ci_jobs = by_rule([j for j in jobs if Path(j.get("WorkDir", "")).resolve() == slurm_dir.resolve()])
     gpu_rules = {
         "train": len(plan.used_models()),
@@ -260,26 +236,6 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
             assert job["JobState"] == "COMPLETED", job["_line"]
             assert job["Partition"] == "debug", job["_line"]
             assert "TresPerJob=gres:gpu:1" in job["_line"] or "gres/gpu=1" in job["_line"], job["_line"]
-
-    # the chain: three allocations of 1 minute; the first two paused on their time budget (exit 75),
-    # the last completed, and the weights equal the uninterrupted training's
-    chain_jobs = by_rule([j for j in jobs if Path(j.get("WorkDir", "")).resolve() == chain_dir.resolve()])
-    chain = sorted(chain_jobs.get("train", []), key=lambda j: int(j["JobId"]))
-    lines = "\n".join(j["_line"] for j in chain)
-    assert len(chain) == CHAIN_EPOCHS and set(chain_jobs) == {"train"}, lines
-    assert all(j["TimeLimit"] == "00:01:00" for j in chain), lines
-    assert [j["JobState"] for j in chain] == ["FAILED", "FAILED", "COMPLETED"], lines
-    for job in chain[:-1]:
-        assert "returned non-zero exit status 75" in job_log(job), job_log(job)[-3000:]
-    assert "warning: under SLURM" not in chained.stderr  # --retries 4 covers the 3 allocations
-    chain_plan = Plan(config.load(chain_cfg, SCHEMA))
-    key = chain_plan.model_names["chain"]
-    chain_paths = Paths(chain_plan.results)
-    recipe = json.loads((chain_dir / chain_paths.recipe.format(model=key)).read_text())
-    assert recipe == json.loads(reference_recipe.read_text())  # the same recipe
-    weights = chain_dir / chain_paths.weights.format(model=key)
-    assert len((weights.parent / "log.csv").read_text().splitlines()) == 1 + CHAIN_EPOCHS
-    assert weights.read_bytes() == (reference_out / "final.pt").read_bytes()
 
     # ... and computed on the CPU; the merged counts equal those of a local run (up to the counts)
     local_dir = tmp_path / "local"
@@ -296,3 +252,50 @@ def test_ci_config_through_slurm(tmp_path: Path) -> None:
             assert all(np.array_equal(a, b) for a, b in zip(remote[column], here[column], strict=True)), (key, column)
     for target in paths.final_targets(plan):
         assert (slurm_dir / target).is_file(), target
+
+
+@pytest.mark.slow
+def test_time_limit_chain_through_slurm(cluster: Any, tmp_path: Path) -> None:
+    """Three allocations of 1 minute: the first two pause on their time budget (exit 75), the last
+    completes, and the weights equal an uninterrupted training's (marked slow: about 4 minutes;
+    `make test-slurm-chain`, which CI runs after the default suite)."""
+    num_noise, epoch_minutes = calibrate(tmp_path)  # the chained training's epoch size on this machine
+    chain_cfg = chain_config(tmp_path / "chain.yaml", num_noise, epoch_minutes)
+    chain_dir = tmp_path / "chain"
+    started = time.monotonic()
+    chained = run_snakemake(
+        chain_dir,
+        *("--configfile", str(chain_cfg), "--profile", str(cluster.profile), "--retries", "4", "train_all"),
+        timeout=TIMEOUT_S,
+        env=cluster.env,
+    )
+    context = (
+        f"chain: snakemake exit {chained.returncode} after {time.monotonic() - started:.0f} s, "
+        f"num_noise {num_noise}\n{(chained.stdout + chained.stderr)[-4000:]}\n{slurm_logs(chain_dir)}"
+    )
+    assert chained.returncode == 0, context
+    # the uninterrupted reference (no time budget: not under SLURM), after the chain so that it does
+    # not slow the calibrated epochs down
+    reference_recipe = recipe_of(chain_cfg, tmp_path / "reference")
+    reference_out = tmp_path / "reference" / "out"
+    subprocess.run(
+        train_cmd(reference_recipe, reference_out), env=train_env(), check=True, capture_output=True, timeout=TIMEOUT_S
+    )
+
+    chain_jobs = by_rule([j for j in slurm_jobs() if Path(j.get("WorkDir", "")).resolve() == chain_dir.resolve()])
+    chain = sorted(chain_jobs.get("train", []), key=lambda j: int(j["JobId"]))
+    lines = "\n".join(j["_line"] for j in chain)
+    assert len(chain) == CHAIN_EPOCHS and set(chain_jobs) == {"train"}, lines
+    assert all(j["TimeLimit"] == "00:01:00" for j in chain), lines
+    assert [j["JobState"] for j in chain] == ["FAILED", "FAILED", "COMPLETED"], lines
+    for job in chain[:-1]:
+        assert "returned non-zero exit status 75" in job_log(job), job_log(job)[-3000:]
+    assert "warning: under SLURM" not in chained.stderr  # --retries 4 covers the 3 allocations
+    chain_plan = Plan(config.load(chain_cfg, SCHEMA))
+    key = chain_plan.model_names["chain"]
+    chain_paths = Paths(chain_plan.results)
+    recipe = json.loads((chain_dir / chain_paths.recipe.format(model=key)).read_text())
+    assert recipe == json.loads(reference_recipe.read_text())  # the same recipe
+    weights = chain_dir / chain_paths.weights.format(model=key)
+    assert len((weights.parent / "log.csv").read_text().splitlines()) == 1 + CHAIN_EPOCHS
+    assert weights.read_bytes() == (reference_out / "final.pt").read_bytes()

@@ -23,6 +23,21 @@ def snakemake_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *args]
 
 
+def start_snakemake(workdir: Path, *args: str) -> subprocess.Popen[str]:
+    """``snakemake -s Snakefile ARGS`` started in ``workdir`` in its own session (so that a test can
+    signal or kill its whole process tree), stdout and stderr together in ``stdout``."""
+    return subprocess.Popen(
+        snakemake_cmd(*args),
+        cwd=workdir,
+        env=snakemake_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_snakemake(
     workdir: Path, *args: str, timeout: float, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
