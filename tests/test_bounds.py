@@ -725,11 +725,15 @@ def test_legacy_alpha_b_of_exactly_one_is_refused() -> None:
     assert np.isfinite(cost_sensitive_radius(counts, 0, list(range(1, 8)), 0.25, 0.5, legacy_alpha=True).r)
 
 
-@pytest.mark.parametrize(("k", "n", "a", "b"), [(7, 10, 0.5, 0.5), (30, 40, 1.0, 1.0), (2, 25, 0.5, 0.5), (0, 9, 2, 1)])
+@pytest.mark.parametrize(
+    ("k", "n", "a", "b"), [(7, 10, 0.5, 0.5), (30, 40, 1.0, 1.0), (2, 25, 0.5, 0.5), (0, 9, 2, 1), (1, 25, 0.5, 0.5)]
+)
 def test_betabinomial_cs_ends_are_on_the_rejected_side(k: int, n: int, a: float, b: float) -> None:
     """Both returned ends are rejected points: log M_n(end) >= log(1/alpha), with
     log M_n(p) = ln B(a+k, b+n-k) - ln B(a, b) - k ln p - (n-k) ln(1-p) (Howard et al. 2021, eq. (14))
-    computed here in float64 (rounding ~1e-14, far below the bisection's safety margin)."""
+    computed here in float64 (rounding ~1e-14, far below the bisection's safety margin), and tight:
+    a point 1e-6 inside either end is kept (log M_n < log(1/alpha)); lower = 0 only at k = 0,
+    upper = 1 only at k = n."""
     from scipy.special import betaln
 
     from randsmooth.bounds import betabinomial_cs
@@ -743,6 +747,9 @@ def test_betabinomial_cs_ends_are_on_the_rejected_side(k: int, n: int, a: float,
     for end in (lower, upper):
         if 0 < end < 1:
             assert log_m(end) - np.log(1 / alpha) >= 0.0, (end, log_m(end) - np.log(1 / alpha))
+    assert (lower > 0) == (k > 0) and (upper < 1) == (k < n)
+    for inside in (lower + 1e-6, upper - 1e-6):
+        assert log_m(inside) < np.log(1 / alpha), (inside, lower, upper)
     assert betabinomial_cs(k, n, alpha) == betabinomial_cs(k, n, alpha, a=0.5, b=0.5)  # Jeffreys by default
 
 
@@ -772,3 +779,52 @@ def test_probits_of_bounds_next_to_one_are_exact() -> None:
     z_b = norm.isf(-np.expm1(np.log1p(-alpha / 2) / m))  # alpha_b = alpha / (2 |Omega|)
     z_a = norm.ppf(beta.ppf(alpha / 2, 1, m))
     assert float(other.r_cs) == pytest.approx(0.25 * (z_a - z_b), rel=1e-9)
+
+
+def test_betabinomial_cs_upper_end_without_successes_in_closed_form() -> None:
+    """At k = 0, log M_n(p) = ln B(a, b+n) - ln B(a, b) - n ln(1-p) has the closed-form root
+    p = 1 - exp((ln B(a, b+n) - ln B(a, b) + ln alpha) / n); the returned upper end lies on it
+    (within the bisection's 1e-9 log-margin), on the rejected side."""
+    from scipy.special import betaln
+
+    from randsmooth.bounds import betabinomial_cs
+
+    for n, alpha, a, b in ((9, 0.05, 2.0, 1.0), (100, 0.001, 0.5, 0.5), (5000, 0.01, 1.0, 1.0)):
+        root = -np.expm1((betaln(a, b + n) - betaln(a, b) + np.log(alpha)) / n)
+        lower, upper = betabinomial_cs(0, n, alpha, a=a, b=b)
+        assert lower == 0.0 and root <= upper <= root * (1 + 1e-8), (n, root, upper)
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (np.inf, 1.0)])
+def test_betabinomial_cs_prior_must_be_positive_and_finite(a: float, b: float) -> None:
+    from randsmooth.bounds import betabinomial_cs
+
+    with pytest.raises(ValueError, match="prior parameters a, b must be positive and finite"):
+        betabinomial_cs(3, 10, 0.05, a=a, b=b)
+
+
+def test_counts_above_two_to_the_53_are_refused() -> None:
+    """Counts are exact in float64 up to 2^53; 2^53 itself is accepted, 2^53 + 2 is not."""
+    assert cp_lower(2**53, 2**53, 0.001) > 0.99
+    with pytest.raises(ValueError, match=r"must be <= 2\*\*53"):
+        cp_lower(2**53 + 2, 2**53 + 2, 0.001)
+
+
+def test_cost_sensitive_top_class_of_two_dimensions_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"top_class must be an int or have shape \(2,\)"):
+        cost_sensitive_radius([[5, 3, 2, 0], [1, 8, 1, 0]], [[0], [1]], [2], 0.01, 0.5)
+
+
+def test_cost_sensitive_one_row_equals_its_batch_of_one() -> None:
+    """Counts of shape (K,) (here K = 4, even) give the row of the (1, K) batch."""
+    counts = [60, 25, 10, 5]
+    single = cost_sensitive_radius(counts, 0, [1, 3], 0.01, 0.5)
+    batch = cost_sensitive_radius([counts], [0], [1, 3], 0.01, 0.5)
+    for name in ("r", "r_std", "r_cs", "mass", "abstain", "c_b"):
+        assert np.asarray(getattr(single, name)).reshape(-1).tolist() == np.asarray(getattr(batch, name)).tolist(), name
+
+
+def test_cost_sensitive_mass_with_a_single_count_outside_the_top_class() -> None:
+    """mass = n_B / (n - n_A): with one count left outside the top class, in the target, it is 1."""
+    result = cost_sensitive_radius([[9, 1, 0], [10, 0, 0]], [0, 0], [1], 0.01, 0.5)
+    assert np.asarray(result.mass).tolist() == [1.0, 0.0]

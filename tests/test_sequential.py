@@ -64,6 +64,43 @@ def test_geometric_checkpoints_and_spending() -> None:
         bounds.spend_alpha(0.01, 3, final_share=0.0)
 
 
+def test_geometric_checkpoints_are_the_rounded_up_geometric_sizes() -> None:
+    """Each size is ceil(previous x ratio) (1 -> ceil(1.5) = 2 -> 3 -> ceil(4.5) = 5 -> 8), and a
+    size at 99 % of max_n or above is dropped for max_n itself (1 x 99 = 0.99 x 100)."""
+    assert bounds.geometric_checkpoints(1, 10, 1.5).tolist() == [1, 2, 3, 5, 8, 10]
+    assert bounds.geometric_checkpoints(1, 100, 99.0).tolist() == [1, 100]
+    assert bounds.geometric_checkpoints(1, 100, 98.0).tolist() == [1, 98, 100]
+
+
+def test_spend_alpha_spends_the_whole_alpha_where_the_split_is_exact() -> None:
+    """Rounding is repaired downwards only: where the shares add up to alpha exactly, every share
+    is kept (nothing of the budget is wasted)."""
+    assert bounds.spend_alpha(0.5, 2, final_share=0.5).tolist() == [0.25, 0.25]
+    assert bounds.spend_alpha(0.01, 1, final_share=1.0).tolist() == [0.01]  # one look: all of alpha
+
+
+@pytest.mark.parametrize(
+    ("looks", "share"),
+    [(2, 1.0), (3, 1.0), (3, 1.5), (1, 1.5), (3, 0.0), (3, -0.1)],
+)
+def test_spend_alpha_final_share_range(looks: int, share: float) -> None:
+    """final_share is in (0, 1), or exactly 1 with a single look."""
+    with pytest.raises(ValueError, match="final_share must be in"):
+        bounds.spend_alpha(0.01, looks, final_share=share)
+
+
+def test_checkpoint_cp_schedules() -> None:
+    """Any strictly increasing sizes >= 1 are a schedule, a single one and one starting at 1
+    included; repeated or decreasing sizes are not."""
+    for cps, k in (([1, 2], [[1, 2]]), ([5], [[3]])):
+        lower, upper = bounds.checkpoint_cp(k, cps, [0.01] * len(cps))
+        assert lower.tolist() == [[float(bounds.cp_lower(a, n, 0.01)) for a, n in zip(k[0], cps, strict=True)]]
+        assert upper.tolist() == [[float(bounds.cp_upper(a, n, 0.01)) for a, n in zip(k[0], cps, strict=True)]]
+    for cps in ([2, 2], [3, 2], [0, 2], []):
+        with pytest.raises(ValueError, match="strictly increasing 1-d sequence"):
+            bounds.checkpoint_cp([[0] * len(cps)], cps, [0.01] * len(cps))
+
+
 def test_checkpoint_cp_inverts_binomial_tails() -> None:
     """Independent: lower_t solves P[Bin(n_t, L) >= k_t] = alpha_t, upper_t P[Bin(n_t, U) <= k_t] = alpha_t."""
     cps = np.array([10, 100, 1000, 10_000])

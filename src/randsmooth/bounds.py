@@ -226,7 +226,7 @@ def predict_pvalue(n1: Any, n2: Any) -> Any:
     if (a1 < a2).any():
         raise ValueError(f"n1 must be >= n2 (the top-two counts in order), got n1={n1!r}, n2={n2!r}")
     total = (a1 + a2).astype(np.float64)
-    tail = binom.sf(a1 - 1.0, np.maximum(total, 1.0), 0.5)
+    tail = binom.sf(a1 - 1.0, total, 0.5)
     p = np.where(a1 == a2, 1.0, np.minimum(1.0, 2.0 * tail))
     return _scalar_if_0d(np.asarray(p, dtype=np.float64))
 
@@ -475,7 +475,7 @@ def geometric_checkpoints(first: int, max_n: int, ratio: float) -> np.ndarray:
         raise ValueError(f"ratio must be a finite number > 1, got {ratio!r}")
     sizes = [int(first)]
     while sizes[-1] * ratio < max_n * 0.99:
-        sizes.append(max(sizes[-1] + 1, int(np.ceil(sizes[-1] * ratio))))
+        sizes.append(int(np.ceil(sizes[-1] * ratio)))  # > sizes[-1]: a whole s times ratio > 1 rounds above s
     if sizes[-1] != max_n:
         sizes.append(int(max_n))
     return np.asarray(sizes, dtype=np.int64)
@@ -503,8 +503,7 @@ def spend_alpha(alpha: float, num_checkpoints: int, final_share: float = 0.5, po
     weights = np.arange(1, num_checkpoints, dtype=np.float64) ** float(power)
     rest = a * (1.0 - final_share) * weights / weights.sum()
     out = np.append(rest, a * final_share)
-    out = out * min(1.0, a / out.sum())  # never spend more than alpha through rounding ...
-    while out.sum() > a:  # ... of the split or of this rescale itself (one ulp down per pass)
+    while out.sum() > a:  # never spend more than alpha through the split's rounding (an ulp a pass)
         out = np.nextafter(out, 0.0)
     return out
 
