@@ -60,6 +60,7 @@ LOSS_TESTS = [
         "tests/test_losses_attacks.py",
         "tests/test_losses_sun2025.py",
     ],
+    ["tests/test_cost.py", "tests/test_memory.py"],  # the cost model's passes (held_passes, epoch_passes)
 ]
 SEQUENTIAL_TESTS = ["tests/test_sequential.py", "tests/test_soundness.py"]
 # source file (relative to the repository) -> stages of test files that cover it: a later stage
@@ -67,7 +68,7 @@ SEQUENTIAL_TESTS = ["tests/test_sequential.py", "tests/test_soundness.py"]
 TARGETS: dict[str, list[list[str]]] = {
     **{f"src/randsmooth/losses/{p.name}": LOSS_TESTS for p in sorted((REPO / "src/randsmooth/losses").glob("*.py"))},
     # the sequential bounds and decisions (checkpoint CP, mixture CS) are tested in test_sequential
-    "src/randsmooth/decide.py": [["tests/test_decide.py"], SEQUENTIAL_TESTS],
+    "src/randsmooth/decide.py": [["tests/test_decide.py"], SEQUENTIAL_TESTS, ["tests/test_certify_cli.py"]],
     "src/randsmooth/bounds.py": [["tests/test_bounds.py"], SEQUENTIAL_TESTS],
 }
 SKIP = {"src/randsmooth/losses/__init__.py", "src/randsmooth/losses/registry.py"}  # imports and lookup only

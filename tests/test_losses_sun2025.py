@@ -133,6 +133,20 @@ def test_teacher_p_hat_and_state_round_trip() -> None:
         fresh.load_state_dict({"mask": torch.ones(3)})
 
 
+def test_discard_keeps_p_hat_equal_to_the_threshold() -> None:
+    """Sun et al. keep the examples with p_A >= p_t (the reference's mask): a teacher's p_A of
+    exactly 0.5 at threshold 0.5 is kept, 0.25 is not."""
+    labels = torch.arange(N) % 10
+    teacher = torch.zeros(N, 10)
+    teacher[torch.arange(N), labels] = torch.where(torch.arange(N) < 8, 0.5, 0.25)
+    teacher[torch.arange(N), (labels + 1) % 10] = 1.0 - teacher[torch.arange(N), labels]
+    loss = get_loss("sun2025", switch_epoch=0, discard_source="teacher", discard_threshold=0.5, reweight=False)
+    loss.set_soft_targets(teacher, 50, 0)
+    loss.on_epoch_start(lookup([]), toy_set(), epoch_ctx(0))
+    assert loss.p_hat.tolist() == [0.5] * 8 + [0.25] * 8
+    assert loss.keep.tolist() == [i < 8 for i in range(N)]
+
+
 def test_weighted_epochs_draw_only_kept_examples_deterministically() -> None:
     data = [(torch.zeros(1), i) for i in range(N)]
     weights = torch.tensor([0.0 if i in HARD else 1.0 + i for i in range(N)], dtype=torch.float64)

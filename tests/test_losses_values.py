@@ -438,6 +438,7 @@ SMOOTHMIX_CASES = [  # (params, epoch)
     ({"alpha": 0.3, "steps": 3, "eta": 2.0, "mix_step": 1, "warmup": 4}, 1),
     ({"alpha": 0.5, "steps": 4, "eta": 5.0, "mix_step": 2, "warmup": 2, "maxnorm": 0.6, "maxnorm_s": 0.2}, 3),
     ({"alpha": 0.3, "steps": 2, "eta": 1.0, "mix_step": 5, "warmup": 10}, 9),
+    ({"alpha": 0.3, "steps": 2, "eta": 1.0, "mix_step": 2, "warmup": 10}, 9),  # step T is never the init: x
 ]
 
 
@@ -637,6 +638,10 @@ def test_gaussian_cs_without_weight_on_the_seeds_adds_no_seed_term() -> None:
         ("sun2025", "discard_threshold", 0.0, -1e-9),
         ("sun2025", "reweight_alpha", 0.999, 1.0),
         ("sun2025", "attack_steps", 0, -1),
+        ("sun2025", "discard_samples", 1, 0),
+        ("sun2025", "reweight_interval", 1, 0),
+        ("sun2025", "reweight_min_p", 1.0, 1.0 + 1e-9),
+        ("smoothmix", "eta", 0.0, -1e-9),
         ("smoothmix", "maxnorm_s", 0.0, -1e-9),
     ],
 )

@@ -127,7 +127,7 @@ class Sun2025Loss(PerExampleLoss):
         self.reweight_interval = P.integer(name, "reweight_interval", reweight_interval, low=1)
         self.reweight_samples = P.integer(name, "reweight_samples", reweight_samples, low=1)
         self.reweight_min_p = P.number(name, "reweight_min_p", reweight_min_p, low=0.0, high=1.0)
-        self.reweight_alpha = P.number(name, "reweight_alpha", reweight_alpha, low=0.0, high=1.0, strict=True)
+        self.reweight_alpha = P.number(name, "reweight_alpha", reweight_alpha, low=0.0, strict=True)
         if self.reweight_alpha >= 1.0:
             raise P.param_error(name, "reweight_alpha", "a level in (0, 1)", reweight_alpha)
         if self.reweight and radius_weights(0, self.reweight_samples, self.reweight_min_p, self.reweight_alpha) <= 0:
@@ -254,7 +254,7 @@ class Sun2025Loss(PerExampleLoss):
         m = ctx.num_noise
         delta = noise_draws(x, m, ctx.noise, ctx.generator)
         inputs, labels = repeat_copies(x, m), repeat_copies(y, m)
-        if self.adaptive_attack and self._active(ctx.epoch) and self.attack_steps > 0:
+        if self.adaptive_attack and self._active(ctx.epoch):  # T = 0: the identity
             with frozen_eval(model):
                 delta = adaptive_noise_attack(model, inputs, labels, delta, self.attack_steps, self.attack_epsilon)
         logits = model(inputs + delta)
