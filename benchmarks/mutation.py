@@ -383,9 +383,9 @@ def _done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
 
 
 def copy_tree(work: Path) -> None:
-    for name in ("src", "tests", "benchmarks"):  # benchmarks: some tests run them
+    for name in ("src", "tests", "benchmarks", "config", "workflow"):  # what the covering tests read
         shutil.copytree(REPO / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml",):
+    for name in ("pyproject.toml", "Snakefile"):
         shutil.copy2(REPO / name, work / name)
 
 
