@@ -209,7 +209,7 @@ def cs_correct(labels: Any, predict: Any, cost_matrix: CostMatrix, abstain: str 
     if ((p < -1) | (p >= k)).any():
         raise ValueError(f"predict must be -1 (abstain) or a class index in [0, {k})")
     abst = p == -1
-    costly = ~abst & (cost_matrix.matrix[y, np.clip(p, 0, k - 1)] > 0)
+    costly = ~abst & (cost_matrix.matrix[y, np.maximum(p, 0)] > 0)  # an abstention (-1) reads column 0, unused
     ok_cs = ~costly if abstain == "code" else ~costly & ~abst
     has_targets = (cost_matrix.matrix[y] > 0).any(axis=1)
     ok_std = p == y
