@@ -13,11 +13,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from randsmooth.cli import cost as cost_cli
-from randsmooth.pipeline import config
+from randsmooth.pipeline import config, resources
 from randsmooth.pipeline.cost import bill, chain_warning, largest_jobs, target_jobs
 from randsmooth.pipeline.plan import Plan
 
@@ -40,6 +41,43 @@ def cohen_plan() -> Plan:
 
 def line(lines: list, section: str, item: str):  # noqa: ANN201
     return next(x for x in lines if (x.section, x.item) == (section, item))
+
+
+# ------------------------------------------------------------------------- the cost model
+def train_config(method: str, num_noise: int, epochs: int, params: dict[str, Any]) -> dict[str, Any]:
+    return {"method": {"name": method, "params": params}, "num_noise": num_noise, "epochs": epochs}
+
+
+def passes(method: str, num_noise: int = 1, epochs: int = 10, **params: Any) -> float:
+    return resources.training_passes(train_config(method, num_noise, epochs, params))
+
+
+def test_training_passes_count_noisy_copies_forward_passes_and_attack_steps() -> None:
+    """Per epoch: m copies x the passes of each copy per step (the loss's own forward passes),
+    plus a third of a pass per forward-only estimation draw."""
+    assert passes("gaussian") == 10
+    assert passes("macer", num_noise=16) == 160
+    assert passes("stability") == 20  # two noisy copies through the network (Yang et al.)
+    assert passes("stability", variant="li") == 20  # the clean input and one noisy copy
+    assert passes("smoothadv", num_noise=4, steps=10) == 10 * 4 * 11
+    assert passes("smoothmix", num_noise=2, steps=4) == 10 * 2 * 6  # T steps + x_init + mixed pass
+    # Sun et al.: 3 attack steps from E_t = 6 on; p_A from 100 draws at E_t and 16 draws every K = 2
+    # epochs from E_t (epochs 6 and 8): 100 + 16 + 16 forward-only draws, a third of a pass each
+    sun = passes("sun2025", num_noise=2, switch_epoch=6, reweight_interval=2)
+    assert sun == pytest.approx(2 * (6 * 1 + 4 * 4) + (100 + 16 + 16) / 3)
+    assert passes("acr_adaptive_attack", num_noise=2, switch_epoch=6) == 2 * (6 + 4 * 4)
+
+
+def test_held_passes_of_the_methods_that_keep_two_forward_passes() -> None:
+    """CAT-RS (the clean-noise and the attacked-noise pass), SmoothMix (x_init and the mixed input)
+    and stability training (two inputs per copy) keep the activations of two forward passes of
+    each noisy copy for their one backward; the others one (an attack step's activations are freed
+    after the step)."""
+    two = {"catrs", "smoothmix", "stability"}
+    one = {"gaussian", "macer", "smoothadv", "consistency", "sun2025"}
+    for method in sorted(one | two):
+        params = {"teacher": "cohen"} if method.startswith("catrs") else {}
+        assert resources.held_passes(train_config(method, 2, 3, params)) == (2 if method in two else 1), method
 
 
 def test_ci_bill_by_rule_from_the_default_speeds(ci_plan: Plan) -> None:

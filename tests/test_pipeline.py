@@ -996,28 +996,6 @@ def test_job_resources_come_from_the_most_specific_entry() -> None:
     assert [resources.time_budget(m) for m in (2880, 200, 60, 1)] == [2850, 190, 55, 0.5]
 
 
-def passes(method: str, num_noise: int = 1, epochs: int = 10, **params: Any) -> float:
-    from randsmooth.pipeline.resources import training_passes
-
-    return training_passes({"method": {"name": method, "params": params}, "num_noise": num_noise, "epochs": epochs})
-
-
-def test_training_passes_count_noisy_copies_forward_passes_and_attack_steps() -> None:
-    """Per epoch: m copies x the passes of each copy per step (the loss's own forward passes),
-    plus a third of a pass per forward-only estimation draw."""
-    assert passes("gaussian") == 10
-    assert passes("macer", num_noise=16) == 160
-    assert passes("stability") == 20  # two noisy copies through the network (Yang et al.)
-    assert passes("stability", variant="li") == 20  # the clean input and one noisy copy
-    assert passes("smoothadv", num_noise=4, steps=10) == 10 * 4 * 11
-    assert passes("smoothmix", num_noise=2, steps=4) == 10 * 2 * 6  # T steps + x_init + mixed pass
-    # Sun et al.: 3 attack steps from E_t = 6 on; p_A from 100 draws at E_t and 16 draws every K = 2
-    # epochs from E_t (epochs 6 and 8): 100 + 16 + 16 forward-only draws, a third of a pass each
-    sun = passes("sun2025", num_noise=2, switch_epoch=6, reweight_interval=2)
-    assert sun == pytest.approx(2 * (6 * 1 + 4 * 4) + (100 + 16 + 16) / 3)
-    assert passes("acr_adaptive_attack", num_noise=2, switch_epoch=6) == 2 * (6 + 4 * 4)
-
-
 def test_unknown_subset_size_asks_for_the_longest_time() -> None:
     from randsmooth.pipeline.resources import JobResources
 
