@@ -72,7 +72,7 @@ def require_noise(method: str, noise: Noise | None, gaussian: bool = False) -> N
     return noise
 
 
-def require_copies(method: str, num_noise: int, minimum: int = 1) -> int:
+def require_copies(method: str, num_noise: int, minimum: int) -> int:
     """The number m of noisy copies per input (config key ``num_noise``), at least ``minimum``."""
     if num_noise < minimum:
         raise run_error(method, f"needs config key 'num_noise' (noisy copies per input) >= {minimum}, got {num_noise}")
