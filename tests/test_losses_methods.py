@@ -246,6 +246,7 @@ def test_probit_margin_drops_extreme_probabilities_with_finite_gradients() -> No
     p_b = torch.tensor([1e-40, 1e-3, 0.0, 0.3], requires_grad=True)
     xi, finite = probit_margin(p_a, p_b)
     assert finite.tolist() == [False, True, False, True]
+    assert xi[~finite].tolist() == [0.0, 0.0]  # not NaN: callers may multiply by the mask
     (xi * finite).sum().backward()
     assert torch.isfinite(p_a.grad).all() and torch.isfinite(p_b.grad).all()
     assert xi[3].item() == pytest.approx(0.253347 + 0.524401, abs=1e-5)

@@ -57,9 +57,7 @@ def l2_normalized(g: torch.Tensor) -> torch.Tensor:
 
 
 def project_l2_ball(delta: torch.Tensor, radius: float) -> torch.Tensor:
-    """Rows of ``delta`` scaled down to L2 norm <= ``radius`` (``Tensor.renorm`` semantics; 0 gives 0)."""
-    if radius <= 0:
-        return torch.zeros_like(delta)
+    """Rows of ``delta`` scaled down to L2 norm <= ``radius`` >= 0 (``Tensor.renorm``; 0 gives zeros)."""
     return delta.renorm(p=2, dim=0, maxnorm=radius)
 
 
