@@ -781,10 +781,11 @@ def test_probits_of_bounds_next_to_one_are_exact() -> None:
     assert float(other.r_cs) == pytest.approx(0.25 * (z_a - z_b), rel=1e-9)
 
 
-def test_betabinomial_cs_upper_end_without_successes_in_closed_form() -> None:
+def test_betabinomial_cs_ends_without_failures_or_successes_in_closed_form() -> None:
     """At k = 0, log M_n(p) = ln B(a, b+n) - ln B(a, b) - n ln(1-p) has the closed-form root
-    p = 1 - exp((ln B(a, b+n) - ln B(a, b) + ln alpha) / n); the returned upper end lies on it
-    (within the bisection's 1e-9 log-margin), on the rejected side."""
+    p = 1 - exp((ln B(a, b+n) - ln B(a, b) + ln alpha) / n), and at k = n (by symmetry)
+    p = exp((ln B(a+n, b) - ln B(a, b) + ln alpha) / n); the returned inner end lies on it (within
+    the bisection's 1e-9 log-margin) on the rejected side, the outer end is 0 or 1."""
     from scipy.special import betaln
 
     from randsmooth.bounds import betabinomial_cs
@@ -793,6 +794,9 @@ def test_betabinomial_cs_upper_end_without_successes_in_closed_form() -> None:
         root = -np.expm1((betaln(a, b + n) - betaln(a, b) + np.log(alpha)) / n)
         lower, upper = betabinomial_cs(0, n, alpha, a=a, b=b)
         assert lower == 0.0 and root <= upper <= root * (1 + 1e-8), (n, root, upper)
+        root = np.exp((betaln(a + n, b) - betaln(a, b) + np.log(alpha)) / n)
+        lower, upper = betabinomial_cs(n, n, alpha, a=a, b=b)
+        assert upper == 1.0 and root * (1 - 1e-8) <= lower <= root, (n, root, lower)
 
 
 @pytest.mark.parametrize(("a", "b"), [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (np.inf, 1.0)])

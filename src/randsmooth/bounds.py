@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import betaln
+from scipy.special import betaln, xlog1py, xlogy
 from scipy.stats import beta, binom, norm
 
 __all__ = [
@@ -393,7 +393,7 @@ def cost_sensitive_radius(
     if cnt.ndim not in (1, 2) or cnt.shape[-1] < 1:
         raise ValueError(f"counts must have shape (K,) or (N, K) with K >= 1, got shape {cnt.shape}")
     single = cnt.ndim == 1
-    cnt2 = cnt.reshape(1, -1) if single else cnt
+    cnt2 = cnt[None, :] if single else cnt
     num_rows, num_classes = cnt2.shape
     tgt = _check_targets(targets, num_classes)
     top = _check_top_class(top_class, num_rows, num_classes)
@@ -558,12 +558,10 @@ def _mixture_end(k: np.ndarray, n: np.ndarray, alpha: np.ndarray, a: float, b: f
     with np.errstate(divide="ignore", invalid="ignore"):
         for _ in range(64):
             mid = 0.5 * (kept + rejected)
-            loglik = np.where(k > 0, k * np.log(mid), 0.0) + np.where(n > k, (n - k) * np.log1p(-mid), 0.0)
+            loglik = xlogy(k, mid) + xlog1py(n - k, -mid)  # 0 log 0 = 0: the bracket stays at 0 (k = 0) or 1 (k = n)
             r = excess >= loglik
             rejected, kept = np.where(r, mid, rejected), np.where(r, kept, mid)
-    if upper:
-        return np.where(k < n, rejected, 1.0)
-    return np.where(k > 0, rejected, 0.0)
+    return rejected
 
 
 def betabinomial_cs(k: Any, n: Any, alpha: Any, a: float = 0.5, b: float = 0.5, ends: str = "both") -> tuple[Any, Any]:
