@@ -97,6 +97,27 @@ def test_certify_abstention_threshold(alpha, first):
     assert res["p_lower"].iloc[4] == 0.0  # n_A = 0 guard
 
 
+def test_abstention_at_a_lower_bound_of_exactly_one_half():
+    """n_A = n = 4 at alpha = 1/16 gives LCB = alpha^(1/n) = 1/2 exactly: CERTIFY, the cost-sensitive
+    decisions and bounds.cost_sensitive_radius abstain there (p_A >= 1/2 leaves a tie with another
+    class possible), with radius 0; n_A = n = 5 (LCB 0.574) is certified."""
+    from randsmooth import bounds
+
+    alpha = 1 / 16
+    assert bounds.cp_lower(4, 4, alpha) == 0.5
+    labels = np.array([2, 2])
+    sel = one_hot_counts(labels, 10)
+    table = synthetic_table(labels, sel, one_hot_counts(labels, [4, 5]), sigma=0.5)
+    res = decide.certify(table, alpha)
+    assert res["predict"].tolist() == [-1, 2] and res["radius"].iloc[0] == 0.0 and res["radius"].iloc[1] > 0
+    cs = decide.cost_sensitive(table, costs.overall(K), alpha)
+    assert cs["predict"].tolist() == [-1, 2]
+    assert bounds.cost_sensitive_radius([[0, 0, 4], [0, 0, 5]], [2, 2], [0], alpha, 0.5).abstain.tolist() == [
+        True,
+        False,
+    ]
+
+
 def test_certify_uses_selection_counts_and_lowest_index_ties():
     labels = np.array([4, 4, 2])
     sel = np.zeros((3, K), dtype=np.int64)

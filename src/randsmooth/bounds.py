@@ -280,7 +280,7 @@ class CostSensitiveRadius:
         c_b: worst sensitive target (largest estimation count; ties -> first in target order).
         n_a, n_b, n: estimation counts of the selected class and of c_b, and the row total.
         mass: n_b / (n - n_a), 0 where n_a == n.
-        abstain: Cohen's rule LCB(n_A; alpha) < 1/2 (the label is ABSTAIN; radii are still kept).
+        abstain: CERTIFY's rule LCB(n_A; alpha) <= 1/2 (the label is ABSTAIN; radii are still kept).
         alpha: the level passed in; alpha_a / alpha_b: levels used for LCB(n_A) in r_cs and for
             every target's UCB; legacy_alpha: which convention produced r.
     """
@@ -381,8 +381,9 @@ def cost_sensitive_radius(
 
     Radii are raw: negative (or -inf) means not certified even at radius 0. If c_A is in Omega,
     r_cs < 0 but r may still be positive through the standard radius (g stays c_A, which is itself
-    sensitive): metrics must also check that the prediction is not in Omega. ``abstain`` follows
-    Cohen's rule (LCB(n_A; alpha) < 1/2) and does not modify any radius.
+    sensitive): metrics must also check that the prediction is not in Omega. ``abstain`` is CERTIFY's
+    rule, LCB(n_A; alpha) <= 1/2 (Cohen's code: < 1/2; at exactly 1/2 a tie with another class is
+    not excluded, as in :func:`randsmooth.decide.certify`), and does not modify any radius.
     """
     if mode not in CS_MODES:
         raise ValueError(f"mode must be one of {CS_MODES}, got {mode!r}")
@@ -432,7 +433,7 @@ def cost_sensitive_radius(
 
     rest = n - n_a
     mass = np.where(rest > 0, n_b / np.maximum(rest, 1), 0.0).astype(np.float64)
-    abstain = _lower(naf, nf, a_full) < 0.5
+    abstain = _lower(naf, nf, a_full) <= 0.5  # at exactly 1/2 too: p_A >= 1/2 leaves a tie possible
 
     r_pair = r_pair_all if mode == "pair" else None
     r_pair_cert = np.maximum(base[:, None], r_pair_all) if mode == "pair" else None
