@@ -14,11 +14,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[test,workflow,lint]"
 	touch $@
 
-# Default suite (excludes tests marked slow); about 20 minutes on 2 cores.
+# Default suite (excludes tests marked slow); about 15 minutes on 2 cores.
 test: venv
 	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# The time-limit chain on the loopback SLURM cluster (marked slow, about 4 minutes); CI runs it after
+# The time-limit chain on the loopback SLURM cluster (marked slow, about 6 minutes); CI runs it after
 # the default suite.
 test-slurm-chain: venv
 	$(VENV)/bin/python -m pytest -m "slurm and slow" $(PYTEST_ARGS)

@@ -257,7 +257,7 @@ def test_ci_config_through_slurm(cluster: Any, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_time_limit_chain_through_slurm(cluster: Any, tmp_path: Path) -> None:
     """Three allocations of 1 minute: the first two pause on their time budget (exit 75), the last
-    completes, and the weights equal an uninterrupted training's (marked slow: about 4 minutes;
+    completes, and the weights equal an uninterrupted training's (marked slow: about 6 minutes;
     `make test-slurm-chain`, which CI runs after the default suite)."""
     num_noise, epoch_minutes = calibrate(tmp_path)  # the chained training's epoch size on this machine
     chain_cfg = chain_config(tmp_path / "chain.yaml", num_noise, epoch_minutes)
