@@ -229,8 +229,7 @@ def expected_subset_size(dataset: DatasetEntry, ex: Mapping[str, Any]) -> int | 
     the full published data set where the real size is known only once the data is read), for wall
     times and the bill; :func:`subset_size` has checked the subset already."""
     size = data_module().expected_split_size(dataset.name, ex["split"], **dataset.loader_options())
-    end = ex["stop"] if size is None else min(size, ex["stop"] if ex["stop"] is not None else size)
-    return None if end is None else len(range(ex["start"], end, ex["skip"]))
+    return _range_length(ex, size)
 
 
 def subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int | None:
@@ -249,5 +248,11 @@ def subset_size(dataset: DatasetEntry, ex: Mapping[str, Any], where: str) -> int
             f"config key '{where}/examples/start': {ex['start']} is beyond the {ex['split']} split of "
             f"{dataset.name} ({size} examples)"
         )
-    end = stop if stop is not None else size
+    return _range_length(ex, size)
+
+
+def _range_length(ex: Mapping[str, Any], size: int | None) -> int | None:
+    """len(range(start, end, skip)), end = ``stop`` cut at the split's ``size``; None if both are unknown."""
+    stop = ex["stop"]
+    end = size if stop is None else stop if size is None else min(stop, size)
     return None if end is None else len(range(ex["start"], end, ex["skip"]))
